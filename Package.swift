@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module layout (see docs/ARCHITECTURE.md):
+//   CMPI, CBLAS, CHDF5   thin system-library shims (module map + static-inline getters for macros)
+//   STCore       dense/CSR matrices, BLAS wrappers, sparse kernels (+ _ref twins), RNG. No MPI, no I/O.
+//   STComm       `Communicator`: single-process and Open MPI implementations. Only place importing MPI.
+//   STData       HDF5 access, h5ad reader/writer, reference-fixture reader, synthetic slides.
+//   STPrep       seurat_v3 HVG (loess), normalize_total/log1p/scale, spatial kNN graph, normalisations.
+//   STPartition  partitions, local/global index maps, halo plans (pure data, testable without MPI).
+//   STModel      GraphST forward/backward on one rank's partition, losses, Adam.
+//   STTrain      training loop, metrics, summaries, verification against fixtures.
+//   stgnn-dist   the executable (swift-argument-parser): subcommands and options only.
+let package = Package(
+    name: "stgnn-dist",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "stgnn-dist", targets: ["stgnn-dist"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+
+        .target(name: "STCore", dependencies: ["CBLAS"]),
+        .target(name: "STComm", dependencies: ["CMPI", "STCore"]),
+        .target(name: "STData", dependencies: ["CHDF5", "STCore"]),
+        .target(name: "STPrep", dependencies: ["STCore", "STComm"]),
+        .target(name: "STPartition", dependencies: ["STCore", "STComm"]),
+        .target(name: "STModel", dependencies: ["STCore", "STComm", "STPartition"]),
+        .target(name: "STTrain", dependencies: [
+            "STCore", "STComm", "STData", "STPrep", "STPartition", "STModel",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "stgnn-dist", dependencies: [
+            "STTrain", "STData", "STComm", "STCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Test helpers (fixture paths, skips when ../shared is absent): not API.
+        .target(name: "STTestSupport", dependencies: ["STCore"], path: "Tests/STTestSupport"),
+        .testTarget(name: "STCoreTests", dependencies: ["STCore", "STTestSupport"]),
+        .testTarget(name: "STDataTests", dependencies: ["STData", "STTestSupport"]),
+        .testTarget(name: "STPrepTests", dependencies: ["STPrep", "STData", "STComm", "STTestSupport"]),
+        .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["STTestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

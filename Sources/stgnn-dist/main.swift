@@ -1,0 +1,1 @@
+print("stgnn-dist: under construction")
