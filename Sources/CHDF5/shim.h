@@ -27,6 +27,18 @@ static inline unsigned sth5_f_acc_excl(void) { return H5F_ACC_EXCL; }
 static inline hid_t sth5_s_all(void) { return H5S_ALL; }
 static inline hsize_t sth5_s_unlimited(void) { return H5S_UNLIMITED; }
 static inline size_t sth5_variable(void) { return H5T_VARIABLE; }
+static inline hid_t sth5_p_dataset_access(void) { return H5P_DATASET_ACCESS; }
+static inline hid_t sth5_p_file_create(void) { return H5P_FILE_CREATE; }
+static inline hid_t sth5_std_i8le(void) { return H5T_STD_I8LE; }
+static inline hid_t sth5_std_i16le(void) { return H5T_STD_I16LE; }
+static inline hid_t sth5_std_i32le(void) { return H5T_STD_I32LE; }
+static inline hid_t sth5_std_i64le(void) { return H5T_STD_I64LE; }
+static inline hid_t sth5_std_u8le(void) { return H5T_STD_U8LE; }
+static inline hid_t sth5_ieee_f32le(void) { return H5T_IEEE_F32LE; }
+static inline hid_t sth5_ieee_f64le(void) { return H5T_IEEE_F64LE; }
+static inline H5R_type_t sth5_r_object(void) { return H5R_OBJECT; }
+static inline H5S_seloper_t sth5_s_select_set(void) { return H5S_SELECT_SET; }
+static inline H5S_seloper_t sth5_s_select_or(void) { return H5S_SELECT_OR; }
 // Silence HDF5's automatic error-stack printing: errors are reported by the caller, once.
 static inline void sth5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 #endif

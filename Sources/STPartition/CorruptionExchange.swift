@@ -1,0 +1,113 @@
+import STCore
+import STComm
+
+/// Moves rows of a distributed N×w matrix according to a global permutation: Ũ[i] = U[perm[i]]
+/// (forward) and dU[perm[i]] += dŨ[i] (backward, its transpose).
+///
+/// Every rank derives the same permutation from (seed, epoch), so each one can work out, without
+/// asking, which of its rows every other rank needs: one personalised exchange of w-wide rows.
+/// Setup is O(N) per epoch on every rank (a pass over the permutation); the exchange moves
+/// O(nOwned·w) floats.
+public final class CorruptionExchange {
+    let graph: LocalGraph
+    let comm: Communicator
+    /// Local owned rows to send, grouped by destination rank (each group in the destination's order).
+    var sendRows: [Int32] = []
+    /// Local owned rows receiving the i-th incoming row, grouped by source rank.
+    var recvRows: [Int32] = []
+    var sendCounts: [Int], sendOffsets: [Int], recvCounts: [Int], recvOffsets: [Int]
+    var sendBuf: [Float] = [], recvBuf: [Float] = []
+
+    public init(graph: LocalGraph, comm: Communicator) {
+        self.graph = graph
+        self.comm = comm
+        let p = graph.partition.parts
+        sendCounts = [Int](repeating: 0, count: p)
+        sendOffsets = sendCounts; recvCounts = sendCounts; recvOffsets = sendCounts
+    }
+
+    /// Prepares the exchange for permutation `perm` (N; corrupted row i is original row perm[i]).
+    public func setPermutation(_ perm: [Int32]) {
+        let owner = graph.partition.owner, me = Int32(graph.rank), localOf = graph.ownedLocalOfGlobal
+        let p = graph.partition.parts
+        for r in 0..<p { sendCounts[r] = 0; recvCounts[r] = 0 }
+        perm.withUnsafeBufferPointer { perm in
+            owner.withUnsafeBufferPointer { owner in
+                for j in 0..<perm.count {
+                    let src = Int(perm[j]), dst = owner[j], so = owner[src]
+                    if so == me { sendCounts[Int(dst)] &+= 1 }
+                    if dst == me { recvCounts[Int(so)] &+= 1 }
+                }
+            }
+        }
+        var s = 0, r = 0
+        for q in 0..<p { sendOffsets[q] = s; s += sendCounts[q]; recvOffsets[q] = r; r += recvCounts[q] }
+        if sendRows.count != s { sendRows = [Int32](repeating: 0, count: s) }
+        if recvRows.count != r { recvRows = [Int32](repeating: 0, count: r) }
+        var sNext = sendOffsets, rNext = recvOffsets
+        perm.withUnsafeBufferPointer { perm in
+            owner.withUnsafeBufferPointer { owner in
+                for j in 0..<perm.count {
+                    let src = Int(perm[j]), dst = Int(owner[j]), so = Int(owner[src])
+                    if so == Int(me) { sendRows[sNext[dst]] = localOf[src]; sNext[dst] &+= 1 }
+                    if dst == Int(me) { recvRows[rNext[so]] = localOf[j]; rNext[so] &+= 1 }
+                }
+            }
+        }
+    }
+
+    /// Ũ[i] = U[perm[i]] for the owned rows i. `u` (ld `ldu`) and `ut` (ld `ldut`) are row-major
+    /// with at least nOwned rows; only the first `width` columns move.
+    public func forward(_ u: UnsafePointer<Float>, ldu: Int, into ut: UnsafeMutablePointer<Float>, ldut: Int,
+                        width: Int) {
+        ensure(width)
+        sendBuf.withUnsafeMutableBufferPointer { b in
+            for (k, row) in sendRows.enumerated() {
+                (b.baseAddress! + k &* width).update(from: u + Int(row) &* ldu, count: width)
+            }
+        }
+        move(width: width, forward: true)
+        recvBuf.withUnsafeBufferPointer { b in
+            for (k, row) in recvRows.enumerated() {
+                (ut + Int(row) &* ldut).update(from: b.baseAddress! + k &* width, count: width)
+            }
+        }
+    }
+
+    /// dU[perm[i]] += dŨ[i] for the owned rows: the transpose of `forward`.
+    public func backwardAdd(_ dut: UnsafePointer<Float>, lddut: Int, into du: UnsafeMutablePointer<Float>,
+                            lddu: Int, width: Int) {
+        ensure(width)
+        recvBuf.withUnsafeMutableBufferPointer { b in
+            for (k, row) in recvRows.enumerated() {
+                (b.baseAddress! + k &* width).update(from: dut + Int(row) &* lddut, count: width)
+            }
+        }
+        move(width: width, forward: false)
+        sendBuf.withUnsafeBufferPointer { b in
+            for (k, row) in sendRows.enumerated() {
+                let d = du + Int(row) &* lddu, s = b.baseAddress! + k &* width
+                for c in 0..<width { d[c] += s[c] }
+            }
+        }
+    }
+
+    func ensure(_ width: Int) {
+        if sendBuf.count < sendRows.count * width { sendBuf = [Float](repeating: 0, count: sendRows.count * width) }
+        if recvBuf.count < recvRows.count * width { recvBuf = [Float](repeating: 0, count: recvRows.count * width) }
+    }
+
+    func move(width: Int, forward: Bool) {
+        if forward {
+            sendBuf.withUnsafeBytes { s in recvBuf.withUnsafeMutableBytes { r in
+                comm.exchange(send: s, sendCounts: sendCounts, sendOffsets: sendOffsets,
+                              receive: r, recvCounts: recvCounts, recvOffsets: recvOffsets, elementSize: width * 4)
+            } }
+        } else {
+            recvBuf.withUnsafeBytes { s in sendBuf.withUnsafeMutableBytes { r in
+                comm.exchange(send: s, sendCounts: recvCounts, sendOffsets: recvOffsets,
+                              receive: r, recvCounts: sendCounts, recvOffsets: sendOffsets, elementSize: width * 4)
+            } }
+        }
+    }
+}

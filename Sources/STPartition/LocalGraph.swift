@@ -1,0 +1,185 @@
+import STCore
+import STComm
+
+/// One rank's share of the spot graph: its rows of Â and M in local column indices, the index maps
+/// and the halo plan. Built once per run (HPCG's SetupHalo).
+///
+/// Local rows: owned spots 0..<nOwned (ascending global index), then ghosts (spots owned by other
+/// ranks that appear as columns of an owned row), grouped by owner rank. Within each row of `adj`
+/// and `mask` the entries keep ascending *global* column order, so every row sum of a sparse
+/// product is accumulated in the same order whatever the number of ranks.
+public struct LocalGraph: Sendable {
+    public let rank: Int
+    public let partition: Partition
+    public let map: IndexMap
+    /// Â restricted to owned rows (nOwned × nLocal), local columns.
+    public let adj: CSRMatrix
+    /// The readout mask M = K + I restricted to owned rows (nOwned × nLocal), local columns.
+    public let mask: CSRMatrix
+    /// Which owned rows go to which neighbour, and where received ghost rows land.
+    public let halo: HaloPlan
+    /// Local row of each global spot if owned here, else -1 (N): used by the corruption exchange.
+    public let ownedLocalOfGlobal: [Int32]
+
+    public var nOwned: Int { map.nOwned }
+    public var nLocal: Int { map.nLocal }
+    public var globalCount: Int { partition.count }
+
+    /// Builds the local graph of `rank`.
+    ///
+    /// - Parameters:
+    ///   - adjRows: rows of Â for the owned spots (nOwned × N), in ascending global order, with
+    ///     global column indices sorted within each row. Â's pattern must be symmetric (it is:
+    ///     A = clip(K + Kᵀ, 1)), which lets every rank derive its send lists without communication.
+    ///   - maskRows: rows of M for the owned spots (nOwned × N); its pattern must lie inside Â's.
+    public init(rank: Int, partition: Partition, adjRows: CSRMatrix, maskRows: CSRMatrix) {
+        let owned = partition.owned(by: rank)
+        precondition(adjRows.rows == owned.count && maskRows.rows == owned.count,
+                     "LocalGraph: \(owned.count) owned rows but Â has \(adjRows.rows), M \(maskRows.rows)")
+        self.rank = rank
+        self.partition = partition
+        let owner = partition.owner
+
+        // Ghosts: columns of owned rows that other ranks own, ordered by (owner, global).
+        var isGhost = Set<Int32>()
+        for c in adjRows.indices where Int(owner[Int(c)]) != rank { isGhost.insert(c) }
+        for c in maskRows.indices where Int(owner[Int(c)]) != rank {
+            precondition(isGhost.contains(c), "LocalGraph: M has an edge outside Â's pattern (column \(c))")
+        }
+        let ghosts = isGhost.sorted { (owner[Int($0)], $0) < (owner[Int($1)], $1) }.map { GlobalIndex(rawValue: $0) }
+        let map = IndexMap(owned: owned, ghosts: ghosts)
+        self.map = map
+
+        var localOf = [Int32](repeating: -1, count: partition.count)
+        for (i, g) in owned.enumerated() { localOf[g.int] = Int32(i) }
+        ownedLocalOfGlobal = localOf
+        var ghostLocal = [Int32: Int32](minimumCapacity: ghosts.count)
+        for (k, g) in ghosts.enumerated() { ghostLocal[g.rawValue] = Int32(owned.count + k) }
+
+        func localise(_ m: CSRMatrix) -> CSRMatrix {
+            var idx = m.indices
+            for p in idx.indices {
+                let g = idx[p]
+                idx[p] = localOf[Int(g)] >= 0 ? localOf[Int(g)] : ghostLocal[g]!
+            }
+            return CSRMatrix(rows: m.rows, cols: map.nLocal, indptr: m.indptr, indices: idx, values: m.values)
+        }
+        adj = localise(adjRows)
+        mask = localise(maskRows)
+
+        // Receive blocks: each neighbour's ghosts are contiguous.
+        var recv = [Int: (offset: Int, count: Int)]()
+        for (k, g) in ghosts.enumerated() {
+            let o = Int(owner[g.int])
+            if let r = recv[o] { recv[o] = (r.offset, r.count + 1) } else { recv[o] = (k, 1) }
+        }
+        // Send lists: by symmetry of Â, rank s needs owned row j iff some column of row j is owned by s.
+        var send = [Int: [Int32]]()
+        for i in 0..<adjRows.rows {
+            var seen = Set<Int>()
+            for p in adjRows.indptr[i]..<adjRows.indptr[i + 1] {
+                let o = Int(owner[Int(adjRows.indices[p])])
+                if o != rank && seen.insert(o).inserted { send[o, default: []].append(Int32(i)) }
+            }
+        }
+        let neighbours = Set(recv.keys).union(send.keys).sorted()
+        halo = HaloPlan(nOwned: owned.count, nGhost: ghosts.count, ranks: partition.parts,
+                        neighbours: neighbours.map { s in
+            HaloPlan.Neighbour(rank: s, sendRows: send[s] ?? [],
+                               recvOffset: recv[s]?.offset ?? 0, recvCount: recv[s]?.count ?? 0)
+        })
+    }
+}
+
+/// Which owned rows each neighbouring rank needs (sent) and where its rows land (received ghosts).
+public struct HaloPlan: Sendable, Equatable {
+    public struct Neighbour: Sendable, Equatable {
+        public let rank: Int
+        /// Local owned rows to send, in the neighbour's ghost order (ascending global index).
+        public let sendRows: [Int32]
+        /// First ghost slot (0-based within the ghost block) of the rows received from this rank.
+        public let recvOffset: Int
+        public let recvCount: Int
+    }
+    public let nOwned: Int
+    public let nGhost: Int
+    public let ranks: Int
+    public let neighbours: [Neighbour]
+
+    /// Total rows sent per exchange.
+    public var sendCount: Int { neighbours.reduce(0) { $0 + $1.sendRows.count } }
+}
+
+/// Runs halo exchanges of row-major float buffers with `nLocal` rows: forward (owners → ghosts)
+/// and reverse (ghost contributions added into their owners). Owns its packing buffers, so the
+/// epoch loop allocates nothing.
+public final class HaloExchanger {
+    public let plan: HaloPlan
+    let comm: Communicator
+    var packed: [Float] = []
+    var sendCounts: [Int], sendOffsets: [Int], recvCounts: [Int], recvOffsets: [Int]
+
+    public init(plan: HaloPlan, comm: Communicator) {
+        self.plan = plan
+        self.comm = comm
+        sendCounts = [Int](repeating: 0, count: plan.ranks)
+        sendOffsets = sendCounts; recvCounts = sendCounts; recvOffsets = sendCounts
+        var off = 0
+        for n in plan.neighbours {
+            sendCounts[n.rank] = n.sendRows.count; sendOffsets[n.rank] = off; off += n.sendRows.count
+            recvCounts[n.rank] = n.recvCount; recvOffsets[n.rank] = n.recvOffset
+        }
+    }
+
+    /// Fills the ghost rows of `v` (nLocal × width, row-major) with their owners' values.
+    public func exchange(_ v: UnsafeMutablePointer<Float>, width: Int) {
+        if plan.ranks == 1 { return }
+        pack(v, width: width)
+        packed.withUnsafeBytes { src in
+            let ghosts = UnsafeMutableRawBufferPointer(start: v + plan.nOwned * width,
+                                                       count: plan.nGhost * width * 4)
+            comm.exchange(send: src, sendCounts: sendCounts, sendOffsets: sendOffsets,
+                          receive: ghosts, recvCounts: recvCounts, recvOffsets: recvOffsets,
+                          elementSize: width * 4)
+        }
+    }
+
+    /// Adds each ghost row of `v` into the owner's row (on the owning rank), then zeroes the ghosts:
+    /// the transpose of `exchange`, for products with Mᵀ.
+    public func reverseAdd(_ v: UnsafeMutablePointer<Float>, width: Int) {
+        if plan.ranks == 1 { return }
+        let total = plan.sendCount * width
+        if packed.count < total { packed = [Float](repeating: 0, count: total) }
+        packed.withUnsafeMutableBytes { dst in
+            let ghosts = UnsafeRawBufferPointer(start: v + plan.nOwned * width, count: plan.nGhost * width * 4)
+            comm.exchange(send: ghosts, sendCounts: recvCounts, sendOffsets: recvOffsets,
+                          receive: dst, recvCounts: sendCounts, recvOffsets: sendOffsets,
+                          elementSize: width * 4)
+        }
+        packed.withUnsafeBufferPointer { buf in
+            var k = 0
+            for n in plan.neighbours {
+                for r in n.sendRows {
+                    let row = v + Int(r) &* width
+                    for c in 0..<width { row[c] += buf[k &+ c] }
+                    k &+= width
+                }
+            }
+        }
+        (v + plan.nOwned * width).update(repeating: 0, count: plan.nGhost * width)
+    }
+
+    func pack(_ v: UnsafeMutablePointer<Float>, width: Int) {
+        let total = plan.sendCount * width
+        if packed.count < total { packed = [Float](repeating: 0, count: total) }
+        packed.withUnsafeMutableBufferPointer { buf in
+            var k = 0
+            for n in plan.neighbours {
+                for r in n.sendRows {
+                    (buf.baseAddress! + k).update(from: v + Int(r) &* width, count: width)
+                    k &+= width
+                }
+            }
+        }
+    }
+}
