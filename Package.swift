@@ -41,13 +41,16 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Multi-rank self-test of MPICommunicator, run under mpirun by Tests/mpi/run-mpi-tests.sh.
+        .executableTarget(name: "stgnn-mpi-selftest", dependencies: ["STComm", "STCore"]),
 
         // Test helpers (fixture paths, skips when ../shared is absent): not API.
         .target(name: "STTestSupport", dependencies: ["STCore"], path: "Tests/STTestSupport"),
         .testTarget(name: "STCoreTests", dependencies: ["STCore", "STTestSupport"]),
         .testTarget(name: "STDataTests", dependencies: ["STData", "STTestSupport"]),
         .testTarget(name: "STPrepTests", dependencies: ["STPrep", "STData", "STComm", "STTestSupport"]),
-        .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STTestSupport"]),
+        .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STPartition", "STTestSupport"]),
+        .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STCore", "STTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["STTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,77 @@
+import XCTest
+@testable import STModel
+import STCore
+import STComm
+import STPartition
+import STTrain
+
+/// The distributed code path (partitions, halo and corruption exchanges, allreduce) run in-process
+/// with one thread per rank, against the single-process result.
+final class DistributedTests: XCTestCase {
+    /// Builds rank `rank`'s model for `parts` ranks (RCB on the coordinates).
+    func localModel(_ prob: TinyProblem, parts: Int, comm: Communicator, readout: Readout = .local) throws -> GraphSTModel {
+        let rcb = try RCB.partition(coordinates: prob.coords, parts: parts)
+        let partition = Partition(owner: rcb.owner, parts: parts)
+        let owned = partition.owned(by: comm.rank).map(\.int)
+        let graph = LocalGraph(rank: comm.rank, partition: partition, adjRows: prob.adj.selectingRows(owned),
+                               maskRows: prob.mask.selectingRows(owned))
+        return GraphSTModel(x: prob.x.selectingRows(owned), graph: graph, dim: prob.d, readout: readout, comm: comm)
+    }
+
+    func train(_ prob: TinyProblem, parts: Int, epochs: Int, readout: Readout) throws -> [(records: [EpochRecord], params: [Float])] {
+        try ThreadGroupCommunicator.run(ranks: parts) { comm in
+            let model = try self.localModel(prob, parts: parts, comm: comm, readout: readout)
+            let trainer = Trainer(model: model, params: model.layout.initialise(seed: 5), lr: 1e-2, permutations: .seeded(5))
+            let records = (0..<epochs).map { _ in trainer.step() }
+            return (records, trainer.params)
+        }
+    }
+
+    func testRankCountIndependence() throws {
+        let prob = TinyProblem(n: 97, g: 13, d: 8, seed: 21)
+        for readout in Readout.allCases {
+            let one = try train(prob, parts: 1, epochs: 15, readout: readout)[0]
+            for parts in [2, 3, 4] {
+                let many = try train(prob, parts: parts, epochs: 15, readout: readout)
+                for r in 1..<parts { XCTAssertEqual(many[r].params, many[0].params, "ranks disagree on the parameters") }
+                for (a, b) in zip(one.records, many[0].records) {
+                    XCTAssertEqual(a.loss, b.loss, accuracy: 1e-5 * abs(a.loss), "epoch \(a.epoch) loss, \(parts) ranks, \(readout)")
+                }
+                let err = zip(one.params, many[0].params).map { abs($0 - $1) }.max()!
+                let scale = one.params.map { abs($0) }.max()!
+                XCTAssertLessThan(err / scale, 1e-4, "parameters after 15 epochs, \(parts) ranks, \(readout)")
+            }
+        }
+    }
+
+    /// HPCG's TestSymmetry on the partitioned operator: xᵀ(Ây) = yᵀ(Âx) summed over ranks.
+    func testPartitionedOperatorIsSymmetric() throws {
+        let prob = TinyProblem(n: 120, g: 4, d: 4, seed: 8)
+        var rng = Xoshiro256(seed: 99)
+        let xs = (0..<prob.n).map { _ in Float(rng.nextDouble() - 0.5) }
+        let ys = (0..<prob.n).map { _ in Float(rng.nextDouble() - 0.5) }
+        for parts in [1, 3, 4] {
+            let out = try ThreadGroupCommunicator.run(ranks: parts) { comm -> (Double, Double) in
+                let model = try self.localModel(prob, parts: parts, comm: comm)
+                let g = model.graph, halo = HaloExchanger(plan: g.halo, comm: comm)
+                var xl = [Float](repeating: 0, count: g.nLocal), yl = xl
+                for (i, gi) in g.map.owned.enumerated() { xl[i] = xs[gi.int]; yl[i] = ys[gi.int] }
+                xl.withUnsafeMutableBufferPointer { halo.exchange($0.baseAddress!, width: 1) }
+                yl.withUnsafeMutableBufferPointer { halo.exchange($0.baseAddress!, width: 1) }
+                for (k, gi) in g.map.ghosts.enumerated() {
+                    XCTAssertEqual(xl[g.nOwned + k], xs[gi.int], "ghost row \(k) of rank \(comm.rank) holds the wrong spot")
+                }
+                let ay = Sparse.spmm_ref(g.adj, yl, ldb: 1, width: 1), ax = Sparse.spmm_ref(g.adj, xl, ldb: 1, width: 1)
+                var xay = 0.0, yax = 0.0
+                for i in 0..<g.nOwned { xay += Double(xl[i]) * Double(ay[i]); yax += Double(yl[i]) * Double(ax[i]) }
+                return (comm.sum(xay), comm.sum(yax))
+            }
+            let (xay, yax) = out[0]
+            XCTAssertEqual(xay, yax, accuracy: 1e-6 * max(abs(xay), 1e-3), "xᵀÂy vs yᵀÂx on \(parts) ranks")
+            // and the same value as the whole operator
+            let whole = Sparse.spmm_ref(prob.adj, ys, ldb: 1, width: 1)
+            let ref = zip(xs, whole).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            XCTAssertEqual(xay, ref, accuracy: 1e-5 * max(abs(ref), 1e-3))
+        }
+    }
+}
