@@ -1,0 +1,45 @@
+import Foundation
+import STModel
+import STPrep
+
+extension AdjacencyNormalisation: Codable {}
+
+/// Everything that defines a training run. Hashed (with the data fingerprint) into checkpoints, so
+/// a checkpoint is only resumed by the run it belongs to.
+public struct RunConfiguration: Codable, Sendable, Equatable {
+    /// Input `.h5ad`; nil = the built-in synthetic slide.
+    public var input: String?
+    public var output: String = "stgnn-out"
+    public var epochs: Int = 600
+    public var seed: UInt64 = 41
+    public var lr: Double = 1e-3
+    public var dim: Int = 64
+    public var alpha: Double = 10
+    public var beta: Double = 1
+    public var readout: Readout = .local
+    public var normalisation: AdjacencyNormalisation = .tenX
+    /// `highly_variable_genes(flavor="seurat_v3", n_top_genes=…)`; slides with fewer genes keep all.
+    public var nTopGenes: Int = 3000
+    /// k of the spatial kNN graph.
+    public var neighbors: Int = 3
+    /// `normalize_total(target_sum=…)`.
+    public var targetSum: Double = 1e4
+    /// `scale(zero_center=False, max_value=…)`.
+    public var maxValue: Double = 10
+    /// Built-in slide (used when `input` is nil).
+    public var syntheticSpots: Int = 3000
+    public var syntheticGenes: Int = 400
+    public var syntheticDomains: Int = 5
+    /// A progress line every this many epochs (0: only the last).
+    public var progressEvery: Int = 50
+
+    public init() {}
+
+    /// The fields that change the numbers a run produces (not where it writes or how it reports).
+    public var modelDefinition: [String: String] {
+        ["data": input == nil ? "synthetic(\(syntheticSpots),\(syntheticGenes),\(syntheticDomains))" : "file",
+         "seed": "\(seed)", "lr": "\(lr)", "dim": "\(dim)", "alpha": "\(alpha)", "beta": "\(beta)",
+         "readout": readout.rawValue, "normalisation": normalisation.rawValue, "n_top_genes": "\(nTopGenes)",
+         "neighbors": "\(neighbors)", "target_sum": "\(targetSum)", "max_value": "\(maxValue)"]
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import STCore
+import STComm
+import STData
+import STPrep
+import STPartition
+import STModel
+
+/// The `run` job: read → partition → preprocess → graph → train → write, on every rank.
+///
+/// Phases are timed (rank 0's clock, after a barrier, so each phase's time is the slowest rank's).
+public final class RunPipeline {
+    public let config: RunConfiguration
+    public let comm: Communicator
+    public let source: SlideSource
+    /// Called on rank 0 for each finished epoch (progress display).
+    public var onEpoch: ((EpochRecord, Int) -> Void)?
+    var phases: [(String, Double)] = []
+    var clock = DispatchTime.now().uptimeNanoseconds
+
+    public init(config: RunConfiguration, source: SlideSource, comm: Communicator) {
+        self.config = config
+        self.source = source
+        self.comm = comm
+    }
+
+    func phase(_ name: String) {
+        comm.barrier()
+        let now = DispatchTime.now().uptimeNanoseconds
+        phases.append((name, Double(now - clock) / 1e9))
+        clock = now
+    }
+
+    /// Everything after the partition, for one rank: its rows of X (preprocessed), its share of the
+    /// graph, and the model on them.
+    public struct Setup {
+        public let partition: RCBPartition
+        public let owned: [Int]
+        public let prep: PreprocessResult
+        public let graph: LocalGraph
+        public let model: GraphSTModel
+    }
+
+    /// Reads, partitions, preprocesses and builds the graph and model (collective).
+    public func setUp() throws -> Setup {
+        clock = DispatchTime.now().uptimeNanoseconds
+        let n = source.spotCount
+        let spatial = try source.spatial()
+        try SpatialGraph.validateCoordinates(spatial, k: config.neighbors, file: source.label)
+        phase("read_coordinates")
+
+        let weights = try source.rowNNZ().map { 1 + Double($0) }
+        let rcb = try RCB.partition(coordinates: spatial, parts: comm.size, weights: weights)
+        let owned = rcb.partition.owned(by: comm.rank).map(\.int)
+        phase("partition")
+
+        let counts: CSRMatrix
+        do { counts = try source.counts(rows: owned) } catch { throw RankLocalError(error) }
+        phase("read_x")
+
+        let prep = try preprocess(counts: counts,
+                                  hvg: HVGOptions(nTopGenes: config.nTopGenes),
+                                  normalisation: NormalisationOptions(targetSum: config.targetSum, maxValue: config.maxValue),
+                                  rowIDs: owned, comm: comm)
+        phase("preprocess")
+
+        let knn = try KNNGraph(coordinates: spatial, k: config.neighbors, communicator: comm, file: source.label)
+        let sg = SpatialGraph(knn: knn, rows: owned, normalisation: config.normalisation)
+        let graph = LocalGraph(rank: comm.rank, partition: rcb.partition, adjRows: sg.adjacency, maskRows: sg.mask)
+        phase("graph")
+
+        let weightsL = LossWeights(alpha: config.alpha, beta: config.beta)
+        let model = GraphSTModel(x: prep.X, graph: graph, dim: config.dim, weights: weightsL,
+                                 readout: config.readout, comm: comm)
+        _ = n
+        phase("model_setup")
+        return Setup(partition: rcb, owned: owned, prep: prep, graph: graph, model: model)
+    }
+}
+
+/// The `summary.json` of a run.
+public struct RunSummary: Codable {
+    public var configuration: RunConfiguration
+    public var input: String
+    public var n_spots: Int
+    public var n_genes: Int
+    public var n_genes_input: Int
+    public var epochs: Int
+    public var ranks: Int
+    /// The training loop alone.
+    public var train_seconds: Double
+    public var seconds_per_epoch: Double
+    /// Wall-clock seconds of each phase, in order.
+    public var phase_seconds: [String: Double]
+    public var phase_order: [String]
+    public var peak_rss_bytes_per_rank: [Int]
+    public var final_loss: Double
+    public var final_loss_feat: Double
+    public var final_loss_sl_1: Double
+    public var final_loss_sl_2: Double
+    public var blas_threads: Int
+    public var partition: PartitionReport
+}
+
+extension RunPipeline {
+    /// Runs the whole job; rank 0 writes `metrics.jsonl`, `result.h5ad` and `summary.json` into
+    /// `config.output`. Returns the summary (on every rank).
+    @discardableResult
+    public func run() throws -> RunSummary {
+        let out = URL(fileURLWithPath: config.output)
+        if comm.isRoot {
+            do {
+                try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            } catch {
+                throw InputError(file: config.output, "cannot create the output directory (\(error.localizedDescription))")
+            }
+        }
+        let setup = try setUp()
+        let model = setup.model
+        let report = PartitionReport(graph: setup.graph, partition: setup.partition, nnz: setup.prep.X.nnz, comm: comm)
+
+        // Training.
+        let metrics = comm.isRoot ? try MetricsWriter(path: out.appendingPathComponent("metrics.jsonl").path, append: false) : nil
+        let trainer = Trainer(model: model, params: model.layout.initialise(seed: config.seed), lr: config.lr,
+                              permutations: .seeded(config.seed))
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var last: EpochRecord?
+        for _ in 0..<config.epochs {
+            let r = trainer.step()
+            guard r.loss.isFinite else {
+                throw InputError(file: source.label, "training diverged: loss is \(r.loss) at epoch \(r.epoch)")
+            }
+            try metrics?.append(r)
+            onEpoch?(r, config.epochs)
+            last = r
+        }
+        comm.barrier()
+        let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        phases.append(("train", trainSeconds))
+        clock = DispatchTime.now().uptimeNanoseconds
+        try metrics?.close()
+
+        // Outputs: Z gathered on rank 0, written with the input's obs.
+        let (z, _) = model.embed(params: trainer.params)
+        let zAll = RowGatherer(comm: comm).gather(z, owned: setup.owned, total: source.spotCount)
+        if comm.isRoot {
+            let obs = try source.obs()
+            try ResultWriter.write(to: out.appendingPathComponent("result.h5ad").path, obs: obs,
+                                   spatial: try source.spatial(), latent: zAll!,
+                                   uns: ["stgnn_dist_configuration": String(decoding: try jsonData(config), as: UTF8.self)])
+        }
+        phase("output")
+
+        let rss = gatherPeakRSS()
+        let summary = RunSummary(
+            configuration: config, input: source.label, n_spots: source.spotCount, n_genes: model.layout.genes,
+            n_genes_input: source.geneCount, epochs: trainer.epochsDone, ranks: comm.size,
+            train_seconds: trainSeconds, seconds_per_epoch: config.epochs > 0 ? trainSeconds / Double(config.epochs) : 0,
+            phase_seconds: Dictionary(phases, uniquingKeysWith: +), phase_order: phases.map(\.0),
+            peak_rss_bytes_per_rank: rss, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
+            final_loss_sl_1: last?.loss_sl_1 ?? .nan, final_loss_sl_2: last?.loss_sl_2 ?? .nan,
+            blas_threads: BLAS.threads, partition: report)
+        if comm.isRoot {
+            try writeAtomically(jsonData(summary), to: out.appendingPathComponent("summary.json").path)
+        }
+        return summary
+    }
+
+    func gatherPeakRSS() -> [Int] {
+        let mine = Int64(peakRSSBytes())
+        let parts = comm.gather(withUnsafeBytes(of: mine.littleEndian) { Array($0) }, root: 0)
+        var out = [Int]()
+        for p in parts { out.append(Int(p.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) })) }
+        // Every rank returns the same summary: broadcast rank 0's list.
+        var buf = [Int64](repeating: 0, count: comm.size)
+        if comm.isRoot { for (i, v) in out.enumerated() { buf[i] = Int64(v) } }
+        buf.withUnsafeMutableBytes { comm.broadcast($0, root: 0) }
+        return buf.map { Int($0) }
+    }
+}
+
+/// Peak resident set size of this process, in bytes.
+public func peakRSSBytes() -> Int {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Int(u.ru_maxrss) * 1024   // Linux reports KiB
+}
+
+/// JSON with sorted keys and pretty printing (stable, diff-able output files).
+public func jsonData<T: Encodable>(_ value: T, pretty: Bool = true) throws -> Data {
+    let e = JSONEncoder()
+    e.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return try e.encode(value)
+}
+
+/// Writes `data` to `path` via a temporary file, fsync and rename: readers never see a partial file.
+public func writeAtomically(_ data: Data, to path: String) throws {
+    let tmp = path + ".tmp"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw InputError(file: path, "cannot write: \(String(cString: strerror(errno)))") }
+    var ok = true
+    var err: Int32 = 0
+    data.withUnsafeBytes { b in
+        var off = 0
+        while off < b.count {
+            let w = write(fd, b.baseAddress! + off, b.count - off)
+            if w < 0 { if errno == EINTR { continue }; ok = false; err = errno; break }
+            off += w
+        }
+    }
+    if ok && fsync(fd) != 0 { ok = false; err = errno }
+    close(fd)
+    guard ok else {
+        unlink(tmp)
+        throw InputError(file: path, "cannot write: \(String(cString: strerror(err)))")
+    }
+    guard rename(tmp, path) == 0 else {
+        let e = errno
+        unlink(tmp)
+        throw InputError(file: path, "cannot rename the temporary file into place: \(String(cString: strerror(e)))")
+    }
+}
+
+/// Appends one JSON object per line (rank 0 only), flushed per epoch so a killed job keeps its metrics.
+public final class MetricsWriter {
+    let handle: FileHandle
+    let path: String
+    public init(path: String, append: Bool) throws {
+        self.path = path
+        if !append || !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw InputError(file: path, "cannot create the metrics file")
+            }
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw InputError(file: path, "cannot open for writing") }
+        handle = h
+        if append { handle.seekToEndOfFile() }
+    }
+    public func append(_ r: EpochRecord) throws {
+        var d = try jsonData(r, pretty: false)
+        d.append(0x0A)
+        do { try handle.write(contentsOf: d) } catch {
+            throw InputError(file: path, "cannot write metrics: \(error.localizedDescription)")
+        }
+    }
+    public func close() throws { try handle.close() }
+}

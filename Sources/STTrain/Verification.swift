@@ -1,0 +1,244 @@
+import Foundation
+import STCore
+import STComm
+import STData
+import STPrep
+import STPartition
+import STModel
+
+/// One compared quantity of `stgnn-dist verify`.
+public struct VerificationCheck: Codable, Sendable, CustomStringConvertible {
+    public var name: String
+    /// Max relative error (max |ours − ref| / max |ref| for tensors) unless `unit` says otherwise.
+    public var error: Double
+    public var tolerance: Double?
+    public var unit: String
+    public var detail: String
+
+    public init(name: String, error: Double, tolerance: Double?, unit: String = "max rel err", detail: String = "") {
+        self.name = name
+        self.error = error
+        self.tolerance = tolerance
+        self.unit = unit
+        self.detail = detail
+    }
+
+    public var passed: Bool { tolerance.map { error <= $0 } ?? true }
+
+    public var description: String {
+        let tol = tolerance.map { String(format: "  (tol %.0e)", $0) } ?? ""
+        let verdict = tolerance == nil ? "info" : (passed ? "ok" : "FAIL")
+        let name = self.name.padding(toLength: 18, withPad: " ", startingAt: 0)
+        return "\(name) \(unit) \(String(format: "%.3e", error))\(tol)  \(verdict)\(detail.isEmpty ? "" : "  " + detail)"
+    }
+}
+
+/// The outcome of verifying one fixture.
+public struct VerificationReport: Codable, Sendable, CustomStringConvertible {
+    public var fixture: String
+    public var kind: String
+    public var ranks: Int
+    public var checks: [VerificationCheck]
+    public var passed: Bool { checks.allSatisfy(\.passed) }
+    public var description: String {
+        "\(fixture) (\(kind), \(ranks) rank\(ranks == 1 ? "" : "s"))\n"
+            + checks.map { "  " + $0.description }.joined(separator: "\n")
+            + "\n" + (passed ? "PASSED" : "FAILED")
+    }
+}
+
+/// Reproduces reference fixtures (see shared/reference/README.md): our self-verification.
+///
+/// Tolerances are the fixture README's: epoch-0 loss and gradients 1e-4, every recorded loss 1e-4,
+/// final parameters and Z/H rows 1e-3 (max abs error over max abs value).
+public enum Verification {
+    /// Reads the fixture's root `kind` attribute and runs the matching verification (collective).
+    public static func run(path: String, comm: Communicator) throws -> VerificationReport {
+        let kind = try HDF5File(path: path).stringAttribute("/", "kind")
+        switch kind {
+        case "model": return try model(path: path, comm: comm)
+        case "prep": return try prep(path: path, comm: comm)
+        default:
+            throw InputError(file: path, field: "kind", "is '\(kind)'; verify reproduces fixtures of kind 'model' or 'prep'")
+        }
+    }
+
+    /// Max |a − b| / max |b| over two equally long arrays.
+    static func relErr(_ a: [Float], _ b: [Float]) -> Double {
+        precondition(a.count == b.count)
+        var num = 0.0, den = 0.0
+        for i in a.indices { num = max(num, abs(Double(a[i]) - Double(b[i]))); den = max(den, abs(Double(b[i]))) }
+        return den > 0 ? num / den : num
+    }
+
+    /// A `model` fixture: the fixture's X, graph, initial weights and permutations through the same
+    /// partitioned model `run` uses (on however many ranks `comm` has).
+    public static func model(path: String, comm: Communicator) throws -> VerificationReport {
+        let f = try ModelFixture(path: path)
+        let n = f.nSpots, d = f.dim
+        var checks = [VerificationCheck]()
+
+        // The normalisation code against the fixture's Â and M, from the fixture's kNN edges.
+        guard let norm = AdjacencyNormalisation(rawValue: f.normalisation) else {
+            throw InputError(file: path, field: "normalisation", "is '\(f.normalisation)'; expected 10x or kipf")
+        }
+        let knn = try KNNGraph(count: n, rows: f.knn.row, cols: f.knn.col)
+        let ours = SpatialGraph(knn: knn, normalisation: norm)
+        let fixAdj = f.adj.csr(size: n), fixMask = f.mask.csr(size: n)
+        let samePattern = ours.adjacency.indptr == fixAdj.indptr && ours.adjacency.indices == fixAdj.indices
+        checks.append(VerificationCheck(name: "graph/adj", error: samePattern ? relErr(ours.adjacency.values, fixAdj.values) : .infinity,
+                                        tolerance: 1e-6, detail: samePattern ? "Â from graph/knn_* (\(norm))" : "sparsity pattern differs"))
+        let maskSame = ours.mask.indptr == fixMask.indptr && ours.mask.indices == fixMask.indices
+        checks.append(VerificationCheck(name: "graph/mask", error: maskSame ? 0 : 1, tolerance: 0, unit: "mismatch",
+                                        detail: "M = K + I from graph/knn_*"))
+
+        // The partitioned model on the fixture's graph and data.
+        let rcb = try RCB.partition(coordinates: f.spatial, parts: comm.size, weights: RCB.nnzWeights(indptr: f.X.indptr))
+        let owned = rcb.partition.owned(by: comm.rank).map(\.int)
+        let graph = LocalGraph(rank: comm.rank, partition: rcb.partition, adjRows: fixAdj.selectingRows(owned),
+                               maskRows: fixMask.selectingRows(owned))
+        let model = GraphSTModel(x: f.X.selectingRows(owned), graph: graph, dim: d,
+                                 weights: LossWeights(alpha: f.alpha, beta: f.beta), readout: .local, comm: comm)
+        let L = model.layout
+        let ini = f.initial
+        let params = L.pack(w1: ini.W1.data, w2: ini.W2.data, wb: ini.Wb.data, b: ini.b)
+        let trainer = Trainer(model: model, params: params, lr: f.lr, permutations: .recorded(f.perm))
+        var records = [EpochRecord]()
+        for e in 0..<f.epochs {
+            records.append(trainer.step())
+            if e == 0 {
+                let g = trainer.lastGradient, r = f.grad0
+                for (name, range, ref) in [("grad0/W1", L.w1, r.W1.data), ("grad0/W2", L.w2, r.W2.data),
+                                           ("grad0/Wb", L.wb, r.Wb.data), ("grad0/b", L.bias, [r.b])] {
+                    checks.append(VerificationCheck(name: name, error: relErr(Array(g[range]), ref), tolerance: 1e-4))
+                }
+            }
+        }
+        for (name, mine, ref) in [("loss/total", records.map(\.loss), f.loss.total),
+                                  ("loss/feat", records.map(\.loss_feat), f.loss.feat),
+                                  ("loss/sl_1", records.map(\.loss_sl_1), f.loss.sl1),
+                                  ("loss/sl_2", records.map(\.loss_sl_2), f.loss.sl2)] {
+            var worst = 0.0, at = 0
+            for e in 0..<min(mine.count, ref.count) {
+                let err = abs(mine[e] - ref[e]) / max(abs(ref[e]), 1e-30)
+                if err > worst { worst = err; at = e }
+            }
+            checks.append(VerificationCheck(name: name, error: worst, tolerance: 1e-4,
+                                            detail: "\(ref.count) epochs, worst at epoch \(at + 1)"))
+        }
+        let p = trainer.params, a = f.after
+        for (name, range, ref) in [("after/W1", L.w1, a.W1.data), ("after/W2", L.w2, a.W2.data),
+                                   ("after/Wb", L.wb, a.Wb.data), ("after/b", L.bias, [a.b])] {
+            checks.append(VerificationCheck(name: name, error: relErr(Array(p[range]), ref), tolerance: 1e-3))
+        }
+        // Z and H for the recorded rows from a final forward pass: Z, Y gathered, H = Y W2.
+        let (z, y) = model.embed(params: p)
+        let pipelineGather = RowGatherer(comm: comm)
+        let zAll = pipelineGather.gather(z, owned: owned, total: n)
+        let yAll = pipelineGather.gather(y, owned: owned, total: n)
+        var zErr = 0.0, hErr = 0.0
+        if comm.isRoot, let zAll, let yAll {
+            let rows = f.afterRows
+            var zMine = [Float](), hMine = [Float](repeating: 0, count: rows.count * L.genes)
+            var ySel = [Float]()
+            for r in rows { zMine += zAll.row(r); ySel += yAll.row(r) }
+            p.withUnsafeBufferPointer { pb in
+                BLAS.sgemm(m: rows.count, n: L.genes, k: d, a: ySel, lda: d, b: pb.baseAddress! + L.w2.lowerBound,
+                           ldb: L.genes, c: &hMine, ldc: L.genes)
+            }
+            zErr = relErr(zMine, f.afterZRows.data)
+            hErr = relErr(hMine, f.afterHRows.data)
+        }
+        var errs = [zErr, hErr]
+        errs.withUnsafeMutableBytes { comm.broadcast($0, root: 0) }
+        checks.append(VerificationCheck(name: "after/Z_rows", error: errs[0], tolerance: 1e-3, detail: "\(f.afterRows.count) spots"))
+        checks.append(VerificationCheck(name: "after/H_rows", error: errs[1], tolerance: 1e-3, detail: "H = Â Z W2, never formed in training"))
+        return VerificationReport(fixture: path, kind: "model", ranks: comm.size, checks: checks)
+    }
+
+    /// A `prep` fixture: seurat_v3 HVGs and the preprocessed matrix from raw counts, with the
+    /// spots split over the ranks (statistics by allreduce), compared on rank 0.
+    public static func prep(path: String, comm: Communicator) throws -> VerificationReport {
+        let f = try PrepFixture(path: path)
+        let n = f.counts.rows
+        let lo = comm.rank * n / comm.size, hi = (comm.rank + 1) * n / comm.size
+        let local = f.counts.selectingRows(Array(lo..<hi))
+        let result = try preprocess(counts: local, hvg: HVGOptions(nTopGenes: f.nTopGenes),
+                                    normalisation: NormalisationOptions(targetSum: f.targetSum, maxValue: f.maxValue),
+                                    rowIDs: Array(lo..<hi), comm: comm)
+        // Reassemble the preprocessed rows on every rank (the prep fixtures are small) to compare.
+        let whole = try allGatherRows(result.X, comm: comm)
+        var full = result
+        full.X = whole
+        let ref = PrepReference(counts: f.counts, means: f.means, variances: f.variances, variancesNorm: f.variancesNorm,
+                                highlyVariableRank: f.highlyVariableRank, highlyVariable: f.highlyVariable,
+                                X: f.X, nTopGenes: f.nTopGenes)
+        let r = PrepVerification.compare(full, with: ref)
+        let checks = r.checks.map {
+            VerificationCheck(name: $0.name, error: $0.error, tolerance: $0.tolerance, unit: $0.unit, detail: $0.detail)
+        }
+        return VerificationReport(fixture: path, kind: "prep", ranks: comm.size, checks: checks)
+    }
+
+    /// Concatenates every rank's rows (rank order) on every rank.
+    static func allGatherRows(_ m: CSRMatrix, comm: Communicator) throws -> CSRMatrix {
+        if comm.size == 1 { return m }
+        var bytes = [UInt8]()
+        func put<T>(_ a: [T]) { a.withUnsafeBytes { bytes += withUnsafeBytes(of: Int64($0.count)) { Array($0) }; bytes += $0 } }
+        put(m.indptr.map { Int64($0) }); put(m.indices); put(m.values)
+        let parts = comm.gather(bytes, root: 0)
+        var merged = [UInt8]()
+        if comm.isRoot { for p in parts { merged += withUnsafeBytes(of: Int64(p.count)) { Array($0) } + p } }
+        var len = Int64(merged.count)
+        withUnsafeMutableBytes(of: &len) { comm.broadcast($0, root: 0) }
+        if !comm.isRoot { merged = [UInt8](repeating: 0, count: Int(len)) }
+        merged.withUnsafeMutableBytes { comm.broadcast($0, root: 0) }
+        var ptr = [0], idx = [Int32](), val = [Float]()
+        var off = 0
+        func take<T>(_ t: T.Type) -> [T] {
+            let c = Int(merged.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: off, as: Int64.self) }); off += 8
+            let a = merged.withUnsafeBytes { raw in (0..<c).map { raw.loadUnaligned(fromByteOffset: off + $0 * MemoryLayout<T>.stride, as: T.self) } }
+            off += c * MemoryLayout<T>.stride
+            return a
+        }
+        while off < merged.count {
+            off += 8
+            let p = take(Int64.self), i = take(Int32.self), v = take(Float.self)
+            let base = ptr.last!
+            ptr += p.dropFirst().map { base + Int($0) }
+            idx += i; val += v
+        }
+        return CSRMatrix(rows: ptr.count - 1, cols: m.cols, indptr: ptr, indices: idx, values: val)
+    }
+}
+
+/// Gathers the owned rows of distributed N×d matrices onto rank 0.
+public struct RowGatherer {
+    public let comm: Communicator
+    public init(comm: Communicator) { self.comm = comm }
+
+    /// The N × d matrix on rank 0 (nil elsewhere) from each rank's (nOwned × d) rows.
+    public func gather(_ m: Matrix, owned: [Int], total: Int) -> Matrix? {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(owned.count * 4 + m.data.count * 4)
+        for g in owned { withUnsafeBytes(of: Int32(g).littleEndian) { bytes.append(contentsOf: $0) } }
+        m.data.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        let parts = comm.gather(bytes, root: 0)
+        guard comm.isRoot else { return nil }
+        var all = Matrix(zeros: total, m.cols)
+        all.data.withUnsafeMutableBufferPointer { dst in
+            for part in parts {
+                let rows = part.count / (4 + 4 * m.cols)
+                part.withUnsafeBytes { raw in
+                    for r in 0..<rows {
+                        let g = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: r * 4, as: Int32.self)))
+                        for c in 0..<m.cols {
+                            dst[g * m.cols + c] = raw.loadUnaligned(fromByteOffset: rows * 4 + (r * m.cols + c) * 4, as: Float.self)
+                        }
+                    }
+                }
+            }
+        }
+        return all
+    }
+}

@@ -1,0 +1,290 @@
+import ArgumentParser
+import Foundation
+import STComm
+import STCore
+import STData
+import STTrain
+
+@main
+struct StgnnDist: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stgnn-dist",
+        abstract: "GraphST spatial-domain representation learning, distributed over MPI ranks.",
+        discussion: """
+        Trains GraphST (Long et al., Nat. Commun. 2023) on a spatial-transcriptomics slide: a GCN
+        encoder/decoder with a local contrastive loss, full-batch, the slide split into spatial tiles
+        over MPI ranks. Run under mpirun (or launch/stgnn-run) for several ranks; without mpirun it
+        runs as one process.
+        """,
+        version: stgnnVersion,
+        subcommands: [Run.self, Verify.self, Synth.self, Partition.self],
+        defaultSubcommand: Run.self)
+}
+
+let stgnnVersion = "0.1.0"
+
+/// Options that choose the data and how it is preprocessed (scanpy/GraphST names).
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Input AnnData .h5ad (X raw counts, obsm[\"spatial\"]). Absent: the built-in synthetic slide.", valueName: "file"))
+    var input: String?
+
+    @Option(name: .long, help: "highly_variable_genes(flavor=\"seurat_v3\", n_top_genes=…); slides with fewer genes keep all.")
+    var nTopGenes: Int = 3000
+
+    @Option(name: .long, help: "k of the spatial k-nearest-neighbour graph.")
+    var neighbors: Int = 3
+
+    @Option(name: .long, help: "Adjacency normalisation: 10x (D^-1/2 A D^-1/2 + I, GraphST's Visium default) or kipf (D̃^-1/2 (A+I) D̃^-1/2).")
+    var normalisation: String = "10x"
+
+    @Option(name: .long, help: "normalize_total(target_sum=…).")
+    var targetSum: Double = 1e4
+
+    @Option(name: .long, help: "Spots of the built-in synthetic slide (when --input is absent).")
+    var syntheticSpots: Int = 3000
+
+    @Option(name: .long, help: "Genes of the built-in synthetic slide.")
+    var syntheticGenes: Int = 400
+
+    @Option(name: .long, help: "Domains of the built-in synthetic slide.")
+    var syntheticDomains: Int = 5
+
+    func validate() throws {
+        guard AdjacencyNormalisationName(normalisation) != nil else {
+            throw ValidationError("--normalisation must be 10x or kipf, not '\(normalisation)'")
+        }
+        guard nTopGenes >= 1 else { throw ValidationError("--n-top-genes must be at least 1") }
+        guard neighbors >= 1 else { throw ValidationError("--neighbors must be at least 1") }
+        guard targetSum > 0 else { throw ValidationError("--target-sum must be positive") }
+    }
+}
+
+/// Options of the model and the optimiser.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Training epochs (full-batch).")
+    var epochs: Int = 600
+
+    @Option(name: .long, help: "Seed of the initialisation and of the corruption permutations.")
+    var seed: UInt64 = 41
+
+    @Option(name: .long, help: "Adam learning rate.")
+    var lr: Double = 1e-3
+
+    @Option(name: .long, help: "Latent width d.")
+    var dim: Int = 64
+
+    @Option(name: .long, help: "Weight α of the reconstruction loss.")
+    var alpha: Double = 10
+
+    @Option(name: .long, help: "Weight β of the contrastive losses.")
+    var beta: Double = 1
+
+    @Option(name: .long, help: "Discriminator summary: local (GraphST: each spot's neighbourhood) or global (DGI: slide mean).")
+    var readout: String = "local"
+
+    func validate() throws {
+        guard epochs >= 0 else { throw ValidationError("--epochs must be non-negative") }
+        guard dim >= 1 else { throw ValidationError("--dim must be at least 1") }
+        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+        guard ["local", "global"].contains(readout) else { throw ValidationError("--readout must be local or global") }
+    }
+}
+
+import STPrep
+import STModel
+
+func AdjacencyNormalisationName(_ s: String) -> AdjacencyNormalisation? {
+    AdjacencyNormalisation(rawValue: s.lowercased() == "10x" ? "10x" : s.lowercased())
+}
+
+/// Runs `body` with the job's communicator; any error ends the whole job with one clear line.
+func withJob(_ body: (Communicator) throws -> Int32) -> Never {
+    let comm = makeCommunicator()
+    configureBLASThreads(comm: comm)
+    do {
+        let code = try body(comm)
+        comm.barrier()
+        MPIEnvironment.finalize()
+        exit(code)
+    } catch let e as RankLocalError {
+        failJob(e.underlying, comm: comm, seenByAllRanks: false)
+    } catch {
+        failJob(error, comm: comm, seenByAllRanks: comm.size > 1)
+    }
+}
+
+/// OpenBLAS threads per rank: OPENBLAS_NUM_THREADS if set; else the cores shared by the ranks on
+/// this node (several ranks each spawning a thread per core would oversubscribe the node).
+func configureBLASThreads(comm: Communicator) {
+    let env = ProcessInfo.processInfo.environment
+    if env["OPENBLAS_NUM_THREADS"] != nil || env["OMP_NUM_THREADS"] != nil { return }
+    let local = Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? comm.size
+    if local > 1 { BLAS.setThreads(max(1, ProcessInfo.processInfo.activeProcessorCount / local)) }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train GraphST on a slide and write the embedding (the default subcommand).",
+        discussion: """
+        Writes DIR/metrics.jsonl (one JSON object per epoch), DIR/summary.json (configuration,
+        sizes, timings, memory, partition) and DIR/result.h5ad (the input's obs and
+        obsm["spatial"], plus obsm["latent"] = Z).
+        """)
+
+    @OptionGroup(title: "Data") var data: DataOptions
+    @OptionGroup(title: "Model and optimiser") var model: ModelOptions
+
+    @Option(name: .long, help: ArgumentHelp("Output directory.", valueName: "dir"))
+    var output: String = "stgnn-out"
+
+    @Option(name: .long, help: "A progress line every N epochs (rank 0, stderr); a bar when stderr is a terminal.")
+    var progressEvery: Int = 50
+
+    func configuration() -> RunConfiguration {
+        var c = RunConfiguration()
+        c.input = data.input
+        c.output = output
+        c.epochs = model.epochs
+        c.seed = model.seed
+        c.lr = model.lr
+        c.dim = model.dim
+        c.alpha = model.alpha
+        c.beta = model.beta
+        c.readout = Readout(rawValue: model.readout)!
+        c.normalisation = AdjacencyNormalisationName(data.normalisation)!
+        c.nTopGenes = data.nTopGenes
+        c.neighbors = data.neighbors
+        c.targetSum = data.targetSum
+        c.syntheticSpots = data.syntheticSpots
+        c.syntheticGenes = data.syntheticGenes
+        c.syntheticDomains = data.syntheticDomains
+        c.progressEvery = progressEvery
+        return c
+    }
+
+    func run() throws {
+        let config = configuration()
+        withJob { comm in
+            let source: SlideSource
+            if let input = config.input {
+                source = try H5ADSource(path: input)
+            } else {
+                source = try SyntheticSource(SyntheticSlide.Parameters(
+                    spots: config.syntheticSpots, genes: config.syntheticGenes, domains: config.syntheticDomains))
+            }
+            let pipeline = RunPipeline(config: config, source: source, comm: comm)
+            let progress = comm.isRoot ? Progress(every: config.progressEvery) : nil
+            if comm.isRoot {
+                progress?.note("stgnn-dist \(stgnnVersion): \(source.label), \(source.spotCount) spots × \(source.geneCount) genes, \(comm.size) rank\(comm.size == 1 ? "" : "s")")
+            }
+            pipeline.onEpoch = { r, total in progress?.epoch(r, of: total) }
+            let s = try pipeline.run()
+            progress?.finish()
+            if comm.isRoot {
+                progress?.note(String(format: "trained %d epochs in %.2f s (%.2f ms/epoch), final loss %.6f; wrote %@/",
+                                      s.epochs, s.train_seconds, 1000 * s.seconds_per_epoch, s.final_loss, config.output))
+            }
+            return 0
+        }
+    }
+}
+
+/// Progress on stderr (rank 0): a line every `every` epochs, or a bar on a terminal.
+final class Progress {
+    let every: Int
+    let tty = isatty(2) != 0
+    var lastDraw = 0.0
+    init(every: Int) { self.every = every }
+
+    func note(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }
+
+    func epoch(_ r: EpochRecord, of total: Int) {
+        if tty {
+            let now = Date().timeIntervalSince1970
+            if now - lastDraw < 0.1 && r.epoch != total { return }
+            lastDraw = now
+            let width = 30, filled = total > 0 ? width * r.epoch / total : width
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            FileHandle.standardError.write(String(format: "\r%@ %d/%d  loss %.5f  %.1f ms/epoch ", bar, r.epoch, total, r.loss, 1000 * r.seconds).data(using: .utf8)!)
+        } else if (every > 0 && r.epoch % every == 0) || r.epoch == total || r.epoch == 1 {
+            note(String(format: "epoch %5d/%d  loss %.6f  (feat %.6f  sl_1 %.6f  sl_2 %.6f)  %.1f ms",
+                        r.epoch, total, r.loss, r.loss_feat, r.loss_sl_1, r.loss_sl_2, 1000 * r.seconds))
+        }
+    }
+
+    func finish() { if tty { FileHandle.standardError.write("\n".data(using: .utf8)!) } }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reproduce reference fixtures (kind model or prep) and check the errors against their tolerances.",
+        discussion: """
+        A model fixture is reproduced from its X, graph, initial weights and permutations; a prep
+        fixture from its raw counts. Prints each compared quantity with its max relative error;
+        exits 0 only when every quantity is within tolerance. Runs on any number of ranks.
+        """)
+
+    @Argument(help: ArgumentHelp("Fixture files (.h5).", valueName: "fixture"))
+    var fixtures: [String]
+
+    @Option(name: .long, help: ArgumentHelp("Also write the reports as JSON to this file (rank 0).", valueName: "file"))
+    var json: String?
+
+    func run() throws {
+        withJob { comm in
+            var all = [VerificationReport]()
+            for path in fixtures {
+                let r = try Verification.run(path: path, comm: comm)
+                if comm.isRoot { print(r.description); print("") }
+                all.append(r)
+            }
+            if comm.isRoot, let json { try writeAtomically(jsonData(all), to: json) }
+            return all.allSatisfy(\.passed) ? 0 : 1
+        }
+    }
+}
+
+struct Synth: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a synthetic slide (hexagonal lattice, layered domains, overdispersed counts) as .h5ad.",
+        discussion: "The true domain of each spot is in obs[\"domain\"]; X holds integer counts; coordinates in obsm[\"spatial\"].")
+
+    @Option(name: .long, help: "Number of spots.") var spots: Int = 3000
+    @Option(name: .long, help: "Number of genes.") var genes: Int = 400
+    @Option(name: .long, help: "Number of layered domains.") var domains: Int = 5
+    @Option(name: .long, help: "Seed.") var seed: UInt64 = 41
+    @Option(name: .long, help: ArgumentHelp("Output .h5ad file.", valueName: "file")) var output: String
+
+    func run() throws {
+        do {
+            var p = SyntheticSlide.Parameters(spots: spots, genes: genes, domains: domains)
+            p.seed = seed
+            let slide = try SyntheticSlide(p)
+            try AnnDataWriter.write(slide.annData, to: output, uns: ["source": "stgnn-dist synth \(stgnnVersion)"])
+            print("wrote \(output): \(spots) spots × \(genes) genes, \(domains) domains")
+        } catch {
+            failJob(error)
+        }
+    }
+}
+
+struct Partition: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print how a slide would be split over P ranks (rows, nnz, halo, neighbours, edge cut, imbalance), without training.")
+
+    @OptionGroup(title: "Data") var data: DataOptions
+    @Option(name: .long, help: "Number of ranks to partition for.") var ranks: Int
+
+    func run() throws {
+        do {
+            let source: SlideSource = try data.input.map { try H5ADSource(path: $0) }
+                ?? SyntheticSource(SyntheticSlide.Parameters(spots: data.syntheticSpots, genes: data.syntheticGenes, domains: data.syntheticDomains))
+            let report = try PartitionPlanner.report(source: source, ranks: ranks, neighbors: data.neighbors,
+                                                     normalisation: AdjacencyNormalisationName(data.normalisation)!)
+            print("\(source.label): \(source.spotCount) spots over \(ranks) ranks (RCB, weighted by nnz)")
+            print(report.table, terminator: "")
+        } catch {
+            failJob(error)
+        }
+    }
+}

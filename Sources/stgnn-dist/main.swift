@@ -1,1 +1,0 @@
-print("stgnn-dist: under construction")
