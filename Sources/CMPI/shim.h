@@ -21,5 +21,7 @@ static inline MPI_Status *stmpi_statuses_ignore(void) { return MPI_STATUSES_IGNO
 static inline int stmpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int stmpi_success(void) { return MPI_SUCCESS; }
 static inline int stmpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline int stmpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
+static inline MPI_Errhandler stmpi_errors_are_fatal(void) { return MPI_ERRORS_ARE_FATAL; }
 
 #endif

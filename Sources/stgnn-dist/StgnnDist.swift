@@ -17,7 +17,7 @@ struct StgnnDist: ParsableCommand {
         runs as one process.
         """,
         version: stgnnVersion,
-        subcommands: [Run.self, Verify.self, Synth.self, Partition.self],
+        subcommands: [Run.self, Verify.self, Synth.self, Partition.self, Compare.self],
         defaultSubcommand: Run.self)
 }
 
@@ -286,5 +286,25 @@ struct Partition: ParsableCommand {
         } catch {
             failJob(error)
         }
+    }
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare two runs' outputs (losses per epoch, obsm[\"latent\"]): e.g. the same slide on 1 and on P ranks.")
+
+    @Argument(help: ArgumentHelp("Output directory of the first run.", valueName: "dir-a")) var a: String
+    @Argument(help: ArgumentHelp("Output directory of the second run.", valueName: "dir-b")) var b: String
+    @Option(name: .long, help: "Largest acceptable relative loss difference at any epoch.") var lossTolerance: Double = 1e-5
+    @Option(name: .long, help: "Largest acceptable max|Za − Zb| / max|Zb|.") var latentTolerance: Double = 1e-3
+
+    func run() throws {
+        do {
+            let c = try RunComparison(runA: a, runB: b)
+            print(c.description)
+            let ok = c.maxLossRelError <= lossTolerance && c.latentRelError <= latentTolerance
+            print(ok ? "AGREE" : "DISAGREE (tolerances: loss \(lossTolerance), latent \(latentTolerance))")
+            if !ok { throw ExitCode(1) }
+        } catch let e as ExitCode { throw e } catch { failJob(error) }
     }
 }

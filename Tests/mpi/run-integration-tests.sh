@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# End-to-end multi-rank tests of stgnn-dist under a real mpirun:
+#   - `verify` of every shared model fixture (and the prep fixture) on 1, 2, 3 and 4 ranks;
+#   - a real dataset trained on 1 and on 3 ranks: every epoch's loss within 1e-5 relative and the
+#     same embedding (checked by `stgnn-dist compare-runs`... here by tools/compare_runs.py-free awk);
+#   - failures end the whole job promptly: a missing file on every rank, more ranks than spots.
+# Usage: STGNN_BIN=path/to/stgnn-dist Tests/mpi/run-integration-tests.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+bin="${STGNN_BIN:-.build/release/stgnn-dist}"
+shared="${STGNN_SHARED:-../shared}"
+export OPENBLAS_NUM_THREADS=1
+if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+MPIRUN=(mpirun -q --oversubscribe --bind-to none)
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+failures=0
+pass() { echo "ok:   $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# 1. Fixtures on 1-4 ranks.
+if [ -d "$shared/reference" ]; then
+    for n in 1 2 3 4; do
+        if timeout 900 "${MPIRUN[@]}" -n "$n" "$bin" verify "$shared"/reference/model_*.h5 >"$tmp/verify$n.out" 2>&1; then
+            pass "verify model fixtures on $n rank(s): $(grep -c PASSED "$tmp/verify$n.out") passed"
+        else
+            fail "verify on $n rank(s)"; cat "$tmp/verify$n.out"
+        fi
+    done
+    for n in 1 3; do
+        if timeout 600 "${MPIRUN[@]}" -n "$n" "$bin" verify "$shared/reference/prep_dlpfc151676.h5" >"$tmp/prep$n.out" 2>&1; then
+            pass "verify prep fixture on $n rank(s)"
+        else
+            fail "verify prep fixture on $n rank(s)"; cat "$tmp/prep$n.out"
+        fi
+    done
+else
+    echo "skip: $shared/reference absent (set STGNN_SHARED); fixture verification on several ranks not run"
+fi
+
+# 2. 1 vs 3 ranks on a real dataset (or the built-in slide without ../shared): same losses, same Z.
+data=()
+if [ -f "$shared/data/STARmap_mPFC_20180417_BZ5_control.h5ad" ]; then data=(--input "$shared/data/STARmap_mPFC_20180417_BZ5_control.h5ad"); fi
+"$bin" run "${data[@]}" --epochs 100 --output "$tmp/r1" --progress-every 0 >/dev/null 2>&1 || fail "1-rank run"
+timeout 600 "${MPIRUN[@]}" -n 3 "$bin" run "${data[@]}" --epochs 100 --output "$tmp/r3" --progress-every 0 >/dev/null 2>&1 || fail "3-rank run"
+if "$bin" compare "$tmp/r1" "$tmp/r3" --loss-tolerance 1e-5 --latent-tolerance 1e-3 >"$tmp/cmp.out" 2>&1; then
+    pass "1 vs 3 ranks, 100 epochs: $(tail -n 2 "$tmp/cmp.out" | tr '\n' ' ')"
+else
+    fail "1 vs 3 ranks disagree"; cat "$tmp/cmp.out"
+fi
+
+# 3. Failures end the job promptly with one message and a non-zero exit.
+t0=$SECONDS
+timeout 60 "${MPIRUN[@]}" -n 3 "$bin" run --input /nonexistent/slide.h5ad --output "$tmp/bad" >"$tmp/missing.out" 2>&1
+rc=$?
+count=$(grep -c "stgnn-dist: error: /nonexistent/slide.h5ad" "$tmp/missing.out")
+if [ $rc != 0 ] && [ $rc != 124 ] && [ "$count" = 1 ]; then
+    pass "missing input on 3 ranks: exit $rc after $((SECONDS - t0)) s, message printed once"
+else
+    fail "missing input on 3 ranks (rc $rc, message count $count)"; cat "$tmp/missing.out"
+fi
+timeout 60 "${MPIRUN[@]}" -n 5 "$bin" run --synthetic-spots 4 --synthetic-genes 60 --synthetic-domains 2 --output "$tmp/bad2" >"$tmp/ranks.out" 2>&1
+rc=$?
+if [ $rc != 0 ] && [ $rc != 124 ] && grep -q "more ranks than spots\|fewer than" "$tmp/ranks.out"; then
+    pass "5 ranks for 4 spots: refused (exit $rc)"
+else
+    fail "5 ranks for 4 spots (rc $rc)"; cat "$tmp/ranks.out"
+fi
+[ ! -e "$tmp/bad/result.h5ad" ] || fail "a failed run left result.h5ad behind"
+
+echo "integration tests: $failures failure(s)"
+[ $failures = 0 ]
