@@ -1,0 +1,181 @@
+import STCore
+@testable import STPrep
+import XCTest
+
+/// Brute-force oracle: the k nearest other points of point q (or of the location (x, y) when
+/// q < 0), ranked by (squared distance, index), with the same distance formula as the tree.
+/// O(N·k): k selection passes over all squared distances.
+func bruteForceNeighbours(_ c: [Double], of q: Int, k: Int, x: Double? = nil, y: Double? = nil)
+    -> (ids: [Int32], d2: [Double]) {
+    let n = c.count / 2
+    let qx = x ?? c[2 * q], qy = y ?? c[2 * q + 1]
+    var d = [Double](repeating: .infinity, count: n)
+    var ids = [Int32](), d2 = [Double]()
+    c.withUnsafeBufferPointer { cb in
+        d.withUnsafeMutableBufferPointer { db in
+            for j in 0..<n where j != q {
+                let dx = cb[2 * j] - qx, dy = cb[2 * j + 1] - qy
+                db[j] = dx * dx + dy * dy
+            }
+            // Repeatedly take the smallest remaining (strict < keeps the lowest index on ties).
+            for _ in 0..<k {
+                var best = -1, bestD = Double.infinity
+                for j in 0..<n where j != q && db[j] < bestD {
+                    best = j; bestD = db[j]
+                }
+                ids.append(Int32(best)); d2.append(bestD)
+                db[best] = .nan   // taken: NaN compares false, never selected again
+            }
+        }
+    }
+    return (ids, d2)
+}
+
+/// A Visium-like hexagonal lattice (spacing `spacing`, odd rows offset by half a spacing), in row
+/// order: every interior point has six (nearly, in floating point) equidistant neighbours.
+func hexLattice(rows: Int, cols: Int, spacing: Double = 100) -> [Double] {
+    var c = [Double]()
+    for r in 0..<rows {
+        for q in 0..<cols {
+            c.append((Double(q) + (r % 2 == 1 ? 0.5 : 0)) * spacing)
+            c.append(Double(r) * spacing * 3.0.squareRoot() / 2)
+        }
+    }
+    return c
+}
+
+func randomPoints(_ n: Int, seed: UInt64, scale: Double = 1000) -> [Double] {
+    var rng = Xoshiro256(seed: seed, stream: 99)
+    return (0..<(2 * n)).map { _ in rng.nextDouble() * scale }
+}
+
+final class KDTreeTests: XCTestCase {
+    /// Asserts that the tree's all-points and subset queries equal brute force exactly.
+    private func assertMatchesBruteForce(_ c: [Double], k: Int, leafSizes: [Int] = [8],
+                                         file: StaticString = #filePath, line: UInt = #line) {
+        let n = c.count / 2
+        let want = (0..<n).map { bruteForceNeighbours(c, of: $0, k: k) }
+        for leafSize in leafSizes {
+            let tree = KDTree(coordinates: c, leafSize: leafSize)
+            let all = tree.nearestNeighbours(k: k)
+            XCTAssertEqual(all.count, n * k, file: file, line: line)
+            var mismatches = 0
+            for i in 0..<n where Array(all[(i * k)..<((i + 1) * k)]) != want[i].ids { mismatches += 1 }
+            XCTAssertEqual(mismatches, 0, "rows differing from brute force (k = \(k), N = \(n), leaf \(leafSize))",
+                           file: file, line: line)
+
+            // A shuffled subset, with distances: same rows as brute force.
+            var rng = Xoshiro256(seed: 7, stream: UInt64(n))
+            var subset = Array(0..<n).filter { _ in rng.nextDouble() < 0.3 }
+            subset.shuffle(using: &rng)
+            let (sub, d2) = tree.nearestNeighbours(of: subset, k: k, withDistances: true)
+            mismatches = 0
+            for (r, i) in subset.enumerated()
+            where Array(sub[(r * k)..<((r + 1) * k)]) != want[i].ids || Array(d2[(r * k)..<((r + 1) * k)]) != want[i].d2 {
+                mismatches += 1
+            }
+            XCTAssertEqual(mismatches, 0, "subset rows differing from brute force (leaf \(leafSize))", file: file, line: line)
+        }
+    }
+
+    func testRandomPointsMatchBruteForce() {
+        let c = randomPoints(2000, seed: 1)
+        assertMatchesBruteForce(c, k: 1)
+        assertMatchesBruteForce(c, k: 3, leafSizes: [1, 8, 64])
+        assertMatchesBruteForce(c, k: 10)
+    }
+
+    func testClusteredAndAnisotropicPoints() {
+        // Two dense clusters and a thin strip: unequal splits along both axes.
+        var rng = Xoshiro256(seed: 3)
+        var c = [Double]()
+        for _ in 0..<800 { c.append(rng.nextDouble()); c.append(rng.nextDouble()) }
+        for _ in 0..<800 { c.append(500 + rng.nextDouble() * 5); c.append(-200 + rng.nextDouble()) }
+        for _ in 0..<400 { c.append(rng.nextDouble() * 1e4); c.append(3) }
+        assertMatchesBruteForce(c, k: 3)
+        assertMatchesBruteForce(c, k: 7)
+    }
+
+    func testHexagonalLatticeTies() {
+        // Six near-equidistant neighbours per spot (Visium), and points in sorted row order.
+        let hex = hexLattice(rows: 40, cols: 45)
+        for k in [3, 6, 7] { assertMatchesBruteForce(hex, k: k) }
+        // Integer square lattice: four exactly equidistant neighbours; ties must go to lower index.
+        var sq = [Double]()
+        for r in 0..<40 { for q in 0..<40 { sq.append(Double(q)); sq.append(Double(r)) } }
+        assertMatchesBruteForce(sq, k: 3)
+        let tree = KDTree(coordinates: sq)
+        let nn = tree.nearestNeighbours(k: 3)
+        // Interior point (5, 5) = index 205: neighbours 165 (below), 204 (left), 206 (right); 245 loses the tie.
+        XCTAssertEqual(Array(nn[(205 * 3)..<(206 * 3)]), [165, 204, 206])
+    }
+
+    func testDuplicateCoordinates() {
+        // Every point appears 1–4 times, plus 30 copies of one location (more than a leaf holds).
+        var rng = Xoshiro256(seed: 11)
+        var c = [Double]()
+        for _ in 0..<500 {
+            let x = (rng.nextDouble() * 100).rounded(), y = (rng.nextDouble() * 100).rounded()
+            for _ in 0...Int(rng.below(4)) { c.append(x); c.append(y) }
+        }
+        for _ in 0..<30 { c.append(42.5); c.append(17.25) }
+        assertMatchesBruteForce(c, k: 3)
+        assertMatchesBruteForce(c, k: 5)
+
+        // Duplicates are other points at distance 0, ranked first by index; self is never returned.
+        let d = [0.0, 0, 5, 5, 5, 5, 1, 0, 5, 5, 9, 9]   // points 1, 2, 4 coincide at (5, 5)
+        let tree = KDTree(coordinates: d)
+        let nn = tree.nearestNeighbours(k: 2)
+        XCTAssertEqual(Array(nn[2..<4]), [2, 4])
+        XCTAssertEqual(Array(nn[4..<6]), [1, 4])
+        XCTAssertEqual(Array(nn[8..<10]), [1, 2])
+        // All points identical.
+        let same = [Double](repeating: 3, count: 40)
+        XCTAssertEqual(Array(KDTree(coordinates: same).nearestNeighbours(k: 3)[0..<6]), [1, 2, 3, 0, 2, 3])
+    }
+
+    func testLargeCoincidentGroupsStayCheap() {
+        // 40 000 spots at one location (e.g. coordinates missing and written as 0) among 2 000 others,
+        // and a second group straddling a split: the query must stay O(k) per coincident leaf.
+        var rng = Xoshiro256(seed: 21)
+        var c = [Double]()
+        for i in 0..<42_000 {
+            if i % 21 == 0 { c.append(rng.nextDouble() * 10); c.append(rng.nextDouble() * 10) }
+            else if i % 3 == 0 { c.append(5); c.append(5) } else { c.append(0); c.append(0) }
+        }
+        let tree = KDTree(coordinates: c)
+        let all = tree.nearestNeighbours(k: 3)
+        for i in stride(from: 0, to: 42_000, by: 997) {
+            XCTAssertEqual(Array(all[(3 * i)..<(3 * i + 3)]), bruteForceNeighbours(c, of: i, k: 3).ids, "point \(i)")
+        }
+        XCTAssertEqual(Array(all[3..<6]), [2, 4, 5])   // lowest-index twins of point 1 at (0, 0)
+        XCTAssertEqual(tree.nearestPoints(x: 5, y: 5, k: 2), [3, 6])
+    }
+
+    func testSmallAndQueryLocation() {
+        let two = [0.0, 0, 1, 1]
+        XCTAssertEqual(KDTree(coordinates: two).nearestNeighbours(k: 1), [1, 0])
+        let c = randomPoints(1000, seed: 5)
+        let tree = KDTree(coordinates: c)
+        var rng = Xoshiro256(seed: 9)
+        for _ in 0..<200 {
+            let x = rng.nextDouble() * 1200 - 100, y = rng.nextDouble() * 1200 - 100
+            XCTAssertEqual(tree.nearestPoints(x: x, y: y, k: 4), bruteForceNeighbours(c, of: -1, k: 4, x: x, y: y).ids)
+        }
+        // A location on a point returns that point first (it is not excluded).
+        XCTAssertEqual(tree.nearestPoints(x: c[20], y: c[21], k: 1), [10])
+        XCTAssertEqual(tree.nearestPoints(x: 0, y: 0, k: 1000).count, 1000)
+    }
+
+    func testSubsetQueriesAgreeWithAllQueries() {
+        let c = hexLattice(rows: 30, cols: 30)
+        let tree = KDTree(coordinates: c)
+        let all = tree.nearestNeighbours(k: 3)
+        let owned = [899, 0, 450, 451, 17, 300]
+        let sub = tree.nearestNeighbours(of: owned, k: 3).neighbours
+        for (r, i) in owned.enumerated() {
+            XCTAssertEqual(Array(sub[(3 * r)..<(3 * r + 3)]), Array(all[(3 * i)..<(3 * i + 3)]))
+        }
+        XCTAssertEqual(tree.nearestNeighbours(of: [], k: 3).neighbours, [])
+    }
+}
