@@ -39,6 +39,15 @@ static inline hid_t sth5_ieee_f64le(void) { return H5T_IEEE_F64LE; }
 static inline H5R_type_t sth5_r_object(void) { return H5R_OBJECT; }
 static inline H5S_seloper_t sth5_s_select_set(void) { return H5S_SELECT_SET; }
 static inline H5S_seloper_t sth5_s_select_or(void) { return H5S_SELECT_OR; }
+// File-access list that keeps HDF5's file locking but ignores it where the file system has it
+// disabled (Lustre/NFS mounts on clusters), where HDF5 ≥ 1.10.7 would otherwise refuse to open.
+static inline hid_t sth5_fapl_tolerant_locking(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+#if H5_VERSION_GE(1, 10, 7)
+    if (fapl >= 0) H5Pset_file_locking(fapl, 1, 1);
+#endif
+    return fapl;
+}
 // Silence HDF5's automatic error-stack printing: errors are reported by the caller, once.
 static inline void sth5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 #endif

@@ -12,7 +12,11 @@ import STCore
 /// be read as `Float`); h5py's booleans (an `int8` enum FALSE/TRUE) read as 0/1. String reads
 /// accept variable-length and fixed-length strings, ASCII or UTF-8. Row-range reads select a
 /// hyperslab along the first dimension, so only the chunks holding those rows are decompressed.
+///
+/// The system HDF5 library is usually built without thread safety: use HDF5 objects from one
+/// thread at a time.
 public final class HDF5File {
+    /// The file's path.
     public let path: String
     let id: hid_t
     /// Chunk cache per open dataset (bytes): large enough that reading many nearby row ranges of a
@@ -21,6 +25,7 @@ public final class HDF5File {
     /// At most this many blocks go into one union selection (keeps HDF5's selection cost linear).
     static let maxBlocksPerRead = 1024
 
+    /// Opens `path` read-only; throws if it is missing, unreadable, a directory or not HDF5.
     public init(path: String) throws {
         sth5_silence_errors()
         self.path = path
@@ -33,8 +38,13 @@ public final class HDF5File {
         if H5Fis_hdf5(path) <= 0 {
             throw InputError(file: path, "not an HDF5 file (h5ad and 10x .h5 files are HDF5)")
         }
-        let fid = H5Fopen(path, sth5_f_acc_rdonly(), sth5_p_default())
-        if fid < 0 { throw InputError(file: path, "HDF5 could not open the file") }
+        let fapl = sth5_fapl_tolerant_locking()
+        defer { if fapl >= 0 { H5Pclose(fapl) } }
+        let fid = H5Fopen(path, sth5_f_acc_rdonly(), fapl >= 0 ? fapl : sth5_p_default())
+        if fid < 0 {
+            throw InputError(file: path, "HDF5 could not open the file (if another process is writing it, or the "
+                             + "file system lacks locks, try HDF5_USE_FILE_LOCKING=FALSE)")
+        }
         id = fid
     }
 

@@ -1,0 +1,261 @@
+import STCore
+
+/// Reads an `.h5ad` file as anndata 0.7 – 0.12 writes it, piece by piece.
+///
+/// Opening reads only the header of X (layout, shape, nnz), so a rank can learn the shape, the
+/// names and the coordinates without touching the expression values, then read just its own rows
+/// with `readX(rows:)`. Everything read is validated; problems are `InputError`s naming the file
+/// and the field.
+///
+/// Supported layouts: X as a CSR group (`encoding-type` csr_matrix, or anndata 0.7's
+/// `h5sparse_format` "csr"), a CSC group (converted to CSR; row subsets then read the whole
+/// matrix), or a dense 2-D dataset; integer, float or boolean values. `obs`/`var` dataframes with
+/// categorical (anndata ≥ 0.8 groups, or 0.7 code datasets with a `categories` object reference),
+/// string, numeric, boolean and nullable integer/boolean/string columns. `obsm["spatial"]` must be
+/// a numeric N×k array with k ≥ 2; the first two columns are used (x, y), a third (z) is ignored.
+/// anndata < 0.7 files (compound `obs` datasets) are rejected with a message to re-save them.
+public final class AnnDataReader {
+    /// The file's path.
+    public let path: String
+    /// The open HDF5 file.
+    public let file: HDF5File
+    /// Layout, shape and nnz of X.
+    public let header: XHeader
+    let sparse: CompressedSparseSource?
+
+    /// Opens `path` and reads the header of X. Throws if the file is missing, not HDF5, has no
+    /// `X`, an X of zero rows, or a malformed sparse structure (lengths, first/last indptr).
+    public init(path: String) throws {
+        self.path = path
+        file = try HDF5File(path: path)
+        let xName = "X"
+        guard let kind = file.kind(xName) else {
+            throw InputError(file: path, field: "X", "missing: the file has no expression matrix X")
+        }
+        switch kind {
+        case .dataset:
+            let shape = try file.shape(xName)
+            guard shape.count == 2 else {
+                throw InputError(file: path, field: "X", "expected a 2-D matrix, found shape \(shape)")
+            }
+            let cls = try file.elementClass(xName)
+            let isInt: Bool
+            switch cls {
+            case .integer, .enumeration: isInt = true
+            case .float: isInt = false
+            default: throw InputError(file: path, field: "X", "must be numeric, found \(cls)")
+            }
+            header = XHeader(layout: .dense, rows: shape[0], cols: shape[1], nnz: shape[0] * shape[1],
+                             isInteger: isInt, path: xName)
+            sparse = nil
+        case .group:
+            var format: String? = nil
+            if file.hasAttribute(xName, "encoding-type") { format = try file.stringAttribute(xName, "encoding-type") }
+            else if file.hasAttribute(xName, "h5sparse_format") {
+                format = try file.stringAttribute(xName, "h5sparse_format") + "_matrix"
+            }
+            guard let format, format == "csr_matrix" || format == "csc_matrix" else {
+                throw InputError(file: path, field: "X",
+                                 "is a group of encoding '\(format ?? "none")', expected csr_matrix or csc_matrix")
+            }
+            let shapeAttr = file.hasAttribute(xName, "shape") ? "shape" : "h5sparse_shape"
+            let shape: [Int64] = try file.attribute(xName, shapeAttr)
+            guard shape.count == 2, shape[0] >= 0, shape[1] >= 0 else {
+                throw InputError(file: path, field: "X.attrs[shape]", "expected two non-negative sizes, found \(shape)")
+            }
+            let rows = Int(shape[0]), cols = Int(shape[1])
+            let isCSR = format == "csr_matrix"
+            let src = try CompressedSparseSource(file: file, group: xName, major: isCSR ? rows : cols,
+                                                 minor: isCSR ? cols : rows, majorName: isCSR ? "rows" : "columns")
+            header = XHeader(layout: isCSR ? .csr : .csc, rows: rows, cols: cols, nnz: src.nnz,
+                             isInteger: try src.valuesAreInteger(), path: xName)
+            sparse = src
+        case .other:
+            throw InputError(file: path, field: "X", "is neither a dataset nor a group")
+        }
+        if header.rows == 0 {
+            throw InputError(file: path, field: "X", "has zero rows (no spots); nothing to train on")
+        }
+    }
+
+    /// The number of observations (rows of X).
+    public var nObs: Int { header.rows }
+    /// The number of variables (columns of X).
+    public var nVars: Int { header.cols }
+
+    // MARK: - Metadata
+
+    /// The observation names (obs index); checked to number `nObs`.
+    public func obsNames() throws -> [String] { try file.dataFrameIndex("obs", expected: nObs) }
+
+    /// The variable names (var index); checked to number `nVars`.
+    public func varNames() throws -> [String] { try file.dataFrameIndex("var", expected: nVars) }
+
+    /// The whole `obs` dataframe (index and every readable column).
+    public func obs() throws -> DataFrame { try file.readDataFrame("obs", rows: nObs) }
+
+    /// The whole `var` dataframe.
+    public func vars() throws -> DataFrame { try file.readDataFrame("var", rows: nVars) }
+
+    /// `obsm["spatial"]` as N×2 row-major float64 (first two columns), checked finite and N = nObs.
+    public func spatial() throws -> [Double] {
+        let name = "obsm/spatial"
+        guard let kind = file.kind(name) else {
+            throw InputError(file: path, field: name, "missing: spot coordinates (an N×2 array) are required")
+        }
+        guard kind == .dataset else {
+            throw InputError(file: path, field: name, "is a group (e.g. a dataframe); expected an N×2 numeric array")
+        }
+        let shape = try file.shape(name)
+        guard shape.count == 2, shape[1] >= 2 else {
+            throw InputError(file: path, field: name, "has shape \(shape), expected N×2 (or N×3; z is ignored)")
+        }
+        guard shape[0] == nObs else {
+            throw InputError(file: path, field: name, "has \(shape[0]) rows but X has \(nObs)")
+        }
+        let all: [Double] = try file.read(name)
+        let k = shape[1]
+        var out = [Double](repeating: 0, count: 2 * nObs)
+        var bad: Int? = nil
+        all.withUnsafeBufferPointer { a in
+            out.withUnsafeMutableBufferPointer { o in
+                for i in 0..<nObs {
+                    let x = a[i &* k], y = a[i &* k &+ 1]
+                    if bad == nil && !(x.isFinite && y.isFinite) { bad = i }
+                    o[2 &* i] = x
+                    o[2 &* i &+ 1] = y
+                }
+            }
+        }
+        if let i = bad {
+            let nm = (try? file.readStrings(file.dataFrameIndexPath("obs"), range: i..<(i + 1)).first) ?? nil
+            throw InputError(file: path, field: name,
+                             "row \(i)\(nm.map { " ('\($0)')" } ?? "") is (\(all[i * k]), \(all[i * k + 1])); coordinates must be finite")
+        }
+        return out
+    }
+
+    // MARK: - X
+
+    /// Stored entries per row, from indptr alone for CSR (what a partitioner weights rows by).
+    public func rowNNZ() throws -> [Int] {
+        switch header.layout {
+        case .csr: return try sparse!.majorCounts()
+        case .csc:
+            let idx: [Int32] = try file.read("X/indices")
+            var counts = [Int](repeating: 0, count: nObs)
+            for r in idx {
+                guard r >= 0 && Int(r) < nObs else {
+                    throw InputError(file: path, field: "X/indices", "index \(r) out of range 0..<\(nObs)")
+                }
+                counts[Int(r)] += 1
+            }
+            return counts
+        case .dense:
+            var counts = [Int](repeating: 0, count: nObs)
+            let block = max(1, (1 << 22) / max(nVars, 1))
+            var lo = 0
+            while lo < nObs {
+                let hi = min(nObs, lo + block)
+                let v: [Float] = try file.readRows("X", lo..<hi)
+                for i in lo..<hi {
+                    var c = 0
+                    for j in 0..<nVars where v[(i - lo) * nVars + j] != 0 { c += 1 }
+                    counts[i] = c
+                }
+                lo = hi
+            }
+            return counts
+        }
+    }
+
+    /// The whole of X as CSR (float32 values), validated.
+    public func readX() throws -> CSRMatrix {
+        switch header.layout {
+        case .csr:
+            let (p, i, v) = try sparse!.readAll()
+            return makeCSR(rows: nObs, cols: nVars, indptr: p, indices: i, values: v)
+        case .csc:
+            let (p, i, v) = try sparse!.readAll()
+            // The CSC arrays are the CSR arrays of Xᵀ; transposing yields sorted CSR rows of X.
+            let t = makeCSR(rows: nVars, cols: nObs, indptr: p, indices: i, values: v)
+            return t.transposed()
+        case .dense:
+            return try readX(rows: 0..<nObs)
+        }
+    }
+
+    /// Rows `rows` of X (only those rows are read for CSR and dense X; CSC reads all of X).
+    public func readX(rows: Range<Int>) throws -> CSRMatrix {
+        guard rows.lowerBound >= 0 && rows.upperBound <= nObs else {
+            throw InputError(file: path, field: "X", "row range \(rows) outside 0..<\(nObs)")
+        }
+        switch header.layout {
+        case .csr:
+            let (p, i, v) = try sparse!.readMajorRange(rows)
+            return makeCSR(rows: rows.count, cols: nVars, indptr: p, indices: i, values: v)
+        case .csc:
+            return try readX().selectingRows(Array(rows))
+        case .dense:
+            return try denseToCSR(try file.readRows("X", rows), rows: rows.count, firstRow: rows.lowerBound)
+        }
+    }
+
+    /// The rows of X in `rows` (strictly increasing), in that order. CSR reads coalesce runs of
+    /// consecutive rows and nearby ranges; CSC reads all of X.
+    public func readX(rows: [Int]) throws -> CSRMatrix {
+        for k in 0..<rows.count where rows[k] < 0 || rows[k] >= nObs || (k > 0 && rows[k] <= rows[k - 1]) {
+            throw InputError(file: path, field: "X",
+                             "row list must be strictly increasing within 0..<\(nObs) (entry \(k) is \(rows[k]))")
+        }
+        switch header.layout {
+        case .csr:
+            let (p, i, v) = try sparse!.readMajorList(rows)
+            return makeCSR(rows: rows.count, cols: nVars, indptr: p, indices: i, values: v)
+        case .csc:
+            return try readX().selectingRows(rows)
+        case .dense:
+            var runs: [Range<Int>] = []
+            for r in rows {
+                if let last = runs.last, last.upperBound == r { runs[runs.count - 1] = last.lowerBound..<(r + 1) }
+                else { runs.append(r..<(r + 1)) }
+            }
+            let v: [Float] = try file.readRows("X", ranges: runs)
+            return try denseToCSR(v, rows: rows.count, firstRow: rows.first ?? 0)
+        }
+    }
+
+    func denseToCSR(_ v: [Float], rows: Int, firstRow: Int) throws -> CSRMatrix {
+        let cols = nVars
+        var ptr = [Int](repeating: 0, count: rows + 1)
+        var idx: [Int32] = [], val: [Float] = []
+        for i in 0..<rows {
+            for j in 0..<cols {
+                let x = v[i * cols + j]
+                if !(x >= 0 && x.isFinite) {
+                    throw InputError(file: path, field: "X",
+                                     "\(x.isFinite ? "negative" : "non-finite") value \(x) near row \(firstRow + i), column \(j); expression must be finite and ≥ 0")
+                }
+                if x != 0 { idx.append(Int32(j)); val.append(x) }
+            }
+            ptr[i + 1] = idx.count
+        }
+        return CSRMatrix(rows: rows, cols: cols, indptr: ptr, indices: idx, values: val)
+    }
+
+    // MARK: - Whole file
+
+    /// Reads obs, var, coordinates and (when `includeX`) X into an `AnnData`.
+    public func read(includeX: Bool = true) throws -> AnnData {
+        let obs = try obs()
+        let vars = try vars()
+        let sp = try spatial()
+        let x = includeX ? try readX() : nil
+        return AnnData(obs: obs, vars: vars, spatial: sp, X: x, xIsInteger: header.isInteger)
+    }
+
+    /// Reads a whole `.h5ad` file.
+    public static func read(path: String, includeX: Bool = true) throws -> AnnData {
+        try AnnDataReader(path: path).read(includeX: includeX)
+    }
+}

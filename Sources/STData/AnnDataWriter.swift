@@ -1,0 +1,201 @@
+import STCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes `AnnData` values as `.h5ad` files in anndata's ≥ 0.8 on-disk layout (what
+/// `anndata.read_h5ad` 0.8 – 0.12 reads): X as a `csr_matrix` group, `obs`/`var` as dataframes with
+/// categorical columns kept categorical, `obsm` arrays, `uns` strings.
+///
+/// Files are written to `path + ".tmp"`, closed, then renamed over `path`, so a failure never
+/// leaves a partial file behind (the temporary file is removed on error).
+public enum AnnDataWriter {
+    /// Writes `adata` to `path`.
+    ///
+    /// - X (when present) is written as float32, or as int32 counts when `adata.xIsInteger` and
+    ///   every value is an integer that fits. Without X the file has no `X` (anndata reads X=None).
+    /// - `obsm["spatial"]` is written (float64 N×2) when `adata.spatial` holds 2·nObs values, then
+    ///   every entry of `adata.obsm`.
+    /// - `uns` entries are written as scalar strings.
+    /// - `compression`: gzip level for arrays (nil = uncompressed).
+    public static func write(_ adata: AnnData, to path: String, uns: [String: String] = [:],
+                             compression: Int? = 4) throws {
+        try validate(adata, path: path)
+        for k in uns.keys where k.isEmpty || k.contains("/") {
+            throw InputError(file: path, field: "uns/" + k, "key is empty or contains '/', which an .h5ad cannot store")
+        }
+        try writeAtomically(to: path) { w in
+            try w.setAttribute("/", "encoding-type", "anndata")
+            try w.setAttribute("/", "encoding-version", "0.1.0")
+            if let x = adata.X { try writeCSR(w, "X", x, integer: adata.xIsInteger, compression: compression) }
+            try writeDataFrame(w, "obs", adata.obs, compression: compression)
+            try writeDataFrame(w, "var", adata.vars, compression: compression)
+            try writeDict(w, "obsm")
+            if adata.spatial.count == 2 * adata.nObs && adata.nObs > 0 {
+                try writeArray(w, "obsm/spatial", .float64(Matrix64(rows: adata.nObs, cols: 2, data: adata.spatial)),
+                               compression: compression)
+            }
+            for key in adata.obsm.keys.sorted() where key != "spatial" || adata.spatial.isEmpty {
+                try writeArray(w, "obsm/" + key, adata.obsm[key]!, compression: compression)
+            }
+            for g in ["layers", "obsp", "varm", "varp"] { try writeDict(w, g) }
+            try writeDict(w, "uns")
+            for key in uns.keys.sorted() {
+                try w.writeString("uns/" + key, uns[key]!)
+                try w.setAttribute("uns/" + key, "encoding-type", "string")
+                try w.setAttribute("uns/" + key, "encoding-version", "0.2.0")
+            }
+        }
+    }
+
+    /// Creates `path + ".tmp"`, lets `body` fill it, closes it and renames it to `path`; on any
+    /// error the temporary file is removed and the error rethrown.
+    public static func writeAtomically(to path: String, _ body: (HDF5Writer) throws -> Void) throws {
+        let tmp = path + ".tmp"
+        do {
+            let w = try HDF5Writer(path: tmp)
+            try body(w)
+            try w.close()
+            if rename(tmp, path) != 0 {
+                throw InputError(file: path, "could not rename \(tmp) into place: \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+    }
+
+    // MARK: - Pieces
+
+    static func validate(_ a: AnnData, path: String) throws {
+        if let x = a.X, x.rows != a.nObs || x.cols != a.nVars {
+            throw InputError(file: path, field: "X", "is \(x.rows)×\(x.cols) but obs has \(a.nObs) rows and var \(a.nVars)")
+        }
+        if !a.spatial.isEmpty && a.spatial.count != 2 * a.nObs {
+            throw InputError(file: path, field: "obsm/spatial", "holds \(a.spatial.count) values, expected 2×\(a.nObs)")
+        }
+        for (k, v) in a.obsm where v.rows != a.nObs {
+            throw InputError(file: path, field: "obsm/" + k, "has \(v.rows) rows, expected \(a.nObs)")
+        }
+        // Keys become HDF5 names: '/' would nest groups (anndata refuses such keys too).
+        let keys = a.obs.columnNames.map { "obs/" + $0 } + a.vars.columnNames.map { "var/" + $0 }
+            + a.obsm.keys.map { "obsm/" + $0 }
+        for k in keys where k.split(separator: "/", omittingEmptySubsequences: false).count != 2 || k.hasSuffix("/") {
+            throw InputError(file: path, field: k, "key is empty or contains '/', which an .h5ad cannot store")
+        }
+    }
+
+    static func writeDict(_ w: HDF5Writer, _ name: String) throws {
+        try w.createGroup(name)
+        try w.setAttribute(name, "encoding-type", "dict")
+        try w.setAttribute(name, "encoding-version", "0.1.0")
+    }
+
+    static func setArrayEncoding(_ w: HDF5Writer, _ name: String, _ type: String = "array") throws {
+        try w.setAttribute(name, "encoding-type", type)
+        try w.setAttribute(name, "encoding-version", "0.2.0")
+    }
+
+    /// Writes an `obsm`-style dense array.
+    static func writeArray(_ w: HDF5Writer, _ name: String, _ a: ObsmArray, compression: Int?) throws {
+        switch a {
+        case .float32(let m): try w.write(name, m.data, shape: [m.rows, m.cols], compression: compression)
+        case .float64(let m): try w.write(name, m.data, shape: [m.rows, m.cols], compression: compression)
+        }
+        try setArrayEncoding(w, name)
+    }
+
+    /// Writes a CSR matrix group (anndata `csr_matrix`).
+    static func writeCSR(_ w: HDF5Writer, _ name: String, _ x: CSRMatrix, integer: Bool, compression: Int?) throws {
+        try w.createGroup(name)
+        try w.setAttribute(name, "encoding-type", "csr_matrix")
+        try w.setAttribute(name, "encoding-version", "0.1.0")
+        try w.setAttribute(name, "shape", [Int64(x.rows), Int64(x.cols)])
+        var wroteInt = false
+        if integer {
+            var ints = [Int32](repeating: 0, count: x.nnz)
+            let ok = x.values.withUnsafeBufferPointer { v in
+                ints.withUnsafeMutableBufferPointer { o -> Bool in
+                    for p in 0..<v.count {
+                        let f = v[p]
+                        guard f == f.rounded(), abs(f) < 2_147_483_648 else { return false }
+                        o[p] = Int32(f)
+                    }
+                    return true
+                }
+            }
+            if ok { try w.write(name + "/data", ints, compression: compression); wroteInt = true }
+        }
+        if !wroteInt { try w.write(name + "/data", x.values, compression: compression) }
+        try w.write(name + "/indices", x.indices, compression: compression)
+        if x.nnz <= Int(Int32.max) {
+            try w.write(name + "/indptr", x.indptr.map { Int32($0) }, compression: compression)
+        } else {
+            try w.write(name + "/indptr", x.indptr.map { Int64($0) }, compression: compression)
+        }
+    }
+
+    /// Writes a dataframe group (anndata `dataframe` 0.2.0).
+    static func writeDataFrame(_ w: HDF5Writer, _ name: String, _ df: DataFrame, compression: Int?) throws {
+        // The index dataset is "_index" unless a column already has that name.
+        var indexName = "_index"
+        while df.columns[indexName] != nil { indexName = "_" + indexName }
+        try w.createGroup(name)
+        try w.setAttribute(name, "encoding-type", "dataframe")
+        try w.setAttribute(name, "encoding-version", "0.2.0")
+        try w.setAttribute(name, "_index", indexName)
+        try w.setAttribute(name, "column-order", strings: df.columnNames)
+        try w.writeStrings(name + "/" + indexName, df.index, compression: compression)
+        try setArrayEncoding(w, name + "/" + indexName, "string-array")
+        for col in df.columnNames {
+            try writeColumn(w, name + "/" + col, df.columns[col]!, compression: compression)
+        }
+    }
+
+    static func writeColumn(_ w: HDF5Writer, _ p: String, _ c: ObsColumn, compression: Int?) throws {
+        switch c {
+        case .categorical(let codes, let cats, let ordered):
+            try w.createGroup(p)
+            try w.setAttribute(p, "encoding-type", "categorical")
+            try w.setAttribute(p, "encoding-version", "0.2.0")
+            try w.setAttribute(p, "ordered", ordered)
+            // Codes in the narrowest signed type, as pandas does.
+            if cats.count < Int(Int8.max) {
+                try w.write(p + "/codes", codes.map { Int8(clamping: $0) }, compression: compression)
+            } else if cats.count < Int(Int16.max) {
+                try w.write(p + "/codes", codes.map { Int16(clamping: $0) }, compression: compression)
+            } else {
+                try w.write(p + "/codes", codes, compression: compression)
+            }
+            try setArrayEncoding(w, p + "/codes")
+            try w.writeStrings(p + "/categories", cats, compression: compression)
+            try setArrayEncoding(w, p + "/categories", "string-array")
+        case .string(let v):
+            try w.writeStrings(p, v, compression: compression)
+            try setArrayEncoding(w, p, "string-array")
+        case .numeric(let v):
+            try w.write(p, v, compression: compression)
+            try setArrayEncoding(w, p)
+        case .integer(let v):
+            try w.write(p, v, compression: compression)
+            try setArrayEncoding(w, p)
+        case .boolean(let v):
+            try w.write(p, bools: v, compression: compression)
+            try setArrayEncoding(w, p)
+        case .nullableInteger(let v, let m):
+            try w.createGroup(p)
+            try w.setAttribute(p, "encoding-type", "nullable-integer")
+            try w.setAttribute(p, "encoding-version", "0.1.0")
+            try w.write(p + "/values", v, compression: compression)
+            try w.write(p + "/mask", bools: m, compression: compression)
+        case .nullableBoolean(let v, let m):
+            try w.createGroup(p)
+            try w.setAttribute(p, "encoding-type", "nullable-boolean")
+            try w.setAttribute(p, "encoding-version", "0.1.0")
+            try w.write(p + "/values", bools: v, compression: compression)
+            try w.write(p + "/mask", bools: m, compression: compression)
+        }
+    }
+}

@@ -1,0 +1,277 @@
+import STCore
+
+/// How an expression matrix is stored on disk.
+public enum XLayout: String, Equatable, Sendable {
+    /// Compressed sparse rows (anndata `csr_matrix`; a 10x matrix, whose columns are barcodes, read
+    /// as barcodes × genes is this too).
+    case csr
+    /// Compressed sparse columns (anndata `csc_matrix`): converted to CSR on read.
+    case csc
+    /// A dense 2-D dataset.
+    case dense
+}
+
+/// What is known about an expression matrix without reading its values.
+public struct XHeader: Equatable, Sendable {
+    /// Storage layout.
+    public var layout: XLayout
+    /// Rows (observations).
+    public var rows: Int
+    /// Columns (variables) as stored, before any column selection.
+    public var cols: Int
+    /// Stored entries (rows × cols for dense).
+    public var nnz: Int
+    /// Whether the stored values are integers (counts).
+    public var isInteger: Bool
+    /// The HDF5 path of the matrix (group or dataset).
+    public var path: String
+}
+
+/// Reads a compressed sparse matrix (data/indices/indptr) from an HDF5 group, validating it as it
+/// goes. `major` is the compressed axis (rows for CSR, columns for CSC).
+struct CompressedSparseSource {
+    let file: HDF5File
+    let group: String
+    let major: Int
+    let minor: Int
+    let nnz: Int
+    /// What one compressed slice is, for messages ("row", "column", "barcode").
+    let sliceName: String
+    /// Entries closer than this (in stored entries) are read together and the gap discarded.
+    static let mergeGap = 16_384
+
+    var dataName: String { group + "/data" }
+    var indicesName: String { group + "/indices" }
+    var indptrName: String { group + "/indptr" }
+
+    /// Opens and checks the cheap invariants: lengths of data/indices/indptr, first and last indptr.
+    init(file: HDF5File, group: String, major: Int, minor: Int, majorName: String) throws {
+        self.file = file
+        self.group = group
+        self.major = major
+        self.minor = minor
+        sliceName = majorName.hasSuffix("s") ? String(majorName.dropLast()) : majorName
+        let path = file.path
+        for part in ["data", "indices", "indptr"] where !file.isDataset(group + "/" + part) {
+            throw InputError(file: path, field: group + "/" + part,
+                             "missing: a sparse matrix needs data, indices and indptr")
+        }
+        let dataShape = try file.shape(group + "/data")
+        let indShape = try file.shape(group + "/indices")
+        let ptrShape = try file.shape(group + "/indptr")
+        guard dataShape.count == 1, indShape.count == 1, ptrShape.count == 1 else {
+            throw InputError(file: path, field: group, "data, indices and indptr must be 1-D arrays")
+        }
+        guard indShape[0] == dataShape[0] else {
+            throw InputError(file: path, field: group + "/indices",
+                             "has \(indShape[0]) entries but data has \(dataShape[0])")
+        }
+        guard ptrShape[0] == major + 1 else {
+            throw InputError(file: path, field: group + "/indptr",
+                             "has \(ptrShape[0]) entries, expected \(major + 1) (\(majorName) + 1)")
+        }
+        guard minor <= Int(Int32.max) else {
+            throw InputError(file: path, field: group, "has \(minor) columns; at most 2^31-1 are supported")
+        }
+        nnz = dataShape[0]
+        for part in ["data", "indices", "indptr"] {
+            let cls = try file.elementClass(group + "/" + part)
+            switch cls {
+            case .integer, .float: break
+            default:
+                if part != "data" || cls != .enumeration(isBool: true) {
+                    throw InputError(file: path, field: group + "/" + part, "must be numeric, found \(cls)")
+                }
+            }
+        }
+        if case .float = try file.elementClass(group + "/indices") {
+            throw InputError(file: path, field: group + "/indices", "must hold integers, found floats")
+        }
+        let first: [Int64] = try file.read(group + "/indptr", range: 0..<1)
+        let last: [Int64] = try file.read(group + "/indptr", range: major..<(major + 1))
+        guard first[0] == 0 else {
+            throw InputError(file: path, field: group + "/indptr", "must start at 0, starts at \(first[0])")
+        }
+        guard last[0] == Int64(nnz) else {
+            throw InputError(file: path, field: group + "/indptr",
+                             "ends at \(last[0]) but data holds \(nnz) entries (last indptr must equal nnz)")
+        }
+    }
+
+    /// Whether the stored values are integers.
+    func valuesAreInteger() throws -> Bool {
+        switch try file.elementClass(dataName) {
+        case .integer, .enumeration: return true
+        default: return false
+        }
+    }
+
+    /// Number of entries per major slice (rows for CSR) from indptr alone.
+    func majorCounts() throws -> [Int] {
+        let ptr = try readIndptr(0..<(major + 1))
+        var out = [Int](repeating: 0, count: major)
+        ptr.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                for i in 0..<major { o[i] = p[i &+ 1] &- p[i] }
+            }
+        }
+        return out
+    }
+
+    /// Reads indptr[range] as Int and checks it is non-decreasing and within 0...nnz.
+    func readIndptr(_ range: Range<Int>) throws -> [Int] {
+        let raw: [Int64] = try file.read(indptrName, range: range)
+        var out = [Int](repeating: 0, count: raw.count)
+        let total = nnz
+        let bad: Int? = raw.withUnsafeBufferPointer { r in
+            out.withUnsafeMutableBufferPointer { o -> Int? in
+                var prev: Int64 = 0
+                for k in 0..<r.count {
+                    let v = r[k]
+                    if v < 0 || v > Int64(total) || (k > 0 && v < prev) { return k }
+                    o[k] = Int(v)
+                    prev = v
+                }
+                return nil
+            }
+        }
+        if let k = bad {
+            let at = range.lowerBound + k
+            throw InputError(file: file.path, field: indptrName,
+                             "is not non-decreasing within 0...\(total) at position \(at) (value \(raw[k]))")
+        }
+        return out
+    }
+
+    /// Reads the major slices `range` (rows lo..<hi for CSR): hyperslabs of indptr, then of
+    /// indices and data. Returns rebased indptr (starting at 0), indices, values.
+    func readMajorRange(_ range: Range<Int>) throws -> (indptr: [Int], indices: [Int32], values: [Float]) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= major)
+        var ptr = try readIndptr(range.lowerBound..<(range.upperBound + 1))
+        let lo = ptr[0], hi = ptr[ptr.count - 1]
+        let idx: [Int32] = try file.read(indicesName, range: lo..<hi)
+        let val: [Float] = try file.read(dataName, range: lo..<hi)
+        if lo != 0 { ptr.withUnsafeMutableBufferPointer { p in for k in 0..<p.count { p[k] &-= lo } } }
+        try validate(indptr: ptr, indices: idx, values: val, firstMajor: range.lowerBound)
+        return (ptr, idx, val)
+    }
+
+    /// Reads an arbitrary strictly increasing list of major slices. Contiguous slices are read as
+    /// one range and nearby ranges are merged, then indices and data are each read with union
+    /// selections (so shared compressed chunks are decompressed once).
+    func readMajorList(_ list: [Int]) throws -> (indptr: [Int], indices: [Int32], values: [Float]) {
+        if list.isEmpty { return ([0], [], []) }
+        for k in 0..<list.count {
+            let r = list[k]
+            if r < 0 || r >= major || (k > 0 && r <= list[k - 1]) {
+                throw InputError(file: file.path, field: group,
+                                 "row list must be strictly increasing within 0..<\(major) (entry \(k) is \(r))")
+            }
+        }
+        let first = list[0], last = list[list.count - 1]
+        let ptrAll = try readIndptr(first..<(last + 2))   // ptrAll[r - first] = indptr[r]
+        // Stored-entry ranges to read, merged across small gaps.
+        var blocks: [Range<Int>] = []
+        var k = 0
+        while k < list.count {
+            var e = k
+            while e + 1 < list.count && list[e + 1] == list[e] + 1 { e += 1 }
+            let s = ptrAll[list[k] - first], t = ptrAll[list[e] + 1 - first]
+            if s < t {
+                if let prev = blocks.last, s - prev.upperBound <= Self.mergeGap {
+                    blocks[blocks.count - 1] = prev.lowerBound..<t
+                } else {
+                    blocks.append(s..<t)
+                }
+            }
+            k = e + 1
+        }
+        let idxBuf: [Int32] = try file.readRows(indicesName, ranges: blocks)
+        let valBuf: [Float] = try file.readRows(dataName, ranges: blocks)
+        // Gather the requested slices out of the block buffers.
+        var outPtr = [Int](repeating: 0, count: list.count + 1)
+        for (j, r) in list.enumerated() { outPtr[j + 1] = outPtr[j] + ptrAll[r + 1 - first] - ptrAll[r - first] }
+        let total = outPtr[list.count]
+        var outIdx = [Int32](repeating: 0, count: total)
+        var outVal = [Float](repeating: 0, count: total)
+        var blockStartInBuf = [Int](repeating: 0, count: blocks.count)
+        for b in 1..<max(blocks.count, 1) { blockStartInBuf[b] = blockStartInBuf[b - 1] + blocks[b - 1].count }
+        var b = 0
+        for (j, r) in list.enumerated() {
+            let s = ptrAll[r - first], t = ptrAll[r + 1 - first]
+            if s == t { continue }
+            while !(blocks[b].lowerBound <= s && t <= blocks[b].upperBound) { b += 1 }
+            let src = blockStartInBuf[b] + (s - blocks[b].lowerBound)
+            let dst = outPtr[j]
+            let len = t - s
+            outIdx.withUnsafeMutableBufferPointer { o in
+                idxBuf.withUnsafeBufferPointer { i in
+                    for q in 0..<len { o[dst &+ q] = i[src &+ q] }
+                }
+            }
+            outVal.withUnsafeMutableBufferPointer { o in
+                valBuf.withUnsafeBufferPointer { v in
+                    for q in 0..<len { o[dst &+ q] = v[src &+ q] }
+                }
+            }
+        }
+        try validate(indptr: outPtr, indices: outIdx, values: outVal, majorList: list)
+        return (outPtr, outIdx, outVal)
+    }
+
+    /// Checks minor indices are in range and values finite and non-negative; names the slice.
+    func validate(indptr: [Int], indices: [Int32], values: [Float], firstMajor: Int = 0,
+                  majorList: [Int]? = nil) throws {
+        let m = Int32(minor)
+        let nMaj = indptr.count - 1
+        let badIdx: Int? = indices.withUnsafeBufferPointer { ib in
+            for p in 0..<ib.count where ib[p] < 0 || ib[p] >= m { return p }
+            return nil
+        }
+        func sliceOf(_ p: Int) -> Int {
+            var lo = 0, hi = nMaj
+            while hi - lo > 1 { let mid = (lo + hi) / 2; if indptr[mid] <= p { lo = mid } else { hi = mid } }
+            return majorList?[lo] ?? (firstMajor + lo)
+        }
+        if let p = badIdx {
+            throw InputError(file: file.path, field: indicesName,
+                             "index \(indices[p]) out of range 0..<\(minor) (in \(sliceName) \(sliceOf(p)))")
+        }
+        let badVal: Int? = values.withUnsafeBufferPointer { vb in
+            for p in 0..<vb.count where !(vb[p] >= 0 && vb[p].isFinite) { return p }
+            return nil
+        }
+        if let p = badVal {
+            let what = values[p].isFinite ? "negative value \(values[p])" : "non-finite value \(values[p])"
+            throw InputError(file: file.path, field: dataName,
+                             "\(what) (in \(sliceName) \(sliceOf(p))); expression must be finite and ≥ 0")
+        }
+    }
+
+    /// Reads everything.
+    func readAll() throws -> (indptr: [Int], indices: [Int32], values: [Float]) {
+        try readMajorRange(0..<major)
+    }
+}
+
+/// Builds a validated CSR matrix from row-major compressed arrays whose rows may be unsorted or
+/// hold duplicates (scipy allows both; duplicates are summed, as scipy does).
+func makeCSR(rows: Int, cols: Int, indptr: [Int], indices: [Int32], values: [Float]) -> CSRMatrix {
+    var m = CSRMatrix(rows: rows, cols: cols, indptr: indptr, indices: indices, values: values)
+    var sorted = true, duplicates = false
+    m.indptr.withUnsafeBufferPointer { p in
+        m.indices.withUnsafeBufferPointer { ix in
+            for i in 0..<rows {
+                var q = p[i] &+ 1
+                let end = p[i &+ 1]
+                while q < end {
+                    if ix[q &- 1] > ix[q] { sorted = false } else if ix[q &- 1] == ix[q] { duplicates = true }
+                    q &+= 1
+                }
+            }
+        }
+    }
+    if !sorted { m.sortIndices(); duplicates = true }
+    if duplicates { m.sumDuplicates() }
+    return m
+}
