@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "STPrepTests", dependencies: ["STPrep", "STData", "STComm", "STTestSupport"]),
         .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STPartition", "STTestSupport"]),
         .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STCore", "STTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["STTestSupport", "STData"]),
+        .testTarget(name: "CLITests", dependencies: ["STTestSupport", "STData"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -8,6 +8,7 @@
 #     barrier (every rank must exit promptly, non-zero, message printed once); every rank fails
 #     (message printed once); inconsistent exchange counts (detected, job aborted).
 #
+# $STGNN_SELFTEST_BIN: use this already-built stgnn-mpi-selftest instead of building one.
 # Usage: Tests/mpi/run-mpi-tests.sh [--debug|--release] [--scratch-path DIR] [--ranks "1 2 3 4"] [--big]
 #   --big   also move > 2^31 bytes/elements at 2 ranks (about 6 GB of memory, about a minute)
 # Exit status 0 iff everything passed.
@@ -33,9 +34,14 @@ done
 
 command -v mpirun >/dev/null || { echo "run-mpi-tests.sh: mpirun not found (apt install openmpi-bin)" >&2; exit 2; }
 
-echo "== building stgnn-mpi-selftest ($config, scratch path $scratch)"
-swift build -c "$config" --scratch-path "$scratch" --product stgnn-mpi-selftest || exit 1
-bin="$(swift build -c "$config" --scratch-path "$scratch" --show-bin-path)/stgnn-mpi-selftest"
+if [ -n "${STGNN_SELFTEST_BIN:-}" ]; then
+    bin="$STGNN_SELFTEST_BIN"      # already built (launch/test builds everything once)
+    [ -x "$bin" ] || { echo "run-mpi-tests.sh: $bin is not an executable" >&2; exit 2; }
+else
+    echo "== building stgnn-mpi-selftest ($config, scratch path $scratch)"
+    swift build -c "$config" --scratch-path "$scratch" --product stgnn-mpi-selftest || exit 1
+    bin="$(swift build -c "$config" --scratch-path "$scratch" --show-bin-path)/stgnn-mpi-selftest"
+fi
 
 export OPENBLAS_NUM_THREADS=1
 if [ "$(id -u)" = 0 ]; then
