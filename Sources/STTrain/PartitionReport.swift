@@ -24,6 +24,8 @@ public struct PartitionReport: Codable, Sendable, Equatable {
     /// max(nnz) / mean(nnz).
     public var imbalance_nnz: Double
     public var max_halo_rows: Int
+    /// HPCG's symmetry test of the partitioned Â: |xᵀÂy − yᵀÂx| / |xᵀÂy| (float64 round-off when correct).
+    public var symmetry_defect: Double
 
     /// Gathers every rank's figures (collective); every rank returns the same report.
     public init(graph: LocalGraph, partition: RCBPartition, nnz: Int, comm: Communicator) {
@@ -57,6 +59,7 @@ public struct PartitionReport: Codable, Sendable, Equatable {
         let meanNNZ = nnz.reduce(0, +) / Double(p)
         imbalance_nnz = meanNNZ > 0 ? nnz.max()! / meanNNZ : 1
         max_halo_rows = ranks.map(\.halo_rows).max() ?? 0
+        symmetry_defect = graph.symmetryDefect(comm: comm)
     }
 
     /// A table for the terminal.
@@ -66,7 +69,7 @@ public struct PartitionReport: Codable, Sendable, Equatable {
             s += pad(r.rank, 4) + pad(r.rows, 11) + pad(r.nnz, 13) + pad(r.halo_rows, 7) + pad(r.send_rows, 7)
                 + "  " + r.neighbour_ranks.map(String.init).joined(separator: ",") + "\n"
         }
-        s += "edge cut \(edge_cut), imbalance rows \(fmt(imbalance_rows)) nnz \(fmt(imbalance_nnz)), max halo \(max_halo_rows)\n"
+        s += "edge cut \(edge_cut), imbalance rows \(fmt(imbalance_rows)) nnz \(fmt(imbalance_nnz)), max halo \(max_halo_rows), symmetry defect \(String(format: "%.1e", symmetry_defect))\n"
         return s
     }
 

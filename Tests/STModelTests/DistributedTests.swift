@@ -74,4 +74,23 @@ final class DistributedTests: XCTestCase {
             XCTAssertEqual(xay, ref, accuracy: 1e-5 * max(abs(ref), 1e-3))
         }
     }
+
+    /// The run-time symmetry check (recorded in every summary.json) passes on correct partitions
+    /// and catches a broken operator.
+    func testRuntimeSymmetryCheck() throws {
+        let prob = TinyProblem(n: 150, g: 4, d: 4, seed: 12)
+        for parts in [1, 2, 5] {
+            let defects = try ThreadGroupCommunicator.run(ranks: parts) { comm -> Double in
+                try self.localModel(prob, parts: parts, comm: comm).graph.symmetryDefect(comm: comm)
+            }
+            XCTAssertLessThan(defects[0], 1e-12, "\(parts) ranks")
+            XCTAssertEqual(Set(defects).count, 1, "every rank sees the same defect")
+        }
+        // One off-diagonal value of Â changed: no longer symmetric.
+        var broken = prob.adj
+        let p = broken.indptr[7] + (broken.indices[broken.indptr[7]] == 7 ? 1 : 0)
+        broken.values[p] *= 1.5
+        let g = LocalGraph(rank: 0, partition: .single(count: prob.n), adjRows: broken, maskRows: prob.mask)
+        XCTAssertGreaterThan(g.symmetryDefect(comm: SingleProcessCommunicator()), 1e-4)
+    }
 }

@@ -48,6 +48,13 @@ else
     fail "1 vs 3 ranks disagree"; cat "$tmp/cmp.out"
 fi
 
+defect=$(sed -n 's/.*"symmetry_defect" : \([0-9.eE+-]*\).*/\1/p' "$tmp/r3/summary.json")
+if awk -v d="$defect" 'BEGIN { exit !(d != "" && d + 0 < 1e-12) }'; then
+    pass "partitioned Â on 3 ranks is symmetric: |xᵀÂy − yᵀÂx|/|xᵀÂy| = $defect"
+else
+    fail "symmetry check on 3 ranks: defect '$defect'"
+fi
+
 # 3. Failures end the job promptly with one message and a non-zero exit.
 t0=$SECONDS
 timeout 60 "${MPIRUN[@]}" -n 3 "$bin" run --input /nonexistent/slide.h5ad --output "$tmp/bad" >"$tmp/missing.out" 2>&1
