@@ -15,7 +15,7 @@ public enum PartitionPlanner {
         let nnz = try source.rowNNZ()
         let rcb = try RCB.partition(coordinates: spatial, parts: ranks, weights: nnz.map { 1 + Double($0) })
         let knn = try KNNGraph(coordinates: spatial, k: neighbors, file: source.label)
-        let reports = try ThreadGroupCommunicator.run(ranks: ranks) { comm -> PartitionReport in
+        let reports = ThreadGroupCommunicator.run(ranks: ranks) { comm -> PartitionReport in
             let owned = rcb.partition.owned(by: comm.rank).map(\.int)
             let sg = SpatialGraph(knn: knn, rows: owned, normalisation: normalisation)
             let graph = LocalGraph(rank: comm.rank, partition: rcb.partition, adjRows: sg.adjacency, maskRows: sg.mask)
