@@ -18,7 +18,8 @@ import Glibc
 ///   - seenByAllRanks: pass true when every rank detects the same error at the same point (a bad
 ///     option, a missing file read by all): then only rank 0 prints, and the other ranks wait up to
 ///     `quietRankDelay` seconds for rank 0's abort to end them before aborting themselves, so the
-///     message appears once instead of P times.
+///     message appears once instead of P times. A quiet rank still alive after the delay prints
+///     the message itself before aborting, so a wrongly flagged error is never silent.
 public func failJob(_ message: String, code: Int32 = 1, comm: Communicator? = nil,
                     seenByAllRanks: Bool = false) -> Never {
     let rank = comm?.rank ?? 0
@@ -29,12 +30,15 @@ public func failJob(_ message: String, code: Int32 = 1, comm: Communicator? = ni
         fputs("stgnn-dist: error: \(message)\(suffix)\n", stderr)
         fflush(stderr)
     } else {
-        // Rank 0 prints and aborts, which kills this rank; abort ourselves if that never comes.
+        // Rank 0 prints and aborts, which kills this rank. If that never comes, the error was not
+        // seen by rank 0 after all: print it here, so the user always gets the message, then abort.
         var waited = 0.0
         while waited < quietRankDelay {
             usleep(50_000)
             waited += 0.05
         }
+        fputs("stgnn-dist: error: \(message) [rank \(rank) of \(size)]\n", stderr)
+        fflush(stderr)
     }
     if let comm { comm.abort(code: code) }
     MPIEnvironment.abortJob(code: code)
