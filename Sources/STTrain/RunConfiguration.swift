@@ -32,14 +32,37 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var syntheticDomains: Int = 5
     /// A progress line every this many epochs (0: only the last).
     public var progressEvery: Int = 50
+    /// Write a checkpoint every this many epochs and at the last epoch; 0: only when a stop signal
+    /// (SIGTERM, SIGUSR1) ends the run early.
+    public var checkpointEvery: Int = 0
+    /// Checkpoints kept in `output/checkpoints` (the newest; at least 1).
+    public var keepCheckpoints: Int = 2
+    /// Continue a run: `latest` (this output directory's newest checkpoint), a checkpoint file, or
+    /// a directory holding a `latest` pointer. nil: start from the initialisation.
+    public var resume: String?
 
     public init() {}
 
     /// The fields that change the numbers a run produces (not where it writes or how it reports).
+    ///
+    /// Left out on purpose: `input` (the data is identified by its fingerprint, so a moved file
+    /// still resumes), `output`, `progressEvery`, the checkpoint options, and `epochs` (the total
+    /// target: a checkpoint of epoch E continues to any later target).
     public var modelDefinition: [String: String] {
         ["data": input == nil ? "synthetic(\(syntheticSpots),\(syntheticGenes),\(syntheticDomains))" : "file",
          "seed": "\(seed)", "lr": "\(lr)", "dim": "\(dim)", "alpha": "\(alpha)", "beta": "\(beta)",
          "readout": readout.rawValue, "normalisation": normalisation.rawValue, "n_top_genes": "\(nTopGenes)",
          "neighbors": "\(neighbors)", "target_sum": "\(targetSum)", "max_value": "\(maxValue)"]
+    }
+
+    /// Hash of `modelDefinition` (sorted key=value pairs), as 16 hex digits: recorded in every
+    /// checkpoint, which only a run with the same hash may resume.
+    public var configurationHash: String {
+        var h = Hash64()
+        for (k, v) in modelDefinition.sorted(by: { $0.key < $1.key }) {
+            h.add(k)
+            h.add(v)
+        }
+        return h.hex
     }
 }

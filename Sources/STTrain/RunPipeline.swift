@@ -15,6 +15,11 @@ public final class RunPipeline {
     public let source: SlideSource
     /// Called on rank 0 for each finished epoch (progress display).
     public var onEpoch: ((EpochRecord, Int) -> Void)?
+    /// Called on rank 0 with one-line notes: checkpoint written, resuming from a checkpoint.
+    public var onNote: ((String) -> Void)?
+    /// Polled on every rank after each epoch (with the epochs completed): a signal number asks the
+    /// job to stop after this epoch with a checkpoint. Default: the signal `StopSignal` received.
+    public var stopRequested: (Int) -> Int32? = { _ in StopSignal.received }
     var phases: [(String, Double)] = []
     var clock = DispatchTime.now().uptimeNanoseconds
 
@@ -39,6 +44,8 @@ public final class RunPipeline {
         public let prep: PreprocessResult
         public let graph: LocalGraph
         public let model: GraphSTModel
+        /// What the data is (identical on every rank): recorded in checkpoints and `summary.json`.
+        public let fingerprint: DataFingerprint
     }
 
     /// Reads, partitions, preprocesses and builds the graph and model (collective).
@@ -56,12 +63,23 @@ public final class RunPipeline {
 
         let counts: CSRMatrix
         do { counts = try source.counts(rows: owned) } catch { throw RankLocalError(error) }
+        let countsDigest = DataFingerprint.countsDigest(counts, globalRows: owned)
         phase("read_x")
 
-        let prep = try preprocess(counts: counts,
+        let prep: PreprocessResult
+        do {
+            prep = try preprocess(counts: counts,
                                   hvg: HVGOptions(nTopGenes: config.nTopGenes),
                                   normalisation: NormalisationOptions(targetSum: config.targetSum, maxValue: config.maxValue),
                                   rowIDs: owned, comm: comm)
+        } catch var e as InputError where e.file == nil {
+            // STPrep knows the matrix only as "counts"; the user knows it as the source's X.
+            e.file = source.label
+            if e.field == "counts" { e.field = "X" }
+            throw e
+        }
+        let fingerprint = DataFingerprint.compute(countsDigest: countsDigest, spotCount: n, spatial: spatial, prep: prep,
+                                                  geneNames: (try? source.geneNames()) ?? [], genesInput: source.geneCount, comm: comm)
         phase("preprocess")
 
         let knn = try KNNGraph(coordinates: spatial, k: config.neighbors, communicator: comm, file: source.label)
@@ -72,9 +90,8 @@ public final class RunPipeline {
         let weightsL = LossWeights(alpha: config.alpha, beta: config.beta)
         let model = GraphSTModel(x: prep.X, graph: graph, dim: config.dim, weights: weightsL,
                                  readout: config.readout, comm: comm)
-        _ = n
         phase("model_setup")
-        return Setup(partition: rcb, owned: owned, prep: prep, graph: graph, model: model)
+        return Setup(partition: rcb, owned: owned, prep: prep, graph: graph, model: model, fingerprint: fingerprint)
     }
 }
 
@@ -100,6 +117,21 @@ public struct RunSummary: Codable {
     public var final_loss_sl_2: Double
     public var blas_threads: Int
     public var partition: PartitionReport
+    /// `--epochs`: the total the run trains to.
+    public var epochs_target: Int
+    /// Epochs trained by this invocation (after the checkpoint it resumed from, if any).
+    public var epochs_this_run: Int
+    /// What the data is (see `DataFingerprint`; checkpoints record the same).
+    public var data_fingerprint: DataFingerprint
+    /// The checkpoint this invocation continued from; absent for a fresh start.
+    public var resumed_from: ResumeRecord?
+    /// Checkpoints written by this invocation, in order.
+    public var checkpoints: [CheckpointRecord]
+    /// True when a stop signal ended the run before `epochs_target`: a checkpoint was written,
+    /// `result.h5ad` was not, and the exit status is `StopSignal.exitCode`.
+    public var stopped_early: Bool
+    /// The signal that stopped the run ("SIGTERM"), absent otherwise.
+    public var stop_signal: String?
 }
 
 extension RunPipeline {
@@ -115,17 +147,45 @@ extension RunPipeline {
                 throw InputError(file: config.output, "cannot create the output directory (\(error.localizedDescription))")
             }
         }
+        // Resuming: rank 0 reads the checkpoint and checks its format and configuration before the
+        // setup, so that a wrong checkpoint is refused before the slide is read.
+        let store = CheckpointStore(output: config.output, keep: config.keepCheckpoints)
+        let loaded = try config.resume.flatMap { try readResumeCheckpoint($0, store: store) }
         let setup = try setUp()
         let model = setup.model
         let report = PartitionReport(graph: setup.graph, partition: setup.partition, nnz: setup.prep.X.nnz, comm: comm)
 
-        // Training.
-        let metrics = comm.isRoot ? try MetricsWriter(path: out.appendingPathComponent("metrics.jsonl").path, append: false) : nil
-        let trainer = Trainer(model: model, params: model.layout.initialise(seed: config.seed), lr: config.lr,
-                              permutations: .seeded(config.seed))
-        let t0 = DispatchTime.now().uptimeNanoseconds
+        // The starting state: the initialisation, or the checkpoint (checked against the data by
+        // rank 0, then broadcast, so every rank holds the same bits).
+        let trainer: Trainer
+        var resumed: ResumeRecord?
         var last: EpochRecord?
-        for _ in 0..<config.epochs {
+        if config.resume != nil {
+            let (record, c) = try distributeCheckpoint(loaded, setup: setup)
+            trainer = Trainer(model: model, params: c.params, lr: config.lr, permutations: .seeded(config.seed),
+                              optimiser: c.optimiser, epochsDone: c.metadata.epoch)
+            resumed = record
+            last = c.metadata.last_epoch
+            if comm.isRoot {
+                onNote?("resuming from \(record.path): epoch \(record.epoch) of \(config.epochs) (written on \(record.ranks) rank\(record.ranks == 1 ? "" : "s"), continuing on \(comm.size))")
+            }
+        } else {
+            trainer = Trainer(model: model, params: model.layout.initialise(seed: config.seed), lr: config.lr,
+                              permutations: .seeded(config.seed))
+        }
+
+        // Training. metrics.jsonl is appended to when resuming, after dropping any epochs past the
+        // checkpoint (left by a run killed after its last checkpoint).
+        let metricsPath = out.appendingPathComponent("metrics.jsonl").path
+        let metrics: MetricsWriter? = comm.isRoot ? try {
+            if let resumed { try Self.truncateMetrics(at: metricsPath, after: resumed.epoch) }
+            return try MetricsWriter(path: metricsPath, append: resumed != nil)
+        }() : nil
+        let startEpoch = trainer.epochsDone
+        var checkpoints = [CheckpointRecord]()
+        var stopSignal: Int32?
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        while trainer.epochsDone < config.epochs {
             let r = trainer.step()
             guard r.loss.isFinite else {
                 throw InputError(file: source.label, "training diverged: loss is \(r.loss) at epoch \(r.epoch)")
@@ -133,33 +193,53 @@ extension RunPipeline {
             try metrics?.append(r)
             onEpoch?(r, config.epochs)
             last = r
+            // One collective decision per epoch (a one-value allreduce): a stop signal seen by any
+            // rank stops every rank after this same epoch.
+            let signal = Int32(comm.max(Double(stopRequested(r.epoch) ?? 0)))
+            let stopping = signal > 0 && r.epoch < config.epochs
+            let due = config.checkpointEvery > 0 && (r.epoch % config.checkpointEvery == 0 || r.epoch == config.epochs)
+            if due || stopping {
+                checkpoints.append(try writeCheckpoint(trainer, store: store, fingerprint: setup.fingerprint, last: r))
+            }
+            if stopping {
+                stopSignal = signal
+                break
+            }
         }
         comm.barrier()
         let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        let epochsThisRun = trainer.epochsDone - startEpoch
         phases.append(("train", trainSeconds))
         clock = DispatchTime.now().uptimeNanoseconds
         try metrics?.close()
 
-        // Outputs: Z gathered on rank 0, written with the input's obs.
-        let (z, _) = model.embed(params: trainer.params)
-        let zAll = RowGatherer(comm: comm).gather(z, owned: setup.owned, total: source.spotCount)
-        if comm.isRoot {
-            let obs = try source.obs()
-            try ResultWriter.write(to: out.appendingPathComponent("result.h5ad").path, obs: obs,
-                                   spatial: try source.spatial(), latent: zAll!,
-                                   uns: ["stgnn_dist_configuration": String(decoding: try jsonData(config), as: UTF8.self)])
+        // Outputs: Z gathered on rank 0, written with the input's obs. A run stopped early leaves
+        // only its checkpoint: it exits within the grace period, and no half-trained result.h5ad
+        // can be mistaken for a finished one.
+        if stopSignal == nil {
+            let (z, _) = model.embed(params: trainer.params)
+            let zAll = RowGatherer(comm: comm).gather(z, owned: setup.owned, total: source.spotCount)
+            if comm.isRoot {
+                let obs = try source.obs()
+                try ResultWriter.write(to: out.appendingPathComponent("result.h5ad").path, obs: obs,
+                                       spatial: try source.spatial(), latent: zAll!,
+                                       uns: ["stgnn_dist_configuration": String(decoding: try jsonData(config), as: UTF8.self)])
+            }
+            phase("output")
         }
-        phase("output")
 
         let rss = gatherPeakRSS()
         let summary = RunSummary(
             configuration: config, input: source.label, n_spots: source.spotCount, n_genes: model.layout.genes,
             n_genes_input: source.geneCount, epochs: trainer.epochsDone, ranks: comm.size,
-            train_seconds: trainSeconds, seconds_per_epoch: config.epochs > 0 ? trainSeconds / Double(config.epochs) : 0,
+            train_seconds: trainSeconds, seconds_per_epoch: epochsThisRun > 0 ? trainSeconds / Double(epochsThisRun) : 0,
             phase_seconds: Dictionary(phases, uniquingKeysWith: +), phase_order: phases.map(\.0),
             peak_rss_bytes_per_rank: rss, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
             final_loss_sl_1: last?.loss_sl_1 ?? .nan, final_loss_sl_2: last?.loss_sl_2 ?? .nan,
-            blas_threads: BLAS.threads, partition: report)
+            blas_threads: BLAS.threads, partition: report,
+            epochs_target: config.epochs, epochs_this_run: epochsThisRun, data_fingerprint: setup.fingerprint,
+            resumed_from: resumed, checkpoints: checkpoints, stopped_early: stopSignal != nil,
+            stop_signal: stopSignal.map(StopSignal.name))
         if comm.isRoot {
             try writeAtomically(jsonData(summary), to: out.appendingPathComponent("summary.json").path)
         }

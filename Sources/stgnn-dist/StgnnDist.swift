@@ -129,6 +129,11 @@ struct Run: ParsableCommand {
         Writes DIR/metrics.jsonl (one JSON object per epoch), DIR/summary.json (configuration,
         sizes, timings, memory, partition) and DIR/result.h5ad (the input's obs and
         obsm["spatial"], plus obsm["latent"] = Z).
+
+        Checkpoints (DIR/checkpoints/epoch-NNNNNN.ckpt and a 'latest' pointer) hold everything
+        needed to continue exactly, on any number of ranks. SIGTERM or SIGUSR1 (SLURM preemption)
+        makes every rank stop after the current epoch: a checkpoint is written, no result.h5ad, and
+        the exit status is 75; continue with --resume latest.
         """)
 
     @OptionGroup(title: "Data") var data: DataOptions
@@ -139,6 +144,21 @@ struct Run: ParsableCommand {
 
     @Option(name: .long, help: "A progress line every N epochs (rank 0, stderr); a bar when stderr is a terminal.")
     var progressEvery: Int = 50
+
+    @Option(name: .long, help: "Write a checkpoint every N epochs and at the last one (0: only when stopped by a signal).")
+    var checkpointEvery: Int = 0
+
+    @Option(name: .long, help: "Checkpoints to keep in DIR/checkpoints (the newest).")
+    var keepCheckpoints: Int = 2
+
+    @Option(name: .long, help: ArgumentHelp("Continue from a checkpoint: 'latest' (DIR/checkpoints/latest), a .ckpt file, or a directory with a 'latest' pointer. --epochs stays the total.", valueName: "latest|path"))
+    var resume: String?
+
+    func validate() throws {
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be non-negative (0: only when stopped by a signal)") }
+        guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
+        if let resume, resume.isEmpty { throw ValidationError("--resume needs 'latest' or a checkpoint path") }
+    }
 
     func configuration() -> RunConfiguration {
         var c = RunConfiguration()
@@ -159,12 +179,16 @@ struct Run: ParsableCommand {
         c.syntheticGenes = data.syntheticGenes
         c.syntheticDomains = data.syntheticDomains
         c.progressEvery = progressEvery
+        c.checkpointEvery = checkpointEvery
+        c.keepCheckpoints = keepCheckpoints
+        c.resume = resume
         return c
     }
 
     func run() throws {
         let config = configuration()
         withJob { comm in
+            StopSignal.install()
             let source: SlideSource
             if let input = config.input {
                 source = try H5ADSource(path: input)
@@ -178,11 +202,16 @@ struct Run: ParsableCommand {
                 progress?.note("stgnn-dist \(stgnnVersion): \(source.label), \(source.spotCount) spots × \(source.geneCount) genes, \(comm.size) rank\(comm.size == 1 ? "" : "s")")
             }
             pipeline.onEpoch = { r, total in progress?.epoch(r, of: total) }
+            pipeline.onNote = { progress?.note($0) }
             let s = try pipeline.run()
             progress?.finish()
+            if s.stopped_early {
+                progress?.note("stopped by \(s.stop_signal ?? "a signal") after epoch \(s.epochs) of \(s.epochs_target): wrote \(s.checkpoints.last?.path ?? "a checkpoint"); continue with --resume latest (exit status \(StopSignal.exitCode))")
+                return StopSignal.exitCode
+            }
             if comm.isRoot {
                 progress?.note(String(format: "trained %d epochs in %.2f s (%.2f ms/epoch), final loss %.6f; wrote %@/",
-                                      s.epochs, s.train_seconds, 1000 * s.seconds_per_epoch, s.final_loss, config.output))
+                                      s.epochs_this_run, s.train_seconds, 1000 * s.seconds_per_epoch, s.final_loss, config.output))
             }
             return 0
         }

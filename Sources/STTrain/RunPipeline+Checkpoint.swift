@@ -1,0 +1,114 @@
+import Foundation
+import STCore
+import STComm
+import STModel
+
+/// An error raised on rank 0 during a step only rank 0 performs (reading or writing a checkpoint),
+/// as seen by the other ranks: rank 0 reports the real error, the others leave quietly with this.
+public struct RootFailure: Error, CustomStringConvertible {
+    /// What rank 0 was doing ("writing a checkpoint").
+    public let what: String
+    public var description: String { "\(what) failed on rank 0 (its message says why)" }
+}
+
+extension RunPipeline {
+    /// Runs `body` on rank 0 only, then tells every rank whether it succeeded (one broadcast of one
+    /// integer). On failure rank 0 rethrows its error and every other rank throws `RootFailure`, so
+    /// all ranks leave at the same point: no rank waits in a collective for a rank that has left,
+    /// and the message is printed once, by rank 0. Returns rank 0's value there, nil elsewhere.
+    func onRoot<T>(_ what: String, _ body: () throws -> T) throws -> T? {
+        var value: T?
+        var failure: Error?
+        if comm.isRoot {
+            do { value = try body() } catch { failure = error }
+        }
+        var status: Int64 = failure == nil ? 0 : 1
+        withUnsafeMutableBytes(of: &status) { comm.broadcast($0, root: 0) }
+        if status != 0 { throw failure ?? RootFailure(what: what) }
+        return value
+    }
+
+    /// `onRoot`, with rank 0's value (JSON-encoded) broadcast to every rank.
+    func onRootShared<T: Codable>(_ what: String, _ body: () throws -> T) throws -> T {
+        let mine = try onRoot(what) { try jsonData(body(), pretty: false) }
+        let bytes = broadcastBytes(mine.map { [UInt8]($0) })
+        return try JSONDecoder().decode(T.self, from: Data(bytes))
+    }
+
+    /// Rank 0's `bytes` on every rank (two broadcasts: the length, then the bytes).
+    func broadcastBytes(_ bytes: [UInt8]?) -> [UInt8] {
+        var n = Int64(bytes?.count ?? 0)
+        withUnsafeMutableBytes(of: &n) { comm.broadcast($0, root: 0) }
+        var buf = comm.isRoot ? bytes! : [UInt8](repeating: 0, count: Int(n))
+        buf.withUnsafeMutableBytes { comm.broadcast($0, root: 0) }
+        return buf
+    }
+
+    /// Reads the checkpoint `config.resume` names and checks its format and configuration
+    /// (rank 0 only, before the setup, so that a wrong checkpoint is refused in seconds).
+    func readResumeCheckpoint(_ spec: String, store: CheckpointStore) throws -> (path: String, checkpoint: Checkpoint)? {
+        try onRoot("reading the checkpoint") {
+            let path = try store.resolve(spec)
+            let c = try Checkpoint.read(path: path)
+            try c.checkConfiguration(config, path: path)
+            return (path, c)
+        }
+    }
+
+    /// Checks rank 0's checkpoint against this run's data and layout, then broadcasts it: rank 0
+    /// reads the file, every rank gets the same bytes (parameters and moments are replicated, so
+    /// the checkpoint serves any rank count, and only rank 0 needs to see the file).
+    func distributeCheckpoint(_ loaded: (path: String, checkpoint: Checkpoint)?, setup: Setup) throws -> (ResumeRecord, Checkpoint) {
+        let layout = setup.model.layout
+        let record: ResumeRecord = try onRootShared("checking the checkpoint") {
+            let (path, c) = loaded!
+            try c.checkData(setup.fingerprint, layout: layout, path: path)
+            return ResumeRecord(path: path, epoch: c.metadata.epoch, ranks: c.metadata.ranks)
+        }
+        let meta = broadcastBytes(try comm.isRoot ? [UInt8](jsonData(loaded!.checkpoint.metadata, pretty: false)) : nil)
+        let metadata = try JSONDecoder().decode(CheckpointMetadata.self, from: Data(meta))
+        let p = layout.count
+        var state = [Float](repeating: 0, count: 3 * p)
+        if comm.isRoot {
+            let c = loaded!.checkpoint
+            state.replaceSubrange(0..<p, with: c.params)
+            state.replaceSubrange(p..<(2 * p), with: c.m)
+            state.replaceSubrange((2 * p)..<(3 * p), with: c.v)
+        }
+        state.withUnsafeMutableBytes { comm.broadcast($0, root: 0) }
+        let c = Checkpoint(metadata: metadata, params: Array(state[0..<p]), m: Array(state[p..<(2 * p)]),
+                           v: Array(state[(2 * p)...]))
+        return (record, c)
+    }
+
+    /// Writes a checkpoint of `trainer` (collective: rank 0 writes, every rank learns the outcome).
+    func writeCheckpoint(_ trainer: Trainer, store: CheckpointStore, fingerprint: DataFingerprint,
+                         last: EpochRecord?) throws -> CheckpointRecord {
+        let record: CheckpointRecord = try onRootShared("writing a checkpoint") {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let c = Checkpoint(trainer: trainer, config: config, data: fingerprint, ranks: comm.size, lastEpoch: last)
+            let (path, bytes) = try store.save(c)
+            return CheckpointRecord(epoch: trainer.epochsDone, path: path, bytes: bytes,
+                                    seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        if comm.isRoot {
+            onNote?(String(format: "checkpoint: wrote %@ (epoch %d, %d bytes, %.3f s)", record.path, record.epoch, record.bytes, record.seconds))
+        }
+        return record
+    }
+
+    /// The metrics file of a run resumed after `epoch` epochs: lines of later epochs (written by
+    /// a run killed after its last checkpoint) and any unreadable partial last line are removed,
+    /// so appending gives each epoch exactly once. Rank 0 only.
+    static func truncateMetrics(at path: String, after epoch: Int) throws {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let text = String(decoding: try readFile(path, what: "the metrics file"), as: UTF8.self)
+        let dec = JSONDecoder()
+        var kept = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            guard let r = try? dec.decode(EpochRecord.self, from: Data(line.utf8)), r.epoch <= epoch else { continue }
+            kept += line + "\n"
+        }
+        try writeDurably(Data(kept.utf8), to: path)
+    }
+}
