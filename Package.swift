@@ -45,12 +45,12 @@ let package = Package(
         .executableTarget(name: "stgnn-mpi-selftest", dependencies: ["STComm", "STCore"]),
 
         // Test helpers (fixture paths, skips when ../shared is absent): not API.
-        .target(name: "STTestSupport", dependencies: ["STCore"], path: "Tests/STTestSupport"),
+        .target(name: "STTestSupport", dependencies: ["STCore", "STData"], path: "Tests/STTestSupport"),
         .testTarget(name: "STCoreTests", dependencies: ["STCore", "STTestSupport"]),
         .testTarget(name: "STDataTests", dependencies: ["STData", "STTestSupport"]),
         .testTarget(name: "STPrepTests", dependencies: ["STPrep", "STData", "STComm", "STTestSupport"]),
         .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STPartition", "STTestSupport"]),
-        .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STCore", "STTestSupport"]),
+        .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STPrep", "STCore", "STTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["STTestSupport", "STData"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]

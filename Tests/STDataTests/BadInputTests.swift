@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import STCore
 @testable import STData
+import STTestSupport
 
 /// Each kind of bad input gives one `InputError` line naming the file and the field.
 final class BadInputTests: XCTestCase {

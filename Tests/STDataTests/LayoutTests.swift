@@ -1,6 +1,7 @@
 import XCTest
 import STCore
 @testable import STData
+import STTestSupport
 
 /// X stored as CSC, dense (float and integer), CSR with unsorted/duplicate entries, and the
 /// anndata 0.7 layout all read as the same CSR matrix.

@@ -124,6 +124,36 @@ final class SyntheticSlideTests: XCTestCase {
         XCTAssertThrowsError(try SyntheticSlide.counts(rows: [400], parameters: p))
     }
 
+    /// The layout alone (what each rank of a run builds) equals the whole slide without its counts,
+    /// generates the same rows, and predicts each row's nnz closely enough to balance by it.
+    func testLayoutWithoutCountsMatchesTheWholeSlide() throws {
+        let p = SyntheticSlide.Parameters(spots: 3000, genes: 200, domains: 4, markersPerDomain: 10, seed: 5)
+        let whole = try SyntheticSlide(p)
+        let layout = try SyntheticSlide.Layout(p)
+        XCTAssertEqual(layout.coordinates, whole.coordinates)
+        XCTAssertEqual(layout.domains, whole.domains)
+        XCTAssertEqual(layout.markerGenes, whole.markerGenes)
+        XCTAssertEqual(layout.spotNames, whole.spotNames)
+        XCTAssertEqual(layout.geneNames, whole.geneNames)
+        XCTAssertEqual(layout.domainNames, whole.domainNames)
+        let rows = [2999, 0, 1, 1500, 42]
+        XCTAssertEqual(try layout.counts(rows: rows), whole.counts.selectingRows(rows))
+        XCTAssertThrowsError(try layout.counts(rows: [3000]))
+
+        // Expected vs realised nnz: unbiased over the slide, a few percent per row, and within
+        // half a percent over tiles of 300 spots (what a partition balances).
+        let expected = layout.expectedRowNNZ()
+        let realised = (0..<p.spots).map { Double(whole.counts.indptr[$0 + 1] - whole.counts.indptr[$0]) }
+        let total = realised.reduce(0, +)
+        XCTAssertEqual(expected.reduce(0, +) / total, 1, accuracy: 0.005)
+        let meanRelative = zip(expected, realised).map { abs($0 - $1) / $1 }.reduce(0, +) / Double(p.spots)
+        XCTAssertLessThan(meanRelative, 0.08, "mean |expected − realised| / realised per row")
+        for t in stride(from: 0, to: p.spots, by: 300) {
+            let e = expected[t..<(t + 300)].reduce(0, +), r = realised[t..<(t + 300)].reduce(0, +)
+            XCTAssertEqual(e / r, 1, accuracy: 0.005, "tile \(t)..<\(t + 300)")
+        }
+    }
+
     func testInvalidParametersAreInputErrors() {
         for p in [SyntheticSlide.Parameters(spots: 3, domains: 5),
                   SyntheticSlide.Parameters(genes: 50, domains: 5, markersPerDomain: 20),

@@ -12,6 +12,13 @@ public enum Executable {
             let p = bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("stgnn-dist").path
             if FileManager.default.isExecutableFile(atPath: p) { return p }
         }
+        // On Linux the test bundle is an executable (…/debug/stgnn-distPackageTests.xctest) and
+        // not among Bundle.allBundles: look beside it, so `--scratch-path DIR` builds test their
+        // own executable rather than whatever .build/ holds.
+        if let arg0 = CommandLine.arguments.first, arg0.hasSuffix(".xctest") {
+            let p = URL(fileURLWithPath: arg0).deletingLastPathComponent().appendingPathComponent("stgnn-dist").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
         for config in ["release", "debug"] {
             let p = SharedData.packageRoot.appendingPathComponent(".build/\(config)/stgnn-dist").path
             if FileManager.default.isExecutableFile(atPath: p) { return p }

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Faults of stgnn-dist under a real mpirun (issue 3, "Bad input and faults"): an error on any one
+# rank ends the whole job promptly, non-zero, with the message printed once; never a hang.
+#
+#   1. An error only one rank sees: a bad value in X in rows that RCB gives to rank 2 of 3. Only
+#      that rank reads those rows (X is never broadcast), so only it can report; the others are
+#      already waiting in the next collective. Checked: exit non-zero within a few seconds, one
+#      `stgnn-dist: error:` line naming the file, the field X/data and rank 2, no result.h5ad.
+#   2. The same with a NaN in float X (a real dataset from ../shared, when present).
+#   3. More ranks than spots (every rank sees it): refused, message once.
+#   4. A missing input file on 4 ranks (every rank sees it): message once.
+#
+# How the bad files are made, without Python or h5py: `stgnn-dist synth` writes a valid slide
+# (gzip-compressed, chunked); `h5repack -f NONE -l CONTI` (Debian package hdf5-tools) rewrites it
+# uncompressed and contiguous, so X/data is one run of little-endian values in the file;
+# `h5dump -p -H` gives that run's byte OFFSET and type, `h5dump -d X/indptr` the entry of the
+# chosen row, and `dd conv=notrunc` overwrites its 4 bytes: -1 for int32 counts (synth writes
+# integer counts as int32, which cannot hold NaN), NaN (0x7fc00000) for float32. Cases 1–2 are
+# skipped with a message when h5repack/h5dump are absent (launch/install installs hdf5-tools).
+#
+# The synthetic slide is a full 40-column × 45-row hexagonal lattice (1800 spots). RCB into 3
+# parts cuts the longer x extent first (1 part left, 2 right), then the right box across y, so the
+# top-right corner spot, the last one (index 1799), belongs to rank 2; the message's
+# "[rank 2 of 3]" checks that this rank, and only it, reported.
+#
+# Usage: STGNN_BIN=path/to/stgnn-dist Tests/mpi/run-fault-tests.sh   (exit 0 iff all passed)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+bin="${STGNN_BIN:-.build/release/stgnn-dist}"
+shared="${STGNN_SHARED:-../shared}"
+[ -x "$bin" ] || { echo "run-fault-tests.sh: $bin is not built (set STGNN_BIN)" >&2; exit 2; }
+command -v mpirun >/dev/null || { echo "run-fault-tests.sh: mpirun not found (apt install openmpi-bin)" >&2; exit 2; }
+export OPENBLAS_NUM_THREADS=1
+if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+MPIRUN=(mpirun -q --oversubscribe --bind-to none)
+# A job that has failed must be over within this many seconds (start-up of 3-4 ranks included).
+PROMPT=15
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+failures=0
+pass() { echo "ok:   $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect_failure NAME OUT RC SECONDS DIR PATTERN...: the job failed (not by timeout) within
+# $PROMPT seconds, printed exactly one error line, which matches every PATTERN (fixed strings),
+# and left no result.h5ad (nor .tmp) in DIR.
+expect_failure() {
+    local name="$1" out="$2" rc="$3" secs="$4" dir="$5"; shift 5
+    local errors line ok=1
+    errors=$(grep -c "^stgnn-dist: error:" "$out")
+    line=$(grep -m1 "^stgnn-dist: error:" "$out")
+    if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then ok=0; echo "  $name: exit status $rc (0 = no error detected, 124 = hang killed by timeout)"; fi
+    if [ "$secs" -gt "$PROMPT" ]; then ok=0; echo "  $name: took $secs s (> $PROMPT s)"; fi
+    if [ "$errors" != 1 ]; then ok=0; echo "  $name: $errors error lines, expected exactly 1"; fi
+    for p in "$@"; do
+        if ! grep -qF -- "$p" <<<"$line"; then ok=0; echo "  $name: the error line lacks '$p'"; fi
+    done
+    if [ -e "$dir/result.h5ad" ] || [ -e "$dir/result.h5ad.tmp" ]; then ok=0; echo "  $name: left a result file in $dir"; fi
+    if [ $ok = 1 ]; then
+        pass "$name: exit $rc after $secs s, one message: ${line#stgnn-dist: error: }"
+    else
+        fail "$name"; sed 's/^/    | /' "$out"
+    fi
+}
+
+# run_job NAME NRANKS OUTFILE ARGS...: runs the job under timeout, sets RC and SECS.
+run_job() {
+    local n="$1" out="$2"; shift 2
+    local t0=$SECONDS
+    timeout 120 "${MPIRUN[@]}" -n "$n" "$bin" "$@" >"$out" 2>&1
+    RC=$?
+    SECS=$((SECONDS - t0))
+}
+
+# corrupt FILE ROW VALUE: overwrites the first stored entry of row ROW of X/data in FILE (an
+# uncompressed, contiguous copy) with VALUE (-1 or nan). Prints nothing on success.
+corrupt() {
+    local file="$1" row="$2" value="$3" q hdr offset type bytes
+    q=$(h5dump -y -d /X/indptr -s "$row" -c 1 "$file" | sed -n '/DATA {/,/}/p' | grep -oE '[0-9]+' | tail -n 1)
+    hdr=$(h5dump -p -H -d /X/data "$file")
+    grep -q CONTIGUOUS <<<"$hdr" || { echo "X/data is not contiguous after h5repack" >&2; return 1; }
+    offset=$(grep -oE 'OFFSET [0-9]+' <<<"$hdr" | grep -oE '[0-9]+')
+    type=$(grep -oE 'H5T_(STD_I32LE|IEEE_F32LE)' <<<"$hdr" | head -n 1)
+    case "$type:$value" in
+        H5T_STD_I32LE:-1) bytes='\xff\xff\xff\xff' ;;
+        H5T_IEEE_F32LE:nan) bytes='\x00\x00\xc0\x7f' ;;
+        H5T_IEEE_F32LE:-1) bytes='\x00\x00\x80\xbf' ;;
+        *) echo "cannot write $value into X/data of type '${type:-unknown}'" >&2; return 1 ;;
+    esac
+    [ -n "$q" ] && [ -n "$offset" ] || { echo "could not locate row $row of X/data" >&2; return 1; }
+    printf "$bytes" | dd of="$file" bs=1 seek=$((offset + 4 * q)) conv=notrunc status=none
+    # Read it back through HDF5: the patched entry must now hold the bad value.
+    local back
+    back=$(h5dump -y -d /X/data -s "$q" -c 1 "$file" | sed -n '/DATA {/,/}/p' | sed -n 2p | tr -d ' ,')
+    [ "$back" = "$value" ] || { echo "the patch of X/data[$q] did not take (reads '$back')" >&2; return 1; }
+}
+
+# 1. An error seen by rank 2 only (a negative count in its rows).
+if command -v h5repack >/dev/null && command -v h5dump >/dev/null; then
+    if "$bin" synth --spots 1800 --genes 100 --domains 4 --output "$tmp/slide.h5ad" >/dev/null \
+        && h5repack -f NONE -l CONTI "$tmp/slide.h5ad" "$tmp/neg.h5ad" \
+        && corrupt "$tmp/neg.h5ad" 1799 -1; then
+        run_job 3 "$tmp/neg.out" run --input "$tmp/neg.h5ad" --output "$tmp/neg" --epochs 2 --progress-every 0
+        expect_failure "negative count in rank 2's rows, 3 ranks" "$tmp/neg.out" "$RC" "$SECS" "$tmp/neg" \
+            "$tmp/neg.h5ad" "'X/data'" "negative" "[rank 2 of 3]"
+    else
+        fail "could not make the corrupted synthetic file"
+    fi
+
+    # 2. NaN in float X of a real dataset: whichever rank owns the last spot reports it, once.
+    merfish="$shared/data/MERFISH_hypothalamus_animal1.h5ad"
+    if [ -f "$merfish" ]; then
+        len=$(h5dump -H -d /X/indptr "$merfish" | grep -oE '\( [0-9]+ \)' | head -n 1 | grep -oE '[0-9]+')
+        if h5repack -f NONE -l CONTI "$merfish" "$tmp/nan.h5ad" && corrupt "$tmp/nan.h5ad" $((len - 2)) nan; then
+            run_job 3 "$tmp/nan.out" run --input "$tmp/nan.h5ad" --output "$tmp/nan" --epochs 2 --progress-every 0
+            expect_failure "NaN in one rank's rows of float X (MERFISH), 3 ranks" "$tmp/nan.out" "$RC" "$SECS" "$tmp/nan" \
+                "$tmp/nan.h5ad" "'X/data'" "non-finite" "of 3]"
+        else
+            fail "could not make the NaN copy of $merfish"
+        fi
+    else
+        echo "skip: $merfish absent (set STGNN_SHARED); NaN-in-float-X case not run"
+    fi
+else
+    echo "skip: h5repack/h5dump (Debian package hdf5-tools) not found; one-rank X errors not run"
+fi
+
+# 3. More ranks than spots: 5 ranks, 4 spots.
+run_job 5 "$tmp/ranks.out" run --synthetic-spots 4 --synthetic-genes 60 --synthetic-domains 2 --output "$tmp/ranks" --epochs 2
+expect_failure "5 ranks for 4 spots" "$tmp/ranks.out" "$RC" "$SECS" "$tmp/ranks" "more ranks than spots"
+
+# 4. A missing input file, seen by all 4 ranks: printed once (by rank 0).
+run_job 4 "$tmp/missing.out" run --input "$tmp/absent/slide.h5ad" --output "$tmp/missing" --epochs 2
+expect_failure "missing input on 4 ranks" "$tmp/missing.out" "$RC" "$SECS" "$tmp/missing" "$tmp/absent/slide.h5ad" "no such file"
+
+echo "fault tests: $failures failure(s)"
+[ $failures = 0 ]
