@@ -26,7 +26,9 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
 
-        .target(name: "STCore", dependencies: ["CBLAS"]),
+        // AVX2/AVX-512 instantiations of the sparse kernels, dispatched at run time (see its header).
+        .target(name: "CSparseSIMD"),
+        .target(name: "STCore", dependencies: ["CBLAS", "CSparseSIMD"]),
         .target(name: "STComm", dependencies: ["CMPI", "STCore"]),
         .target(name: "STData", dependencies: ["CHDF5", "STCore"]),
         .target(name: "STPrep", dependencies: ["STCore", "STComm"]),
@@ -43,6 +45,8 @@ let package = Package(
         ]),
         // Multi-rank self-test of MPICommunicator, run under mpirun by Tests/mpi/run-mpi-tests.sh.
         .executableTarget(name: "stgnn-mpi-selftest", dependencies: ["STComm", "STCore"]),
+        // Benchmarks (kernels vs sgemm, epoch breakdown, memory scaling): see docs/PERFORMANCE.md.
+        .executableTarget(name: "stgnn-bench", dependencies: ["STCore", "STComm", "STData", "STPrep", "STPartition", "STModel", "STTrain"]),
 
         // Test helpers (fixture paths, skips when ../shared is absent): not API.
         .target(name: "STTestSupport", dependencies: ["STCore", "STData"], path: "Tests/STTestSupport"),

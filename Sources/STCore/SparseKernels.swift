@@ -1,36 +1,119 @@
+import CSparseSIMD
+
 /// Sparse × dense kernels: the only operations that touch X or Â.
 ///
 /// Each optimised kernel has a frozen `_ref` twin (plain loops, no pointer tricks) used by the
 /// tests as the oracle. All dense operands are row-major with an explicit leading dimension so
 /// that column blocks of a wider buffer ([Z | Z̃], [Y | dU]) can be read or written in place.
+///
+/// Implementation paths (`Path`): portable Swift SIMD (SIMD16<Float>, which the compiler lowers to
+/// the target's baseline vectors: SSE2 on x86-64, NEON on arm64), and on x86-64 AVX2 and AVX-512
+/// instantiations of the same loops in C (`Sources/CSparseSIMD/`), chosen at run time from
+/// the CPU's features. Every path performs the same float32 operations in the same order (separate
+/// multiply and add, no FMA, entries in stored order, as `spmm_ref`), so results are bitwise
+/// identical whichever path runs: the choice never changes a number, only the time. Since every
+/// rank stores a row's entries in ascending global column order, row sums are also the same for any
+/// number of ranks. docs/PERFORMANCE.md has the measurements behind each choice.
 public enum Sparse {
+    /// Which implementation of the kernels runs.
+    public enum Path: Int, Sendable, CaseIterable, CustomStringConvertible {
+        /// Swift SIMD16<Float> loops at the target's baseline vector width (4 floats on x86-64).
+        case portable = 0
+        /// x86-64 AVX2 (8 floats per instruction).
+        case avx2 = 1
+        /// x86-64 AVX-512F (16 floats per instruction).
+        case avx512 = 2
+
+        public var description: String { ["portable", "avx2", "avx512"][rawValue] }
+    }
+
+    /// The widest path this CPU (and OS) supports.
+    public static let supportedPath: Path = Path(rawValue: Int(stgnn_simd_level())) ?? .portable
+
+    /// The path used by default: `supportedPath`, or a narrower one named by the environment
+    /// variable `STGNN_SIMD` (`portable`, `avx2`, `avx512`; a wider one than supported is capped),
+    /// for measurements and for ruling the wide paths out when diagnosing.
+    public static let defaultPath: Path = {
+        guard let raw = getenv("STGNN_SIMD") else { return supportedPath }
+        let name = String(cString: raw).lowercased()
+        guard let wanted = Path.allCases.first(where: { $0.description == name }) else { return supportedPath }
+        return Path(rawValue: Swift.min(wanted.rawValue, supportedPath.rawValue))!
+    }()
+
+    /// Bytes of float32 accumulator the transposed product keeps per column block: it is split into
+    /// column blocks of at most this size so that the scatter target stays in a core's L2 cache.
+    public static let transposedAccumulatorBudget = 512 * 1024
+
     /// C[0..<A.rows, 0..<w] = A · B[:, 0..<w] (float32; each row summed in stored entry order).
     ///
     /// - A: rows × cols CSR. B: cols × ≥w (ldb). C: rows × ≥w (ldc), overwritten.
+    /// - path: the implementation (all give bitwise identical results); default `defaultPath`.
     public static func spmm(_ a: CSRMatrix, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
-                            into c: UnsafeMutablePointer<Float>, ldc: Int) {
+                            into c: UnsafeMutablePointer<Float>, ldc: Int, path: Path = defaultPath) {
+        if a.rows == 0 || w <= 0 { return }
+        if a.nnz == 0 {
+            for i in 0..<a.rows { (c + i &* ldc).update(repeating: 0, count: w) }
+            return
+        }
+        let p = Path(rawValue: Swift.min(path.rawValue, supportedPath.rawValue))!
         a.indptr.withUnsafeBufferPointer { ptr in
         a.indices.withUnsafeBufferPointer { idx in
         a.values.withUnsafeBufferPointer { val in
-            for i in 0..<a.rows {
-                let ci = c + i &* ldc
-                ci.update(repeating: 0, count: w)
-                var p = ptr[i]
-                let end = ptr[i &+ 1]
-                // Two entries per step: halves the passes over the output row.
-                while p &+ 1 < end {
-                    let v0 = val[p], v1 = val[p &+ 1]
-                    let b0 = b + Int(idx[p]) &* ldb, b1 = b + Int(idx[p &+ 1]) &* ldb
-                    for j in 0..<w { ci[j] += v0 * b0[j] + v1 * b1[j] }
-                    p &+= 2
-                }
-                if p < end {
-                    let v0 = val[p]
-                    let b0 = b + Int(idx[p]) &* ldb
-                    for j in 0..<w { ci[j] += v0 * b0[j] }
-                }
+            let pp = ptr.baseAddress!, ip = idx.baseAddress!, vp = val.baseAddress!
+            switch p {
+            #if arch(x86_64)
+            case .avx512: stgnn_spmm_avx512(0, a.rows, pp, ip, vp, b, ldb, w, c, ldc)
+            case .avx2: stgnn_spmm_avx2(0, a.rows, pp, ip, vp, b, ldb, w, c, ldc)
+            #endif
+            default: spmmPortable(rows: 0..<a.rows, pp, ip, vp, b, ldb: ldb, width: w, into: c, ldc: ldc)
             }
         } } }
+    }
+
+    /// Unaligned load of 16 floats.
+    @inline(__always) static func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    /// Unaligned store of 16 floats.
+    @inline(__always) static func store16(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+    }
+
+    /// Portable `spmm` on a row range: 32 output columns at a time kept in registers (eight SSE
+    /// registers on x86-64) while the row's entries stream past, then 16, then single columns.
+    static func spmmPortable(rows: Range<Int>, _ ptr: UnsafePointer<Int>, _ idx: UnsafePointer<Int32>,
+                             _ val: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
+                             into c: UnsafeMutablePointer<Float>, ldc: Int) {
+        for i in rows {
+            let ci = c + i &* ldc
+            let lo = ptr[i], hi = ptr[i &+ 1]
+            var j0 = 0
+            while j0 &+ 32 <= w {
+                var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+                for p in lo..<hi {
+                    let v = SIMD16<Float>(repeating: val[p])
+                    let bp = b + (Int(idx[p]) &* ldb &+ j0)
+                    a0 = a0 + v * load16(bp)
+                    a1 = a1 + v * load16(bp + 16)
+                }
+                store16(a0, ci + j0)
+                store16(a1, ci + (j0 &+ 16))
+                j0 &+= 32
+            }
+            if j0 &+ 16 <= w {
+                var a0 = SIMD16<Float>()
+                for p in lo..<hi { a0 = a0 + SIMD16<Float>(repeating: val[p]) * load16(b + (Int(idx[p]) &* ldb &+ j0)) }
+                store16(a0, ci + j0)
+                j0 &+= 16
+            }
+            while j0 < w {
+                var s: Float = 0
+                for p in lo..<hi { s = s + val[p] * b[Int(idx[p]) &* ldb &+ j0] }
+                ci[j0] = s
+                j0 &+= 1
+            }
+        }
     }
 
     /// Reference for `spmm`: plain loops, entries summed one at a time.
@@ -48,50 +131,132 @@ public enum Sparse {
     /// A's rows (spots). Accumulates float32 partial sums over blocks of `block` rows into `c`
     /// (float64), so the error does not grow with the number of spots.
     ///
-    /// - scratch: reused float32 accumulator (A.cols × w); grown as needed.
+    /// Each row's entries are scattered into a float32 accumulator (A.cols × a column block of B):
+    /// the columns of B are taken in blocks small enough for that accumulator to stay in cache
+    /// (`transposedAccumulatorBudget`), each block a pass over A's structure. Within a float32
+    /// partial, rows are added in order, so the result depends on `block`, never on `path`.
+    ///
+    /// - scratch: reused float32 accumulator; grown as needed.
+    /// - path: the implementation (all give bitwise identical results); default `defaultPath`.
     public static func spmmTransposedAccumulate(_ a: CSRMatrix, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
                                                 into c: UnsafeMutablePointer<Double>, ldc: Int,
-                                                scratch: inout [Float], block: Int = 4096) {
+                                                scratch: inout [Float], block: Int = 4096,
+                                                path: Path = defaultPath) {
         let g = a.cols
-        if scratch.count < g * w { scratch = [Float](repeating: 0, count: g * w) }
-        // Each block only touches the columns its rows use; track them to flush only those.
-        var touched = [Bool](repeating: false, count: g)
-        var touchedList = [Int32]()
-        touchedList.reserveCapacity(Swift.min(g, 1 << 16))
+        if a.rows == 0 || g == 0 || w <= 0 || a.nnz == 0 { return }
+        precondition(block >= 1, "spmmTransposedAccumulate: block must be positive")
+        let sw = transposedColumnBlock(genes: g, width: w)
+        if scratch.count < g * sw { scratch = [Float](repeating: 0, count: g * sw) }
+        let p = Path(rawValue: Swift.min(path.rawValue, supportedPath.rawValue))!
+        // Blocks holding fewer entries than A has columns zero and flush only the columns they
+        // touch (a slide with many genes and few counts per spot); others sweep the whole block.
+        var touched = [Bool]()
+        var touchedList = [Int]()
         scratch.withUnsafeMutableBufferPointer { s in
         a.indptr.withUnsafeBufferPointer { ptr in
         a.indices.withUnsafeBufferPointer { idx in
         a.values.withUnsafeBufferPointer { val in
-        touched.withUnsafeMutableBufferPointer { touched in
             let acc = s.baseAddress!
-            var r0 = 0
-            while r0 < a.rows {
-                let r1 = Swift.min(a.rows, r0 &+ block)
-                for i in r0..<r1 {
-                    let bi = b + i &* ldb
-                    for p in ptr[i]..<ptr[i &+ 1] {
-                        let col = Int(idx[p])
-                        let v = val[p]
-                        let ac = acc + col &* w
-                        if !touched[col] {
-                            touched[col] = true
-                            touchedList.append(Int32(col))
-                            for j in 0..<w { ac[j] = v * bi[j] }
-                        } else {
-                            for j in 0..<w { ac[j] += v * bi[j] }
+            let pp = ptr.baseAddress!, ip = idx.baseAddress!, vp = val.baseAddress!
+            var s0 = 0
+            while s0 < w {
+                let cw = Swift.min(sw, w &- s0)
+                var r0 = 0
+                while r0 < a.rows {
+                    let r1 = Swift.min(a.rows, r0 &+ block)
+                    let sparseBlock = pp[r1] &- pp[r0] < g
+                    if sparseBlock {
+                        if touched.isEmpty { touched = [Bool](repeating: false, count: g) }
+                        for q in pp[r0]..<pp[r1] {
+                            let col = Int(ip[q])
+                            if !touched[col] {
+                                touched[col] = true
+                                touchedList.append(col)
+                                (acc + col &* cw).update(repeating: 0, count: cw)
+                            }
                         }
+                    } else {
+                        acc.update(repeating: 0, count: g &* cw)
                     }
+                    let bs = b + s0
+                    switch p {
+                    #if arch(x86_64)
+                    case .avx512: stgnn_scatter_avx512(r0, r1, pp, ip, vp, bs, ldb, cw, acc)
+                    case .avx2: stgnn_scatter_avx2(r0, r1, pp, ip, vp, bs, ldb, cw, acc)
+                    #endif
+                    default: scatterPortable(rows: r0..<r1, pp, ip, vp, bs, ldb: ldb, width: cw, into: acc)
+                    }
+                    if sparseBlock {
+                        for col in touchedList {
+                            addToDouble(acc + col &* cw, c + (col &* ldc &+ s0), count: cw)
+                            touched[col] = false
+                        }
+                        touchedList.removeAll(keepingCapacity: true)
+                    } else {
+                        for col in 0..<g { addToDouble(acc + col &* cw, c + (col &* ldc &+ s0), count: cw) }
+                    }
+                    r0 = r1
                 }
-                for col32 in touchedList {
-                    let col = Int(col32)
-                    let ac = acc + col &* w, cc = c + col &* ldc
-                    for j in 0..<w { cc[j] += Double(ac[j]) }
-                    touched[col] = false
-                }
-                touchedList.removeAll(keepingCapacity: true)
-                r0 = r1
+                s0 &+= cw
             }
-        } } } } }
+        } } } }
+    }
+
+    /// Columns of B per pass of the transposed product: all of them when the G×w float32
+    /// accumulator fits `transposedAccumulatorBudget`, else the widest multiple of 16 that fits
+    /// (at least 16).
+    public static func transposedColumnBlock(genes g: Int, width w: Int) -> Int {
+        if g &* w &* 4 <= transposedAccumulatorBudget { return w }
+        let fit = transposedAccumulatorBudget / Swift.max(1, g &* 4)
+        return Swift.min(w, Swift.max(16, fit / 16 * 16))
+    }
+
+    /// Portable scatter on a row range: acc[idx[p], 0..<w] += val[p]·B[i, 0..<w] (acc row stride w),
+    /// 32 columns of B's row held in registers while the row's entries are scattered.
+    static func scatterPortable(rows: Range<Int>, _ ptr: UnsafePointer<Int>, _ idx: UnsafePointer<Int32>,
+                                _ val: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
+                                into acc: UnsafeMutablePointer<Float>) {
+        for i in rows {
+            let bi = b + i &* ldb
+            let lo = ptr[i], hi = ptr[i &+ 1]
+            var j0 = 0
+            while j0 &+ 32 <= w {
+                let b0 = load16(bi + j0), b1 = load16(bi + (j0 &+ 16))
+                for p in lo..<hi {
+                    let v = SIMD16<Float>(repeating: val[p])
+                    let ap = acc + (Int(idx[p]) &* w &+ j0)
+                    store16(load16(ap) + v * b0, ap)
+                    store16(load16(ap + 16) + v * b1, ap + 16)
+                }
+                j0 &+= 32
+            }
+            if j0 &+ 16 <= w {
+                let b0 = load16(bi + j0)
+                for p in lo..<hi {
+                    let ap = acc + (Int(idx[p]) &* w &+ j0)
+                    store16(load16(ap) + SIMD16<Float>(repeating: val[p]) * b0, ap)
+                }
+                j0 &+= 16
+            }
+            while j0 < w {
+                let bj = bi[j0]
+                for p in lo..<hi { acc[Int(idx[p]) &* w &+ j0] += val[p] * bj }
+                j0 &+= 1
+            }
+        }
+    }
+
+    /// dst[0..<count] += Double(src[0..<count]), four at a time.
+    @inline(__always)
+    static func addToDouble(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Double>, count: Int) {
+        var j = 0
+        while j &+ 4 <= count {
+            let f = UnsafeRawPointer(src + j).loadUnaligned(as: SIMD4<Float>.self)
+            let d = UnsafeRawPointer(dst + j).loadUnaligned(as: SIMD4<Double>.self)
+            UnsafeMutableRawPointer(dst + j).storeBytes(of: d + SIMD4<Double>(f), as: SIMD4<Double>.self)
+            j &+= 4
+        }
+        while j < count { dst[j] += Double(src[j]); j &+= 1 }
     }
 
     /// Reference for `spmmTransposedAccumulate`: Aᵀ·B summed directly in float64.
@@ -106,3 +271,9 @@ public enum Sparse {
         return c
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -89,6 +89,8 @@ public final class GraphSTModel {
     var w12t: [Float]    // (G, 2d)   [W1 | W2ᵀ]
     var w2w2t: [Float]   // (d, d)    W2·W2ᵀ
     var packed: [Double] // allreduce buffer, see `Packed`
+    var w2d: [Double]    // (d, G)    W2 in float64, for ∂W2 = KW2 − C
+    var kw2: [Double]    // (d, G)    K·W2
     var scratch32: [Float] = []
     var scratchT: [Float] = []
 
@@ -103,6 +105,9 @@ public final class GraphSTModel {
         var count: Int { b + 1 }
     }
     let packedLayout: Packed
+
+    /// Per-phase wall-clock timer for benchmarks (`stgnn-bench`); nil (the default) costs nothing.
+    public var timer: PhaseTimer?
 
     /// - Parameters:
     ///   - x: this rank's rows of X (n × G), rows in the graph's owned order.
@@ -134,6 +139,8 @@ public final class GraphSTModel {
         w2w2t = [Float](repeating: 0, count: dim * dim)
         packedLayout = Packed(d: dim, G: x.cols)
         packed = [Double](repeating: 0, count: packedLayout.count)
+        w2d = [Double](repeating: 0, count: dim * x.cols)
+        kw2 = w2d
     }
 
     /// Number of spots in the whole slide.
@@ -145,6 +152,7 @@ public final class GraphSTModel {
     public func lossAndGradient(params: [Float], perm: [Int32], grad: inout [Float]) -> Losses {
         precondition(params.count == layout.count && perm.count == globalCount)
         if grad.count != layout.count { grad = [Float](repeating: 0, count: layout.count) }
+        timer?.start()
         corruption.setPermutation(perm)
         forward(params)
         let losses = backward(params, grad: &grad)
@@ -168,10 +176,12 @@ public final class GraphSTModel {
             let w2 = p.baseAddress! + L.w2.lowerBound
             BLAS.sgemm(transB: true, m: d, n: d, k: G, a: w2, lda: G, b: w2, ldb: G, c: &w2w2t, ldc: d)
         }
+        timer?.lap("weights: [W1|W2ᵀ], W2W2ᵀ")
         // X·[W1 | W2ᵀ]: the first sparse pass over X.
         w12t.withUnsafeBufferPointer { w in
             xa.withUnsafeMutableBufferPointer { Sparse.spmm(x, w.baseAddress!, ldb: d2, width: d2, into: $0.baseAddress!, ldc: d2) }
         }
+        timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d)")
         // [U | Ũ]: U from xa, Ũ = P U by the corruption exchange; then ghost rows by halo.
         uu.withUnsafeMutableBufferPointer { uu in
             xa.withUnsafeBufferPointer { xa in
@@ -180,22 +190,27 @@ public final class GraphSTModel {
             }
             halo.exchange(uu.baseAddress!, width: d2)
         }
+        timer?.lap("corruption + halo [U|Ũ]")
         // [Z | Z̃] = Â [U | Ũ] on owned rows, ghosts by halo; [E | Ẽ] = relu on all local rows.
         zz.withUnsafeMutableBufferPointer { zz in
             uu.withUnsafeBufferPointer { Sparse.spmm(graph.adj, $0.baseAddress!, ldb: d2, width: d2, into: zz.baseAddress!, ldc: d2) }
+            timer?.lap("Â·[U|Ũ] (spmm Â, 2d)")
             halo.exchange(zz.baseAddress!, width: d2)
             ee.withUnsafeMutableBufferPointer { ee in
                 for i in 0..<(nL &* d2) { ee[i] = Swift.max(zz[i], 0) }
             }
         }
+        timer?.lap("halo [Z|Z̃], relu")
         // Summaries [g | g̃].
         params.withUnsafeBufferPointer { p in
             readoutForward(wbT: p.baseAddress! + L.wb.lowerBound, bias: p[L.bias.lowerBound])
         }
+        timer?.lap("readout + logits")
         // Y = Â Z into yd cols 0..<d.
         zz.withUnsafeBufferPointer { zz in
             yd.withUnsafeMutableBufferPointer { Sparse.spmm(graph.adj, zz.baseAddress!, ldb: d2, width: d, into: $0.baseAddress!, ldc: d2) }
         }
+        timer?.lap("Â·Z (spmm Â, d)")
     }
 
     /// gg = [g | g̃], nrm, wg = [Wb g | Wb g̃] and the logits sc (n, 4).
@@ -206,6 +221,7 @@ public final class GraphSTModel {
             ee.withUnsafeBufferPointer { ee in
                 ss.withUnsafeMutableBufferPointer { Sparse.spmm(graph.mask, ee.baseAddress!, ldb: d2, width: d2, into: $0.baseAddress!, ldc: d2) }
             }
+            timer?.lap("M·[E|Ẽ] (spmm M, 2d)")
             ss.withUnsafeBufferPointer { ss in
             gg.withUnsafeMutableBufferPointer { gg in
             nrm.withUnsafeMutableBufferPointer { nrm in
@@ -276,6 +292,7 @@ public final class GraphSTModel {
             }
             packed[0] = l0; packed[1] = l1; packed[2] = l2; packed[3] = l3
         }
+        timer?.lap("BCE losses")
 
         // K = YᵀY (local partial, float64).
         yd.withUnsafeBufferPointer { y in
@@ -284,6 +301,7 @@ public final class GraphSTModel {
                                     into: pb.baseAddress! + pk.k, ldc: d, scratch: &scratch32)
             }
         }
+        timer?.lap("K = YᵀY")
 
         // ∂Y = cRec·(Y·W2W2ᵀ − X·W2ᵀ) on owned rows; ghosts by halo.
         yd.withUnsafeBufferPointer { y in
@@ -297,11 +315,13 @@ public final class GraphSTModel {
             }
             halo.exchange(dy.baseAddress!, width: d)
         } }
+        timer?.lap("∂Y, halo")
 
         // ∂Z (reconstruction part) = Âᵀ∂Y = Â∂Y (Â symmetric) into dzz cols 0..<d.
         dy.withUnsafeBufferPointer { dy in
             dzz.withUnsafeMutableBufferPointer { Sparse.spmm(graph.adj, dy.baseAddress!, ldb: d, width: d, into: $0.baseAddress!, ldc: d2) }
         }
+        timer?.lap("Â·∂Y (spmm Â, d)")
 
         // Discriminator backward. r1..r4 in sc.
         //   ∂E_i += r1 Wb g_i + r4 Wb g̃_i      ∂Ẽ_i += r2 Wb g_i + r3 Wb g̃_i
@@ -318,7 +338,6 @@ public final class GraphSTModel {
             for i in 0..<n {
                 let r1 = r[i &* 4], r2 = r[i &* 4 &+ 1], r3 = r[i &* 4 &+ 2], r4 = r[i &* 4 &+ 3]
                 db += Double(r1) + Double(r2) + Double(r3) + Double(r4)
-                let e = ee.baseAddress! + i &* d2, et = e + d
                 let g = gg.baseAddress! + i &* d2, gt = g + d
                 let wgi = wg.baseAddress! + i &* d2, wgt = wgi + d
                 let de = dee.baseAddress! + i &* d2, det = de + d
@@ -339,6 +358,7 @@ public final class GraphSTModel {
             BLAS.gramAccumulate(n: 2 * n, p: d, q: d, a: ee.baseAddress!, lda: d, b: pq.baseAddress!, ldb: d,
                                 into: pb.baseAddress! + pk.wb, ldc: d, scratch: &scratch32)
         } } }
+        timer?.lap("discriminator backward, ∂Wb")
 
         switch readout {
         case .local:
@@ -380,6 +400,7 @@ public final class GraphSTModel {
                     }
                 }
             } } } }
+            timer?.lap("readout backward")
             // [∂E | ∂Ẽ] += Mᵀ [∂s | ∂s̃]: scatter into local rows (ghosts included), then send the
             // ghost contributions to their owners.
             dss.withUnsafeBufferPointer { dss in
@@ -397,6 +418,7 @@ public final class GraphSTModel {
                 } }
                 halo.reverseAdd(dee.baseAddress!, width: d2)
             } }
+            timer?.lap("Mᵀ·[∂s|∂s̃] (scatter, 2d), reverse halo")
         case .global:
             // g = σ(mean E): ∂(mean E)_a = Σ_i ∂g_i,a · g_a(1−g_a) (allreduced), then ∂E_j += that / N.
             var dm = [Double](repeating: 0, count: d2)
@@ -438,14 +460,17 @@ public final class GraphSTModel {
             }
             halo.exchange(dzz.baseAddress!, width: d2)
         } } }
+        timer?.lap("relu backward, halo [∂Z|∂Z̃]")
         // [∂U | ∂Ũ] = Â [∂Z | ∂Z̃]; ∂U += Pᵀ ∂Ũ; ∂U goes to yd cols d..<2d.
         dzz.withUnsafeBufferPointer { dzz in
         duu.withUnsafeMutableBufferPointer { duu in
         yd.withUnsafeMutableBufferPointer { yd in
             Sparse.spmm(graph.adj, dzz.baseAddress!, ldb: d2, width: d2, into: duu.baseAddress!, ldc: d2)
+            timer?.lap("Â·[∂Z|∂Z̃] (spmm Â, 2d)")
             for i in 0..<n { (yd.baseAddress! + (i &* d2 &+ d)).update(from: duu.baseAddress! + i &* d2, count: d) }
             corruption.backwardAdd(duu.baseAddress! + d, lddut: d2, into: yd.baseAddress! + d, lddu: d2, width: d)
         } } }
+        timer?.lap("reverse corruption")
         // Xᵀ [Y | ∂U] = [Cᵀ | ∂W1]: the second sparse pass over X.
         yd.withUnsafeBufferPointer { yd in
             packed.withUnsafeMutableBufferPointer { pb in
@@ -453,9 +478,11 @@ public final class GraphSTModel {
                                                 ldc: d2, scratch: &scratchT)
             }
         }
+        timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
 
         // One allreduce for everything summed over spots.
         comm.allreduceSum(&packed)
+        timer?.lap("allreduce")
 
         // Replicated epilogue: losses, ∂W2 = cRec·(K W2 − C), and the flat gradient.
         let sl1 = (packed[0] + packed[1]) / (2 * N), sl2 = (packed[2] + packed[3]) / (2 * N)
@@ -465,29 +492,28 @@ public final class GraphSTModel {
         grad.withUnsafeMutableBufferPointer { gr in
             let w2 = p.baseAddress! + L.w2.lowerBound
             let k = pb.baseAddress! + pk.k, xt = pb.baseAddress! + pk.xt
-            // KW2 (d×G) in float64, one row of K at a time.
-            var kw = [Double](repeating: 0, count: G)
-            for a in 0..<d {
-                for g in 0..<G { kw[g] = 0 }
-                for b in 0..<d {
-                    let kab = k[a &* d &+ b]
-                    let w2b = w2 + b &* G
-                    for g in 0..<G { kw[g] += kab * Double(w2b[g]) }
+            // KW2 (d×G) in float64: W2 widened once, then one dgemm.
+            w2d.withUnsafeMutableBufferPointer { w2d in
+            kw2.withUnsafeMutableBufferPointer { kw in
+                for i in 0..<(d &* G) { w2d[i] = Double(w2[i]) }
+                BLAS.dgemm(m: d, n: G, k: d, a: k, lda: d, b: w2d.baseAddress!, ldb: G, c: kw.baseAddress!, ldc: G)
+                for a in 0..<d {
+                    let w2a = w2d.baseAddress! + a &* G, kwa = kw.baseAddress! + a &* G
+                    for g in 0..<G {
+                        let c = xt[g &* d2 &+ a]         // C[a, g] = Cᵀ[g, a]
+                        trWKW += w2a[g] * kwa[g]
+                        trWC += w2a[g] * c
+                        gr[L.w2.lowerBound &+ a &* G &+ g] = Float(Double(cRec) * (kwa[g] - c))
+                    }
                 }
-                let w2a = w2 + a &* G
-                for g in 0..<G {
-                    let c = xt[g &* d2 &+ a]         // C[a, g] = Cᵀ[g, a]
-                    trWKW += Double(w2a[g]) * kw[g]
-                    trWC += Double(w2a[g]) * c
-                    gr[L.w2.lowerBound &+ a &* G &+ g] = Float(Double(cRec) * (kw[g] - c))
-                }
-            }
+            } }
             for g in 0..<G {
                 for a in 0..<d { gr[L.w1.lowerBound &+ g &* d &+ a] = Float(xt[g &* d2 &+ d &+ a]) }
             }
             for i in 0..<(d &* d) { gr[L.wb.lowerBound &+ i] = Float(pb[pk.wb &+ i]) }
             gr[L.bias.lowerBound] = Float(pb[pk.b])
         } } }
+        timer?.lap("epilogue: ∂W2 = KW2 − C, gradient")
         let feat = (trWKW - 2 * trWC + xNormSquared) / (N * Double(G))
         return Losses(total: weights.alpha * feat + weights.beta * (sl1 + sl2), feat: feat, sl1: sl1, sl2: sl2)
     }

@@ -49,6 +49,122 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Every implementation path this CPU has (portable always; AVX2 / AVX-512 on x86-64).
+    var paths: [Sparse.Path] { Sparse.Path.allCases.filter { $0.rawValue <= Sparse.supportedPath.rawValue } }
+
+    /// Rows of several lengths (0, 1, 2, …, 40 entries) so that every unrolled and tail loop runs.
+    func raggedCSR(rows: Int, cols: Int, seed: UInt64) -> CSRMatrix {
+        var rng = Xoshiro256(seed: seed)
+        var r = [Int](), c = [Int](), v = [Float]()
+        for i in 0..<rows {
+            let len = i % 3 == 0 ? i % 41 : Int(rng.below(UInt64(Swift.min(cols, 12))))
+            for _ in 0..<len {
+                r.append(i); c.append(Int(rng.below(UInt64(cols)))); v.append(Float(rng.nextDouble() * 4 - 1))
+            }
+        }
+        return CSRMatrix(rows: rows, cols: cols, row: r, col: c, val: v)
+    }
+
+    /// All paths perform the reference's operations in the reference's order (separate float32
+    /// multiply and add, entries in stored order), so they must agree with `spmm_ref` bitwise.
+    func testSpmmPathsBitwiseEqualReference() {
+        let a = raggedCSR(rows: 90, cols: 57, seed: 21)
+        for w in [1, 7, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100, 128, 130] {
+            let ld = w + 5
+            let b = randomDense(57 * ld, seed: UInt64(w))
+            let ref = Sparse.spmm_ref(a, b, ldb: ld, width: w)
+            for path in paths {
+                var c = [Float](repeating: .nan, count: 90 * ld)
+                b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer {
+                    Sparse.spmm(a, bp.baseAddress!, ldb: ld, width: w, into: $0.baseAddress!, ldc: ld, path: path)
+                } }
+                var mismatches = 0, outside = 0
+                for i in 0..<90 {
+                    for j in 0..<w where c[i * ld + j].bitPattern != ref[i * w + j].bitPattern { mismatches += 1 }
+                    for j in w..<ld where !c[i * ld + j].isNaN { outside += 1 }
+                }
+                XCTAssertEqual(mismatches, 0, "path \(path), width \(w): entries differ from spmm_ref")
+                XCTAssertEqual(outside, 0, "path \(path), width \(w): wrote outside its column block")
+            }
+        }
+    }
+
+    func testSpmmEmptyMatrices() {
+        let empty = CSRMatrix(rows: 4, cols: 3, indptr: [0, 0, 0, 0, 0], indices: [], values: [])
+        let b = [Float](repeating: 1, count: 3 * 8)
+        for path in paths {
+            var c = [Float](repeating: .nan, count: 4 * 8)
+            b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer {
+                Sparse.spmm(empty, bp.baseAddress!, ldb: 8, width: 8, into: $0.baseAddress!, ldc: 8, path: path)
+            } }
+            XCTAssertEqual(c, [Float](repeating: 0, count: 32), "path \(path)")
+            var acc = [Double](repeating: 2, count: 3 * 8), scratch = [Float]()
+            b.withUnsafeBufferPointer { bp in acc.withUnsafeMutableBufferPointer {
+                Sparse.spmmTransposedAccumulate(empty, bp.baseAddress!, ldb: 8, width: 8, into: $0.baseAddress!, ldc: 8,
+                                                scratch: &scratch, path: path)
+            } }
+            XCTAssertEqual(acc, [Double](repeating: 2, count: 24), "path \(path)")
+        }
+    }
+
+    /// The transposed product on shapes that exercise the column split (G·w·4 bytes above the
+    /// accumulator budget, split not a divisor of w), blocks sparser than G (touched-column
+    /// flushes) and denser than G (whole-accumulator flushes), and column-block operands (ldb > w,
+    /// ldc > w). All paths agree bitwise; each agrees with the float64 reference to float32 rounding.
+    func testTransposedProductPathsAndSplits() {
+        let genes = 1500
+        XCTAssertEqual(Sparse.transposedColumnBlock(genes: genes, width: 128), 80)
+        XCTAssertEqual(Sparse.transposedColumnBlock(genes: 37, width: 128), 128)
+        XCTAssertEqual(Sparse.transposedColumnBlock(genes: 100_000, width: 128), 16)
+        let a = raggedCSR(rows: 700, cols: genes, seed: 31)
+        for (w, block) in [(128, 4096), (128, 16), (37, 64), (3, 5)] {
+            let ldb = w + 2, ldc = w + 1
+            let b = randomDense(700 * ldb, seed: UInt64(w + block))
+            let ref = Sparse.spmmTransposed_ref(a, b, ldb: ldb, width: w)
+            var results: [[Double]] = []
+            for path in paths {
+                var c = [Double](repeating: 0.25, count: genes * ldc)
+                var scratch = [Float]()
+                b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer {
+                    Sparse.spmmTransposedAccumulate(a, bp.baseAddress!, ldb: ldb, width: w, into: $0.baseAddress!, ldc: ldc,
+                                                    scratch: &scratch, block: block, path: path)
+                } }
+                var worst = 0.0
+                for g in 0..<genes {
+                    for j in 0..<w { worst = Swift.max(worst, abs(c[g * ldc + j] - 0.25 - ref[g * w + j])) }
+                    for j in w..<ldc { XCTAssertEqual(c[g * ldc + j], 0.25, "path \(path) wrote outside its columns") }
+                }
+                XCTAssertLessThan(worst, 1e-4, "path \(path), width \(w), block \(block)")
+                results.append(c)
+            }
+            for k in 1..<results.count {
+                XCTAssertTrue(zip(results[0], results[k]).allSatisfy { $0.bitPattern == $1.bitPattern },
+                              "path \(paths[k]) differs from \(paths[0]) (width \(w), block \(block))")
+            }
+        }
+    }
+
+    func testDefaultPathIsSupported() {
+        XCTAssertLessThanOrEqual(Sparse.defaultPath.rawValue, Sparse.supportedPath.rawValue)
+        XCTAssertEqual(Sparse.Path.allCases.map(\.description), ["portable", "avx2", "avx512"])
+    }
+
+    func testPhaseTimerAccumulatesInOrder() {
+        let t = PhaseTimer()
+        for _ in 0..<3 {
+            t.start()
+            t.lap("first")
+            t.lap("second")
+            t.lap("first")   // a phase may recur within one repetition
+        }
+        XCTAssertEqual(t.names, ["first", "second"])
+        XCTAssertEqual(t.counts, [6, 3])
+        XCTAssertTrue(t.seconds.allSatisfy { $0 >= 0 })
+        XCTAssertEqual(t.total, t.seconds.reduce(0, +))
+        t.reset()
+        XCTAssertTrue(t.names.isEmpty)
+    }
+
     func testGramAccumulate() {
         let n = 1000, p = 5, q = 6
         let a = randomDense(n * p, seed: 9), b = randomDense(n * q, seed: 10)

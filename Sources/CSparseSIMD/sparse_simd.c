@@ -1,0 +1,129 @@
+// AVX2 / AVX-512 kernels behind sparse_simd.h: see there for why they are C and for the
+// arithmetic contract. Non-x86-64 builds get only stgnn_simd_level() = 0 (and the entry points
+// abort if called, which `Sparse` never does then).
+#include "sparse_simd.h"
+
+#if defined(__x86_64__) && defined(__clang__)
+
+typedef float stgnn_v16 __attribute__((vector_size(64)));
+
+#define STGNN_LD16(p) ({ stgnn_v16 _v; __builtin_memcpy(&_v, (p), 64); _v; })
+#define STGNN_ST16(p, v) do { stgnn_v16 _v = (v); __builtin_memcpy((p), &_v, 64); } while (0)
+
+// C[i, 0..<w] = Σ_p val[p] · B[idx[p], 0..<w] for rows i in [r0, r1): NACC 16-float accumulators
+// per column chunk, the chunk kept in registers while the row's entries stream past.
+#define STGNN_SPMM_BODY(NACC)                                                                   \
+    _Pragma("clang fp contract(off)")                                                           \
+    for (ptrdiff_t i = r0; i < r1; i++) {                                                       \
+        float *ci = c + i * ldc;                                                                \
+        const ptrdiff_t lo = ptr[i], hi = ptr[i + 1];                                           \
+        ptrdiff_t j0 = 0;                                                                       \
+        for (; j0 + 16 * (NACC) <= w; j0 += 16 * (NACC)) {                                      \
+            stgnn_v16 acc[NACC];                                                                \
+            for (int k = 0; k < (NACC); k++) acc[k] = (stgnn_v16){0};                           \
+            for (ptrdiff_t p = lo; p < hi; p++) {                                               \
+                const stgnn_v16 v = (stgnn_v16){0} + val[p];                                    \
+                const float *bp = b + (ptrdiff_t)idx[p] * ldb + j0;                             \
+                for (int k = 0; k < (NACC); k++) acc[k] = acc[k] + v * STGNN_LD16(bp + 16 * k); \
+            }                                                                                   \
+            for (int k = 0; k < (NACC); k++) STGNN_ST16(ci + j0 + 16 * k, acc[k]);              \
+        }                                                                                       \
+        for (; j0 + 16 <= w; j0 += 16) {                                                        \
+            stgnn_v16 acc = (stgnn_v16){0};                                                     \
+            for (ptrdiff_t p = lo; p < hi; p++)                                                 \
+                acc = acc + ((stgnn_v16){0} + val[p]) * STGNN_LD16(b + (ptrdiff_t)idx[p] * ldb + j0); \
+            STGNN_ST16(ci + j0, acc);                                                           \
+        }                                                                                       \
+        for (; j0 < w; j0++) {                                                                  \
+            float s = 0;                                                                        \
+            for (ptrdiff_t p = lo; p < hi; p++) s = s + val[p] * b[(ptrdiff_t)idx[p] * ldb + j0]; \
+            ci[j0] = s;                                                                         \
+        }                                                                                       \
+    }
+
+// acc[idx[p], 0..<w] += val[p] · B[i, 0..<w] for rows i in [r0, r1) (acc row stride w): the
+// row's chunk of B kept in registers while its entries are scattered.
+#define STGNN_SCATTER_BODY(NACC)                                                                \
+    _Pragma("clang fp contract(off)")                                                           \
+    for (ptrdiff_t i = r0; i < r1; i++) {                                                       \
+        const float *bi = b + i * ldb;                                                          \
+        const ptrdiff_t lo = ptr[i], hi = ptr[i + 1];                                           \
+        ptrdiff_t j0 = 0;                                                                       \
+        for (; j0 + 16 * (NACC) <= w; j0 += 16 * (NACC)) {                                      \
+            stgnn_v16 bv[NACC];                                                                 \
+            for (int k = 0; k < (NACC); k++) bv[k] = STGNN_LD16(bi + j0 + 16 * k);              \
+            for (ptrdiff_t p = lo; p < hi; p++) {                                               \
+                const stgnn_v16 v = (stgnn_v16){0} + val[p];                                    \
+                float *ap = acc + (ptrdiff_t)idx[p] * w + j0;                                   \
+                for (int k = 0; k < (NACC); k++)                                                \
+                    STGNN_ST16(ap + 16 * k, STGNN_LD16(ap + 16 * k) + v * bv[k]);               \
+            }                                                                                   \
+        }                                                                                       \
+        for (; j0 + 16 <= w; j0 += 16) {                                                        \
+            const stgnn_v16 bv = STGNN_LD16(bi + j0);                                           \
+            for (ptrdiff_t p = lo; p < hi; p++) {                                               \
+                float *ap = acc + (ptrdiff_t)idx[p] * w + j0;                                   \
+                STGNN_ST16(ap, STGNN_LD16(ap) + ((stgnn_v16){0} + val[p]) * bv);                \
+            }                                                                                   \
+        }                                                                                       \
+        for (; j0 < w; j0++) {                                                                  \
+            const float bj = bi[j0];                                                            \
+            for (ptrdiff_t p = lo; p < hi; p++) acc[(ptrdiff_t)idx[p] * w + j0] += val[p] * bj; \
+        }                                                                                       \
+    }
+
+#define STGNN_KERNEL_ARGS                                                                       \
+    ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,     \
+    const float *b, ptrdiff_t ldb, ptrdiff_t w
+
+// Chunks of 32 columns (NACC = 2) in both instantiations: measured against 64- and 128-column
+// chunks and against software prefetching on the DLPFC slide and on a 100k-spot synthetic slide
+// (docs/PERFORMANCE.md), the 32-column chunk without prefetch was fastest for X (long rows) and
+// for Â and M (4–7 entries per row) alike; wider chunks were up to 1.7× slower.
+
+/// AVX2 `spmm`: 32 columns per chunk in 4 ymm accumulators.
+__attribute__((target("avx2")))
+void stgnn_spmm_avx2(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2) }
+
+/// AVX-512 `spmm`: 32 columns per chunk in 2 zmm accumulators.
+__attribute__((target("avx512f")))
+void stgnn_spmm_avx512(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2) }
+
+/// AVX2 scatter of the transposed product: 32 columns of B's row in 4 ymm registers.
+__attribute__((target("avx2")))
+void stgnn_scatter_avx2(STGNN_KERNEL_ARGS, float *acc) { STGNN_SCATTER_BODY(2) }
+
+/// AVX-512 scatter of the transposed product: 32 columns of B's row in 2 zmm registers.
+__attribute__((target("avx512f")))
+void stgnn_scatter_avx512(STGNN_KERNEL_ARGS, float *acc) { STGNN_SCATTER_BODY(2) }
+
+/// 2 when AVX-512F is usable (CPU and OS), 1 for AVX2, 0 otherwise.
+int stgnn_simd_level(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx2")) return 1;
+    return 0;
+}
+
+#undef STGNN_SPMM_BODY
+#undef STGNN_SCATTER_BODY
+#undef STGNN_KERNEL_ARGS
+#undef STGNN_LD16
+#undef STGNN_ST16
+
+#else
+
+#include <stdlib.h>
+
+/// Not an x86-64 clang build: only the portable Swift kernels exist (level 0, never dispatched here).
+int stgnn_simd_level(void) { return 0; }
+void stgnn_spmm_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
+                     const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc) { abort(); }
+void stgnn_spmm_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
+                       const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc) { abort(); }
+void stgnn_scatter_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
+                        const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc) { abort(); }
+void stgnn_scatter_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
+                          const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc) { abort(); }
+
+#endif
