@@ -5,7 +5,7 @@
 #      metrics.jsonl holds each epoch once;
 #   2. SIGTERM to mpirun mid-run: every rank stops after the same epoch, writes one checkpoint and
 #      exits 75 by itself (observed through a wrapper that records each rank's exit status); the
-#      run resumed from it on 3 ranks agrees with a straight run;
+#      run resumed from it equals a straight run bit for bit;
 #      SIGUSR1 to mpirun (forwarded at once): the same, and mpirun exits 75;
 #   3. SIGTERM to one rank only (SLURM signals ranks directly): all ranks stop, mpirun exits 75;
 #   4. refusals, each with a non-zero exit and the message printed once: a checkpoint of another
@@ -88,12 +88,18 @@ else
     fail "SIGTERM to mpirun (latest '$stopped', rank exit statuses '$rcs')"; cat "$tmp/term.out"
 fi
 if [ -n "$stopped" ]; then
+    # Resumed on the same rank count, the run must equal a straight one bit for bit, however many
+    # epochs ran before the signal. (Resuming on another rank count is checked in 1; over
+    # thousands of epochs, runs on different rank counts drift apart from float reassociation
+    # alone, see docs/ARCHITECTURE.md, so that comparison needs a short run.)
     target=$((stopped + 30))
-    timeout 600 "${MPIRUN[@]}" -n 3 "$bin" run "${data[@]}" --epochs "$target" --resume latest --output "$tmp/term" \
+    timeout 600 "${MPIRUN[@]}" -n 2 "$bin" run "${data[@]}" --epochs "$target" --resume latest --output "$tmp/term" \
         --progress-every 0 >"$tmp/term2.out" 2>&1 || { fail "resume after SIGTERM"; cat "$tmp/term2.out"; }
-    "$bin" run "${data[@]}" --epochs "$target" --output "$tmp/term-straight" --progress-every 0 >/dev/null 2>&1 || fail "straight run to $target"
-    if "$bin" compare "$tmp/term-straight" "$tmp/term" >"$tmp/cmp2.out" 2>&1 && metrics_epochs_once "$tmp/term" "$target"; then
-        pass "resumed after SIGTERM on 3 ranks to $target = straight on 1 rank: $(tr '\n' ' ' <"$tmp/cmp2.out")"
+    timeout 600 "${MPIRUN[@]}" -n 2 "$bin" run "${data[@]}" --epochs "$target" --output "$tmp/term-straight" \
+        --progress-every 0 >/dev/null 2>&1 || fail "straight run to $target"
+    if "$bin" compare "$tmp/term-straight" "$tmp/term" --loss-tolerance 0 --latent-tolerance 0 >"$tmp/cmp2.out" 2>&1 \
+       && metrics_epochs_once "$tmp/term" "$target"; then
+        pass "resumed after SIGTERM to $target = straight, bit for bit: $(tr '\n' ' ' <"$tmp/cmp2.out")"
     else
         fail "resume after SIGTERM disagrees"; cat "$tmp/cmp2.out"
     fi
