@@ -28,7 +28,7 @@ public struct VerificationCheck: Codable, Sendable, CustomStringConvertible {
     public var description: String {
         let tol = tolerance.map { String(format: "  (tol %.0e)", $0) } ?? ""
         let verdict = tolerance == nil ? "info" : (passed ? "ok" : "FAIL")
-        let name = self.name.padding(toLength: 18, withPad: " ", startingAt: 0)
+        let name = self.name + String(repeating: " ", count: max(1, 25 - self.name.count))
         return "\(name) \(unit) \(String(format: "%.3e", error))\(tol)  \(verdict)\(detail.isEmpty ? "" : "  " + detail)"
     }
 }
