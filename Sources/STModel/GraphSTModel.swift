@@ -453,10 +453,31 @@ public final class GraphSTModel {
         zz.withUnsafeBufferPointer { zz in
         dee.withUnsafeBufferPointer { dee in
         dzz.withUnsafeMutableBufferPointer { dzz in
+            // Explicit 8-wide vectors: the three pointers may alias as far as the compiler knows,
+            // which kept the scalar form from vectorising. ∂Z (cols 0..<d) accumulates, ∂Z̃
+            // (cols d..<2d) is assigned.
+            let zero = SIMD8<Float>(repeating: 0)
             for i in 0..<n {
-                let z = zz.baseAddress! + i &* d2, de = dee.baseAddress! + i &* d2, dz = dzz.baseAddress! + i &* d2
-                for a in 0..<d { dz[a] += z[a] > 0 ? de[a] : 0 }
-                for a in d..<d2 { dz[a] = z[a] > 0 ? de[a] : 0 }
+                let zs = zz.baseAddress! + i &* d2, ds = dee.baseAddress! + i &* d2, dzs = dzz.baseAddress! + i &* d2
+                let z = UnsafeRawPointer(zs), de = UnsafeRawPointer(ds), dz = UnsafeMutableRawPointer(dzs)
+                for half in 0..<2 {
+                    let accumulate = half == 0, hi = accumulate ? d : d2
+                    var a = accumulate ? 0 : d
+                    while a &+ 8 <= hi {
+                        let off = a &* 4
+                        let zv = z.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                        let gv = zero.replacing(with: de.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self),
+                                                where: zv .> zero)
+                        let out = accumulate ? dz.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self) + gv : gv
+                        dz.storeBytes(of: out, toByteOffset: off, as: SIMD8<Float>.self)
+                        a &+= 8
+                    }
+                    while a < hi {
+                        let g: Float = zs[a] > 0 ? ds[a] : 0
+                        dzs[a] = accumulate ? dzs[a] + g : g
+                        a &+= 1
+                    }
+                }
             }
             halo.exchange(dzz.baseAddress!, width: d2)
         } } }
