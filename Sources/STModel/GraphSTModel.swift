@@ -66,6 +66,8 @@ public final class GraphSTModel {
     let halo: HaloExchanger
     let corruption: CorruptionExchange
     let n: Int, nL: Int, d: Int, G: Int
+    /// d is a multiple of 8: the per-spot loops run on SIMD8 vectors (else plain scalar loops).
+    let vectorWidth: Bool
     /// ‖X‖² over the whole slide (float64), constant.
     public let xNormSquared: Double
 
@@ -122,6 +124,7 @@ public final class GraphSTModel {
         self.readout = readout
         layout = ParameterLayout(genes: x.cols, dim: dim)
         n = graph.nOwned; nL = graph.nLocal; d = dim; G = x.cols
+        vectorWidth = dim % 8 == 0
         halo = HaloExchanger(plan: graph.halo, comm: comm)
         corruption = CorruptionExchange(graph: graph, comm: comm)
         var sq = 0.0
@@ -227,11 +230,21 @@ public final class GraphSTModel {
             nrm.withUnsafeMutableBufferPointer { nrm in
                 for i in 0..<(2 &* n) {   // each half-row of d values is one summary
                     let s = ss.baseAddress! + i &* d, g = gg.baseAddress! + i &* d
-                    var sq: Float = 0
-                    for a in 0..<d { sq += s[a] * s[a] }
-                    let nr = Swift.max(sq.squareRoot(), 1e-12)
-                    nrm[i] = nr
-                    for a in 0..<d { g[a] = 1 / (1 + expf(-s[a] / nr)) }
+                    if vectorWidth {
+                        var sq = SIMD8<Float>()
+                        for a in stride(from: 0, to: d, by: 8) { let v = VectorMath.load8(s + a); sq += v * v }
+                        let nr = Swift.max(sq.sum().squareRoot(), 1e-12)
+                        nrm[i] = nr
+                        for a in stride(from: 0, to: d, by: 8) {
+                            VectorMath.store8(VectorMath.sigmoid(VectorMath.load8(s + a) / nr), g + a)
+                        }
+                    } else {
+                        var sq: Float = 0
+                        for a in 0..<d { sq += s[a] * s[a] }
+                        let nr = Swift.max(sq.squareRoot(), 1e-12)
+                        nrm[i] = nr
+                        for a in 0..<d { g[a] = 1 / (1 + expf(-s[a] / nr)) }
+                    }
                 }
             } } }
         case .global:
@@ -260,9 +273,19 @@ public final class GraphSTModel {
                 let e = ee.baseAddress! + i &* d2, et = e + d
                 let w = wg.baseAddress! + i &* d2, wt = w + d
                 var s1: Float = 0, s2: Float = 0, s3: Float = 0, s4: Float = 0
-                for a in 0..<d {
-                    s1 += e[a] * w[a]; s2 += et[a] * w[a]
-                    s3 += et[a] * wt[a]; s4 += e[a] * wt[a]
+                if vectorWidth {
+                    var v1 = SIMD8<Float>(), v2 = v1, v3 = v1, v4 = v1
+                    for a in stride(from: 0, to: d, by: 8) {
+                        let ea = VectorMath.load8(e + a), eta = VectorMath.load8(et + a)
+                        let wa = VectorMath.load8(w + a), wta = VectorMath.load8(wt + a)
+                        v1 += ea * wa; v2 += eta * wa; v3 += eta * wta; v4 += ea * wta
+                    }
+                    s1 = v1.sum(); s2 = v2.sum(); s3 = v3.sum(); s4 = v4.sum()
+                } else {
+                    for a in 0..<d {
+                        s1 += e[a] * w[a]; s2 += et[a] * w[a]
+                        s3 += et[a] * wt[a]; s4 += e[a] * wt[a]
+                    }
                 }
                 sc[i &* 4] = s1 + bias; sc[i &* 4 &+ 1] = s2 + bias
                 sc[i &* 4 &+ 2] = s3 + bias; sc[i &* 4 &+ 3] = s4 + bias
@@ -342,11 +365,22 @@ public final class GraphSTModel {
                 let wgi = wg.baseAddress! + i &* d2, wgt = wgi + d
                 let de = dee.baseAddress! + i &* d2, det = de + d
                 let p = pq.baseAddress! + i &* d2, q = p + d
-                for a in 0..<d {
-                    de[a] = r1 * wgi[a] + r4 * wgt[a]
-                    det[a] = r2 * wgi[a] + r3 * wgt[a]
-                    p[a] = r1 * g[a] + r4 * gt[a]      // pairs with E_i  for ∂Wb
-                    q[a] = r2 * g[a] + r3 * gt[a]      // pairs with Ẽ_i  for ∂Wb
+                if vectorWidth {
+                    for a in stride(from: 0, to: d, by: 8) {
+                        let w1 = VectorMath.load8(wgi + a), w2 = VectorMath.load8(wgt + a)
+                        let g1 = VectorMath.load8(g + a), g2 = VectorMath.load8(gt + a)
+                        VectorMath.store8(r1 * w1 + r4 * w2, de + a)
+                        VectorMath.store8(r2 * w1 + r3 * w2, det + a)
+                        VectorMath.store8(r1 * g1 + r4 * g2, p + a)
+                        VectorMath.store8(r2 * g1 + r3 * g2, q + a)
+                    }
+                } else {
+                    for a in 0..<d {
+                        de[a] = r1 * wgi[a] + r4 * wgt[a]
+                        det[a] = r2 * wgi[a] + r3 * wgt[a]
+                        p[a] = r1 * g[a] + r4 * gt[a]      // pairs with E_i  for ∂Wb
+                        q[a] = r2 * g[a] + r3 * gt[a]      // pairs with Ẽ_i  for ∂Wb
+                    }
                 }
             }
         } } } } } }
@@ -370,7 +404,15 @@ public final class GraphSTModel {
                     let r1 = r[i &* 4], r2 = r[i &* 4 &+ 1], r3 = r[i &* 4 &+ 2], r4 = r[i &* 4 &+ 3]
                     let e = ee.baseAddress! + i &* d2, et = e + d
                     let p = pq.baseAddress! + i &* d2, q = p + d
-                    for a in 0..<d { p[a] = r1 * e[a] + r2 * et[a]; q[a] = r3 * et[a] + r4 * e[a] }
+                    if vectorWidth {
+                        for a in stride(from: 0, to: d, by: 8) {
+                            let ea = VectorMath.load8(e + a), eta = VectorMath.load8(et + a)
+                            VectorMath.store8(r1 * ea + r2 * eta, p + a)
+                            VectorMath.store8(r3 * eta + r4 * ea, q + a)
+                        }
+                    } else {
+                        for a in 0..<d { p[a] = r1 * e[a] + r2 * et[a]; q[a] = r3 * et[a] + r4 * e[a] }
+                    }
                 }
             } } }
             params.withUnsafeBufferPointer { pp in
@@ -387,16 +429,31 @@ public final class GraphSTModel {
                 for h in 0..<(2 &* n) {
                     let s = ss.baseAddress! + h &* d, g = gg.baseAddress! + h &* d, ds = dss.baseAddress! + h &* d
                     let nr = nrm[h]
-                    var dot: Float = 0
-                    for a in 0..<d {
-                        let dq = ds[a] * g[a] * (1 - g[a])
-                        ds[a] = dq
-                        dot += dq * (s[a] / nr)
-                    }
-                    if nr > 1e-12 {
-                        for a in 0..<d { ds[a] = (ds[a] - (s[a] / nr) * dot) / nr }
+                    if vectorWidth {
+                        var dotv = SIMD8<Float>()
+                        for a in stride(from: 0, to: d, by: 8) {
+                            let ga = VectorMath.load8(g + a)
+                            let dq = VectorMath.load8(ds + a) * ga * (1 - ga)
+                            VectorMath.store8(dq, ds + a)
+                            dotv += dq * (VectorMath.load8(s + a) / nr)
+                        }
+                        let dot = dotv.sum(), scale: Float = nr > 1e-12 ? 1 : 0
+                        for a in stride(from: 0, to: d, by: 8) {
+                            let q = VectorMath.load8(s + a) / nr
+                            VectorMath.store8((VectorMath.load8(ds + a) - q * (dot * scale)) / nr, ds + a)
+                        }
                     } else {
-                        for a in 0..<d { ds[a] = ds[a] / nr }
+                        var dot: Float = 0
+                        for a in 0..<d {
+                            let dq = ds[a] * g[a] * (1 - g[a])
+                            ds[a] = dq
+                            dot += dq * (s[a] / nr)
+                        }
+                        if nr > 1e-12 {
+                            for a in 0..<d { ds[a] = (ds[a] - (s[a] / nr) * dot) / nr }
+                        } else {
+                            for a in 0..<d { ds[a] = ds[a] / nr }
+                        }
                     }
                 }
             } } } }

@@ -202,3 +202,37 @@ final class KernelTests: XCTestCase {
         XCTAssertGreaterThan(hits, 70); XCTAssertLessThan(hits, 130)
     }
 }
+
+/// The vectorised exp and sigmoid against float64 references over their whole range.
+final class VectorMathTests: XCTestCase {
+    func testExpAccuracy() {
+        var worst = 0.0, at: Float = 0
+        var x: Float = -87
+        while x < 87.9 {
+            var v = SIMD8<Float>()
+            for k in 0..<8 { v[k] = x + Float(k) * 0.001 }
+            let e = VectorMath.exp(v)
+            for k in 0..<8 {
+                let ref = Foundation.exp(Double(v[k]))
+                let err = abs(Double(e[k]) - ref) / ref
+                if err > worst { worst = err; at = v[k] }
+            }
+            x += 0.0173
+        }
+        XCTAssertLessThan(worst, 3e-7, "worst relative error \(worst) at x = \(at)")
+    }
+
+    func testSigmoidAccuracyAndLimits() {
+        var worst = 0.0
+        var x: Float = -100
+        while x < 100 {
+            let s = VectorMath.sigmoid(SIMD8(repeating: x))[0]
+            let ref = 1 / (1 + Foundation.exp(-Double(x)))
+            worst = max(worst, abs(Double(s) - ref) / max(ref, 1e-30))
+            XCTAssertTrue(s.isFinite && s >= 0 && s <= 1, "σ(\(x)) = \(s)")
+            x += 0.01
+        }
+        XCTAssertLessThan(worst, 1e-6)
+        XCTAssertEqual(VectorMath.sigmoid(SIMD8(repeating: 0))[3], 0.5)
+    }
+}

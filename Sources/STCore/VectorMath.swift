@@ -1,0 +1,48 @@
+/// Vectorised elementary functions for the per-spot loops of the model (readout, sigmoid).
+///
+/// libm's `expf` is scalar; on slides with many spots and few genes the n·2d sigmoids of the
+/// readout are a fifth of an epoch. These are deterministic (the same bits for the same input on
+/// every rank and every run), so rank-count independence is unaffected.
+public enum VectorMath {
+    /// eˣ for 8 floats: Cody–Waite range reduction x = n·ln2 + r, |r| ≤ ln2/2, then the degree-6
+    /// polynomial of Cephes' `expf`, scaled by 2ⁿ through the exponent bits. Max relative error
+    /// ≈ 2e-7 (tested against float64 exp) for x in [−87.3, 88]; inputs are clamped to that
+    /// range, so the result is finite and ≥ 2⁻¹²⁶.
+    @inlinable @inline(__always)
+    public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        // Only plain lane-wise arithmetic: the generic SIMD helpers (rounded, clamped,
+        // init(_:rounding:)) compile to per-lane loops.
+        let xc = pointwiseMax(pointwiseMin(x, SIMD8(repeating: 88.0)), SIMD8(repeating: -87.33654))
+        let magic = SIMD8<Float>(repeating: 12_582_912)                // 1.5·2²³: rounds to an integer
+        let t = xc * 1.442_695_04 + magic
+        let n = t - magic                                              // round(x / ln2)
+        let r = xc - n * 0.693_359_375 + n * 2.121_944_4e-4            // ln2 = 0.693359375 − 2.12194440e-4
+        var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
+        p = p * r + 1.398_199_950_7e-3
+        p = p * r + 8.333_451_907_3e-3
+        p = p * r + 4.166_579_589_4e-2
+        p = p * r + 1.666_666_545_9e-1
+        p = p * r + 5.000_000_120_1e-1
+        p = p * (r * r) + r + 1
+        let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+        return p * unsafeBitCast((ni &+ 127) &<< 23, to: SIMD8<Float>.self)
+    }
+
+    /// The logistic function σ(x) = 1 / (1 + e⁻ˣ) for 8 floats.
+    @inlinable @inline(__always)
+    public static func sigmoid(_ x: SIMD8<Float>) -> SIMD8<Float> { 1 / (1 + exp(-x)) }
+}
+
+extension VectorMath {
+    /// 8 floats from `p` (no alignment needed).
+    @inlinable @inline(__always)
+    public static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    /// Stores 8 floats at `p` (no alignment needed).
+    @inlinable @inline(__always)
+    public static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+    }
+}
