@@ -40,6 +40,7 @@ public final class RunPipeline {
     /// graph, and the model on them.
     public struct Setup {
         public let partition: RCBPartition
+        /// This rank's spots in local row order (global indices).
         public let owned: [Int]
         public let prep: PreprocessResult
         public let graph: LocalGraph
@@ -82,16 +83,26 @@ public final class RunPipeline {
                                                   geneNames: (try? source.geneNames()) ?? [], genesInput: source.geneCount, comm: comm)
         phase("preprocess")
 
+        // Local rows along a Z-order curve: graph neighbours close in memory whatever the file's order.
+        // X was read in ascending global order (contiguous hyperslabs); its rows follow the new order.
+        let order = spaceFillingOrder(owned.map(GlobalIndex.init), coordinates: spatial)
+        var position = [Int: Int](minimumCapacity: owned.count)
+        for (i, g) in owned.enumerated() { position[g] = i }
+        let localRows = order.map(\.int)
+        var localPrep = prep
+        localPrep.X = prep.X.selectingRows(localRows.map { position[$0]! })
+
         let knn = try KNNGraph(coordinates: spatial, k: config.neighbors, communicator: comm, file: source.label)
-        let sg = SpatialGraph(knn: knn, rows: owned, normalisation: config.normalisation)
-        let graph = LocalGraph(rank: comm.rank, partition: rcb.partition, adjRows: sg.adjacency, maskRows: sg.mask)
+        let sg = SpatialGraph(knn: knn, rows: localRows, normalisation: config.normalisation)
+        let graph = LocalGraph(rank: comm.rank, partition: rcb.partition, adjRows: sg.adjacency, maskRows: sg.mask,
+                               ownedOrder: order)
         phase("graph")
 
         let weightsL = LossWeights(alpha: config.alpha, beta: config.beta)
-        let model = GraphSTModel(x: prep.X, graph: graph, dim: config.dim, weights: weightsL,
+        let model = GraphSTModel(x: localPrep.X, graph: graph, dim: config.dim, weights: weightsL,
                                  readout: config.readout, comm: comm)
         phase("model_setup")
-        return Setup(partition: rcb, owned: owned, prep: prep, graph: graph, model: model, fingerprint: fingerprint)
+        return Setup(partition: rcb, owned: localRows, prep: localPrep, graph: graph, model: model, fingerprint: fingerprint)
     }
 }
 

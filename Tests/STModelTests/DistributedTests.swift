@@ -9,18 +9,22 @@ import STTrain
 /// with one thread per rank, against the single-process result.
 final class DistributedTests: XCTestCase {
     /// Builds rank `rank`'s model for `parts` ranks (RCB on the coordinates).
-    func localModel(_ prob: TinyProblem, parts: Int, comm: Communicator, readout: Readout = .local) throws -> GraphSTModel {
+    func localModel(_ prob: TinyProblem, parts: Int, comm: Communicator, readout: Readout = .local,
+                    curveOrder: Bool = false) throws -> GraphSTModel {
         let rcb = try RCB.partition(coordinates: prob.coords, parts: parts)
         let partition = Partition(owner: rcb.owner, parts: parts)
-        let owned = partition.owned(by: comm.rank).map(\.int)
+        var order = partition.owned(by: comm.rank)
+        if curveOrder { order = spaceFillingOrder(order, coordinates: prob.coords) }
+        let owned = order.map(\.int)
         let graph = LocalGraph(rank: comm.rank, partition: partition, adjRows: prob.adj.selectingRows(owned),
-                               maskRows: prob.mask.selectingRows(owned))
+                               maskRows: prob.mask.selectingRows(owned), ownedOrder: order)
         return GraphSTModel(x: prob.x.selectingRows(owned), graph: graph, dim: prob.d, readout: readout, comm: comm)
     }
 
-    func train(_ prob: TinyProblem, parts: Int, epochs: Int, readout: Readout) throws -> [(records: [EpochRecord], params: [Float])] {
+    func train(_ prob: TinyProblem, parts: Int, epochs: Int, readout: Readout,
+               curveOrder: Bool = false) throws -> [(records: [EpochRecord], params: [Float])] {
         try ThreadGroupCommunicator.run(ranks: parts) { comm in
-            let model = try self.localModel(prob, parts: parts, comm: comm, readout: readout)
+            let model = try self.localModel(prob, parts: parts, comm: comm, readout: readout, curveOrder: curveOrder)
             let trainer = Trainer(model: model, params: model.layout.initialise(seed: 5), lr: 1e-2, permutations: .seeded(5))
             let records = (0..<epochs).map { _ in trainer.step() }
             return (records, trainer.params)
@@ -92,5 +96,21 @@ final class DistributedTests: XCTestCase {
         broken.values[p] *= 1.5
         let g = LocalGraph(rank: 0, partition: .single(count: prob.n), adjRows: broken, maskRows: prob.mask)
         XCTAssertGreaterThan(g.symmetryDefect(comm: SingleProcessCommunicator()), 1e-4)
+    }
+
+    /// Local rows in space-filling-curve order (what `run` uses) give the same training as
+    /// ascending global order: the halo plans and the corruption exchange follow any local order.
+    func testSpaceFillingLocalOrder() throws {
+        let prob = TinyProblem(n: 97, g: 13, d: 8, seed: 23)
+        let order = spaceFillingOrder((0..<prob.n).map(GlobalIndex.init), coordinates: prob.coords)
+        XCTAssertNotEqual(order.map(\.int), Array(0..<prob.n), "the test needs a non-trivial order")
+        XCTAssertEqual(order.sorted(), (0..<prob.n).map(GlobalIndex.init))
+        let plain = try train(prob, parts: 1, epochs: 10, readout: .local)[0]
+        for parts in [1, 3] {
+            let curve = try train(prob, parts: parts, epochs: 10, readout: .local, curveOrder: true)[0]
+            for (a, b) in zip(plain.records, curve.records) {
+                XCTAssertEqual(a.loss, b.loss, accuracy: 1e-5 * abs(a.loss), "epoch \(a.epoch), \(parts) ranks")
+            }
+        }
     }
 }
