@@ -98,15 +98,21 @@ public final class GraphSTModel {
 
     /// Offsets into the packed float64 allreduce buffer.
     struct Packed {
-        let d: Int, G: Int
+        let d: Int, G: Int, sideCount: Int
         let lossCount = 4                      // Σsp(−s1), Σsp(s2), Σsp(−s3), Σsp(s4)
         var k: Int { lossCount }               // K = YᵀY (d×d)
         var xt: Int { k + d * d }              // Xᵀ[Y | dU] (G×2d): [Cᵀ | ∂W1]
         var wb: Int { xt + G * 2 * d }         // ∂Wb (d×d)
         var b: Int { wb + d * d }              // ∂b
-        var count: Int { b + 1 }
+        var side: Int { b + 1 }                // the caller's side channel (sideCount)
+        var count: Int { side + sideCount }
     }
     let packedLayout: Packed
+
+    /// Values the caller wants summed over ranks, carried in the epoch's one allreduce instead of a
+    /// collective of their own (the training loop's stop votes). Set before `lossAndGradient`;
+    /// afterwards it holds the sums, identical on every rank.
+    public var sideChannel: [Double]
 
     /// Per-phase wall-clock timer for benchmarks (`stgnn-bench`); nil (the default) costs nothing.
     public var timer: PhaseTimer?
@@ -114,8 +120,9 @@ public final class GraphSTModel {
     /// - Parameters:
     ///   - x: this rank's rows of X (n × G), rows in the graph's owned order.
     ///   - graph: this rank's share of Â and M.
+    ///   - sideChannels: length of `sideChannel`.
     public init(x: CSRMatrix, graph: LocalGraph, dim: Int, weights: LossWeights = .init(),
-                readout: Readout = .local, comm: Communicator) {
+                readout: Readout = .local, sideChannels: Int = 0, comm: Communicator) {
         precondition(x.rows == graph.nOwned, "X has \(x.rows) rows but the rank owns \(graph.nOwned) spots")
         self.x = x
         self.graph = graph
@@ -140,7 +147,8 @@ public final class GraphSTModel {
         dy = [Float](repeating: 0, count: nL * dim)
         w12t = [Float](repeating: 0, count: x.cols * d2)
         w2w2t = [Float](repeating: 0, count: dim * dim)
-        packedLayout = Packed(d: dim, G: x.cols)
+        packedLayout = Packed(d: dim, G: x.cols, sideCount: sideChannels)
+        sideChannel = [Double](repeating: 0, count: sideChannels)
         packed = [Double](repeating: 0, count: packedLayout.count)
         w2d = [Double](repeating: 0, count: dim * x.cols)
         kw2 = w2d
@@ -558,8 +566,10 @@ public final class GraphSTModel {
         }
         timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
 
-        // One allreduce for everything summed over spots.
+        // One allreduce for everything summed over spots (and the caller's side channel).
+        for i in 0..<pk.sideCount { packed[pk.side &+ i] = sideChannel[i] }
         comm.allreduceSum(&packed)
+        for i in 0..<pk.sideCount { sideChannel[i] = packed[pk.side &+ i] }
         timer?.lap("allreduce")
 
         // Replicated epilogue: losses, ∂W2 = cRec·(K W2 − C), and the flat gradient.

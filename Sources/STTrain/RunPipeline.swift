@@ -17,8 +17,10 @@ public final class RunPipeline {
     public var onEpoch: ((EpochRecord, Int) -> Void)?
     /// Called on rank 0 with one-line notes: checkpoint written, resuming from a checkpoint.
     public var onNote: ((String) -> Void)?
-    /// Polled on every rank after each epoch (with the epochs completed): a signal number asks the
-    /// job to stop after this epoch with a checkpoint. Default: the signal `StopSignal` received.
+    /// Polled on every rank before each epoch's allreduce (with that epoch's 1-based number): a
+    /// signal number asks the job to stop after this epoch with a checkpoint; the votes travel in the
+    /// model's packed allreduce, so every rank decides alike at no extra collective. Default: the
+    /// signal `StopSignal` received.
     public var stopRequested: (Int) -> Int32? = { _ in StopSignal.received }
     var phases: [(String, Double)] = []
     var clock = DispatchTime.now().uptimeNanoseconds
@@ -100,7 +102,7 @@ public final class RunPipeline {
 
         let weightsL = LossWeights(alpha: config.alpha, beta: config.beta)
         let model = GraphSTModel(x: localPrep.X, graph: graph, dim: config.dim, weights: weightsL,
-                                 readout: config.readout, comm: comm)
+                                 readout: config.readout, sideChannels: StopSignal.voteSlots, comm: comm)
         phase("model_setup")
         return Setup(partition: rcb, owned: localRows, prep: localPrep, graph: graph, model: model, fingerprint: fingerprint)
     }
@@ -197,6 +199,12 @@ extension RunPipeline {
         var stopSignal: Int32?
         let t0 = DispatchTime.now().uptimeNanoseconds
         while trainer.epochsDone < config.epochs {
+            // Stop votes ride in the epoch's allreduce: slot s counts the ranks that saw signal s,
+            // so a signal seen by any rank stops every rank after this same epoch.
+            for i in model.sideChannel.indices { model.sideChannel[i] = 0 }
+            if let s = stopRequested(trainer.epochsDone + 1), s > 0 {
+                model.sideChannel[min(Int(s), StopSignal.voteSlots - 1)] = 1
+            }
             let r = trainer.step()
             guard r.loss.isFinite else {
                 throw InputError(file: source.label, "training diverged: loss is \(r.loss) at epoch \(r.epoch)")
@@ -204,9 +212,7 @@ extension RunPipeline {
             try metrics?.append(r)
             onEpoch?(r, config.epochs)
             last = r
-            // One collective decision per epoch (a one-value allreduce): a stop signal seen by any
-            // rank stops every rank after this same epoch.
-            let signal = Int32(comm.max(Double(stopRequested(r.epoch) ?? 0)))
+            let signal = Int32(model.sideChannel.lastIndex { $0 > 0 } ?? 0)
             let stopping = signal > 0 && r.epoch < config.epochs
             let due = config.checkpointEvery > 0 && (r.epoch % config.checkpointEvery == 0 || r.epoch == config.epochs)
             if due || stopping {

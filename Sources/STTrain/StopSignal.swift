@@ -18,10 +18,13 @@ private func recordStopSignal(_ signal: Int32) {
 /// Graceful stop on SIGTERM (how SLURM preempts a job and ends it at its time limit) and SIGUSR1
 /// (which mpirun forwards to every rank without ending the job; `sbatch --signal=B:USR1@120`).
 ///
-/// The handler only sets a flag. The training loop polls it after every epoch and combines the
-/// ranks' flags with one allreduce, so all ranks stop after the same epoch even when only one of
-/// them was signalled; then the job writes a checkpoint and exits with `exitCode`.
+/// The handler only sets a flag. The training loop polls it in every epoch and sums the ranks'
+/// votes inside the epoch's packed allreduce, so all ranks stop after the same epoch even when only
+/// one of them was signalled; then the job writes a checkpoint and exits with `exitCode`.
 public enum StopSignal {
+    /// Slots of the per-epoch stop vote (one per signal number; the highest voted signal wins).
+    public static let voteSlots = 32
+
     /// The signals that request a stop.
     public static let signals: [Int32] = [SIGTERM, SIGUSR1]
 
