@@ -64,13 +64,19 @@ public enum RandomStream: UInt64, Sendable {
 /// corrupted features is row `perm[i]` of the originals. A pure function of (seed, epoch, n), so
 /// every rank derives the same permutation and resuming at any epoch needs no stored RNG state.
 public func corruptionPermutation(seed: UInt64, epoch: Int, count n: Int) -> [Int32] {
+    var p = [Int32]()
+    corruptionPermutation(seed: seed, epoch: epoch, count: n, into: &p)
+    return p
+}
+
+/// `corruptionPermutation(seed:epoch:count:)` written into `p` (resized to n), so the epoch loop
+/// reuses one buffer instead of allocating N indices per epoch.
+public func corruptionPermutation(seed: UInt64, epoch: Int, count n: Int, into p: inout [Int32]) {
     var rng = Xoshiro256(seed: seed, stream: RandomStream.corruption.rawValue &<< 32 &+ UInt64(epoch))
-    var p = [Int32](unsafeUninitializedCapacity: n) { buf, len in
-        for i in 0..<n { buf[i] = Int32(i) }
-        len = n
-    }
-    // Fisher–Yates.
+    if p.count != n { p = [Int32](repeating: 0, count: n) }
     p.withUnsafeMutableBufferPointer { b in
+        for i in 0..<n { b[i] = Int32(i) }
+        // Fisher–Yates.
         var i = n - 1
         while i > 0 {
             let j = Int(rng.below(UInt64(i + 1)))
@@ -78,5 +84,4 @@ public func corruptionPermutation(seed: UInt64, epoch: Int, count n: Int) -> [In
             i -= 1
         }
     }
-    return p
 }

@@ -22,10 +22,11 @@ public enum PermutationSource {
     /// Recorded permutations, one per epoch (E × N).
     case recorded([[Int32]])
 
-    func permutation(epoch: Int, count: Int) -> [Int32] {
+    /// The permutation of `epoch`, written into `buffer`.
+    func permutation(epoch: Int, count: Int, into buffer: inout [Int32]) {
         switch self {
-        case .seeded(let s): return corruptionPermutation(seed: s, epoch: epoch, count: count)
-        case .recorded(let p): return p[epoch]
+        case .seeded(let s): corruptionPermutation(seed: s, epoch: epoch, count: count, into: &buffer)
+        case .recorded(let p): buffer = p[epoch]
         }
     }
 }
@@ -39,6 +40,7 @@ public final class Trainer {
     /// Epochs completed so far (the next epoch's 0-based index).
     public private(set) var epochsDone: Int
     var grad: [Float]
+    var perm: [Int32] = []
 
     public init(model: GraphSTModel, params: [Float], lr: Double, permutations: PermutationSource,
                 optimiser: Adam? = nil, epochsDone: Int = 0) {
@@ -56,7 +58,7 @@ public final class Trainer {
     @discardableResult
     public func step() -> EpochRecord {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let perm = permutations.permutation(epoch: epochsDone, count: model.globalCount)
+        permutations.permutation(epoch: epochsDone, count: model.globalCount, into: &perm)
         let l = model.lossAndGradient(params: params, perm: perm, grad: &grad)
         optimiser.update(&params, grad: grad)
         epochsDone += 1
