@@ -197,14 +197,7 @@ public final class HDF5Writer {
         let field = HDF5File.fieldName(name)
         let n = HDF5File.hdf5Name(name)
         if exists(n) { throw InputError(file: path, field: field, "already exists") }
-        let space: hid_t
-        if let dims {
-            var hd = dims.map { hsize_t($0) }
-            space = H5Screate_simple(Int32(dims.count), &hd, nil)
-        } else {
-            space = H5Screate(H5S_SCALAR)
-        }
-        if space < 0 { throw InputError(file: path, field: field, "dataspace could not be created") }
+        let space = try dataspace(dims, field: field)
         defer { H5Sclose(space) }
         let dcpl = H5Pcreate(sth5_p_dataset_create()); defer { H5Pclose(dcpl) }
         let total = dims?.reduce(1, *) ?? 1
@@ -221,6 +214,19 @@ public final class HDF5Writer {
         if total > 0 && body(memType, d) < 0 {
             throw InputError(file: path, field: field, "could not be written (disk full?)")
         }
+    }
+
+    /// A simple dataspace of shape `dims`, or a scalar one for nil; the caller closes it.
+    func dataspace(_ dims: [Int]?, field: String) throws -> hid_t {
+        let space: hid_t
+        if let dims {
+            var hd = dims.map { hsize_t($0) }
+            space = H5Screate_simple(Int32(dims.count), &hd, nil)
+        } else {
+            space = H5Screate(H5S_SCALAR)
+        }
+        if space < 0 { throw InputError(file: path, field: field, "dataspace could not be created") }
+        return space
     }
 
     /// Whole trailing dimensions, first dimension cut so that a chunk holds about 64 Ki elements.
@@ -245,14 +251,7 @@ public final class HDF5Writer {
         if H5Aexists_by_name(id, o, name, sth5_p_default()) > 0 {
             H5Adelete_by_name(id, o, name, sth5_p_default())
         }
-        let space: hid_t
-        if let dims {
-            var hd = dims.map { hsize_t($0) }
-            space = H5Screate_simple(Int32(dims.count), &hd, nil)
-        } else {
-            space = H5Screate(H5S_SCALAR)
-        }
-        if space < 0 { throw InputError(file: path, field: field, "dataspace could not be created") }
+        let space = try dataspace(dims, field: field)
         defer { H5Sclose(space) }
         let a = H5Acreate_by_name(id, o, name, type, space, sth5_p_default(), sth5_p_default(), sth5_p_default())
         if a < 0 { throw InputError(file: path, field: field, "attribute could not be created") }

@@ -49,6 +49,13 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "Domains of the built-in synthetic slide.")
     var syntheticDomains: Int = 5
 
+    /// The slide these options name: the `--input` file, else the built-in synthetic slide.
+    func source() throws -> SlideSource {
+        if let input { return try H5ADSource(path: input) }
+        return try SyntheticSource(SyntheticSlide.Parameters(spots: syntheticSpots, genes: syntheticGenes,
+                                                             domains: syntheticDomains))
+    }
+
     func validate() throws {
         guard AdjacencyNormalisationName(normalisation) != nil else {
             throw ValidationError("--normalisation must be 10x or kipf, not '\(normalisation)'")
@@ -189,13 +196,7 @@ struct Run: ParsableCommand {
         let config = configuration()
         withJob { comm in
             StopSignal.install()
-            let source: SlideSource
-            if let input = config.input {
-                source = try H5ADSource(path: input)
-            } else {
-                source = try SyntheticSource(SyntheticSlide.Parameters(
-                    spots: config.syntheticSpots, genes: config.syntheticGenes, domains: config.syntheticDomains))
-            }
+            let source = try data.source()
             let pipeline = RunPipeline(config: config, source: source, comm: comm)
             let progress = comm.isRoot ? Progress(every: config.progressEvery) : nil
             if comm.isRoot {
@@ -306,8 +307,7 @@ struct Partition: ParsableCommand {
 
     func run() throws {
         do {
-            let source: SlideSource = try data.input.map { try H5ADSource(path: $0) }
-                ?? SyntheticSource(SyntheticSlide.Parameters(spots: data.syntheticSpots, genes: data.syntheticGenes, domains: data.syntheticDomains))
+            let source = try data.source()
             let report = try PartitionPlanner.report(source: source, ranks: ranks, neighbors: data.neighbors,
                                                      normalisation: AdjacencyNormalisationName(data.normalisation)!)
             print("\(source.label): \(source.spotCount) spots over \(ranks) ranks (RCB, weighted by nnz)")
