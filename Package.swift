@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module layout (see docs/ARCHITECTURE.md):
-//   CMPI, CBLAS, CHDF5   thin system-library shims (module map + static-inline getters for macros)
+//   CMPI, CBLAS, CHDF5, CCairo   thin system-library shims (module map + static-inline getters for macros)
 //   STCore       dense/CSR matrices, BLAS wrappers, sparse kernels (+ _ref twins), RNG. No MPI, no I/O.
 //   STComm       `Communicator`: single-process and Open MPI implementations. Only place importing MPI.
 //   STData       HDF5 access, h5ad reader/writer, reference-fixture reader, synthetic slides.
@@ -10,6 +10,8 @@ import PackageDescription
 //   STPartition  partitions, local/global index maps, halo plans (pure data, testable without MPI).
 //   STModel      GraphST forward/backward on one rank's partition, losses, Adam.
 //   STTrain      training loop, metrics, summaries, verification against fixtures.
+//   STPlot       PNG figures over Cairo (axes, ticks, legends; domain maps, loss curves). Depends on
+//                nothing of ours: plain arrays in, a PNG file out.
 //   stgnn-dist   the executable (swift-argument-parser): subcommands and options only.
 let package = Package(
     name: "stgnn-dist",
@@ -25,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
 
         // AVX2/AVX-512 instantiations of the sparse kernels, dispatched at run time (see its header).
         .target(name: "CSparseSIMD"),
@@ -38,6 +41,7 @@ let package = Package(
             "STCore", "STComm", "STData", "STPrep", "STPartition", "STModel",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "STPlot", dependencies: ["CCairo"]),
         .executableTarget(name: "stgnn-dist", dependencies: [
             "STTrain", "STData", "STComm", "STCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -55,6 +59,7 @@ let package = Package(
         .testTarget(name: "STPrepTests", dependencies: ["STPrep", "STData", "STComm", "STTestSupport"]),
         .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STPartition", "STTestSupport"]),
         .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STPrep", "STCore", "STTestSupport"]),
+        .testTarget(name: "STPlotTests", dependencies: ["STPlot", "CCairo"]),
         .testTarget(name: "CLITests", dependencies: ["STTestSupport", "STData"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
