@@ -417,21 +417,30 @@ extension Axes {
         }
     }
 
-    /// Filled dots of radius `r` figure units, batched into paths of ≤ 16 384 dots per fill;
-    /// below about one device pixel a dot is an equal-area square (indistinguishable, and
-    /// Cairo's rectangle path is far cheaper than an arc's four Béziers).
+    /// Filled dots of radius `r` figure units, batched into paths of ≤ 16 384 dots per fill.
+    /// Below about one device pixel radius a dot is a square of whole device pixels (about the
+    /// circle's area, at least one pixel): indistinguishable from a circle at that size, far
+    /// cheaper than an arc's four Béziers, and with no faint seams where separately filled
+    /// batches of partly covered pixels would meet.
     func fillDots(_ xs: [Double], _ ys: [Double], radius r: Double, color: Color, on c: Canvas, layout l: AxesLayout) {
         let cr = c.cr
         c.setColor(color)
         let asSquare = r * c.scale < 1.2
+        c.save()
+        defer { c.restore() }
+        if asSquare { cairo_set_antialias(cr, CAIRO_ANTIALIAS_NONE) }
         let side = r * 1.7725  // √π · r: same area as the circle
+        let pixelSide = max(1, (side * c.scale).rounded()) / c.scale
         let p = l.plot
         var pending = 0
         for i in xs.indices {
             guard let q = point(xs[i], ys[i], l) else { continue }
             if q.x < p.x - r || q.x > p.maxX + r || q.y < p.y - r || q.y > p.maxY + r { continue }
             if asSquare {
-                cairo_rectangle(cr, q.x - side / 2, q.y - side / 2, side, side)
+                // Whole device pixels: exact coverage, no dropped or half-lit pixels.
+                let px = ((q.x - side / 2) * c.scale).rounded() / c.scale
+                let py = ((q.y - side / 2) * c.scale).rounded() / c.scale
+                cairo_rectangle(cr, px, py, pixelSide, pixelSide)
             } else {
                 cairo_new_sub_path(cr)
                 cairo_arc(cr, q.x, q.y, r, 0, 2 * Double.pi)
