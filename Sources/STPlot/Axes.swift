@@ -98,6 +98,7 @@ struct Fonts {
 
 /// Where everything of one axes goes, and the numbers it shows.
 struct AxesLayout {
+    var cell: Rect
     var plot: Rect
     var x: AxisLayout
     var y: AxisLayout
@@ -255,7 +256,7 @@ extension Axes {
         var needed = top + plot.height + bottom
         if let lb = legendBox, outside { needed = max(needed, top + lb.size.height + 4) }
 
-        var out = AxesLayout(plot: plot, x: x, y: y, legend: legendBox, titleFont: titleFont, neededHeight: needed)
+        var out = AxesLayout(cell: cell, plot: plot, x: x, y: y, legend: legendBox, titleFont: titleFont, neededHeight: needed)
         if let lb = legendBox {
             if outside {
                 // Beside the plot: centred on a map (like scanpy's), top-aligned on a chart.
@@ -352,7 +353,10 @@ extension Axes {
             c.text(yl, at: Point(x0, p.y + p.height / 2), size: fonts.label, h: .center, v: .top, rotation: -Double.pi / 2)
         }
         if let t = title {
-            c.text(t, at: Point(p.x + p.width / 2, p.y - 6), size: l.titleFont, h: .center, v: .bottom)
+            // Centred over the plot, shifted to stay inside the axes' cell.
+            let w = c.measure(t, size: l.titleFont).width
+            let cx = min(max(p.x + p.width / 2, l.cell.x + w / 2), l.cell.maxX - w / 2)
+            c.text(t, at: Point(cx, p.y - 6), size: l.titleFont, h: .center, v: .bottom)
         }
         if let lb = l.legend { lb.draw(on: c, at: l.legendOrigin) }
     }

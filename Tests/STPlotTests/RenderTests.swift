@@ -13,7 +13,8 @@ final class RenderTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    /// Where the example images go when STPLOT_EXAMPLES is set (docs/images), else the temp dir.
+    /// Where the example images go: `STPLOT_EXAMPLES=docs/images swift test --filter STPlotTests`
+    /// rewrites docs/images/domains-example.png and loss-example.png; otherwise a temp dir.
     func examplePath(_ name: String) -> String {
         if let d = ProcessInfo.processInfo.environment["STPLOT_EXAMPLES"] { return d + "/" + name }
         return dir + "/" + name
@@ -79,6 +80,25 @@ final class RenderTests: XCTestCase {
         XCTAssertEqual(b.height, 2 * a.height)
         // Empty categories: natural order of the labels present.
         XCTAssertEqual(DomainMap.naturalSorted(["L10", "L2", "L1"]), ["L1", "L2", "L10"])
+    }
+
+    func testDomainMapManyCategoriesAtPrintScale() throws {
+        // 24 sectors of a disc (scanpy's default_28), scattered points, two legend columns, 2×.
+        var rng = SplitMix(state: 3)
+        var c = [Double](), labels = [String?]()
+        for _ in 0..<20000 {
+            let r = 1000 * rng.uniform().squareRoot(), a = 2 * Double.pi * rng.uniform()
+            c += [r * cos(a), r * sin(a)]
+            labels.append("cluster \(Int(a / (2 * .pi) * 24) + 1)")
+        }
+        let path = dir + "/domains-24.png"
+        try DomainMap.render(to: path, coordinates: c, panels: [.init(title: "24 clusters", labels: labels)],
+                             width: 700, scale: 2)
+        let png = try PNGProbe(path: path)
+        XCTAssertEqual(png.width, 1400)
+        let palette = Palette.categorical(24)
+        XCTAssertEqual(palette.map(\.hex), Array(Palette.default28.prefix(24)).map { $0.lowercased() })
+        for col in palette { XCTAssertGreaterThan(png.count(of: col.rgb8), 50, "colour \(col.hex) appears") }
     }
 
     func testDomainMapRejectsBadInput() {
@@ -152,7 +172,6 @@ final class RenderTests: XCTestCase {
         b.legend = .outsideRight
         let path = dir + "/scaling.png"
         try fig.render(to: path)
-        if let d = ProcessInfo.processInfo.environment["STPLOT_EXAMPLES"] { try fig.render(to: d + "/scaling-test.png") }
         let png = try PNGProbe(path: path)
         XCTAssertEqual(png.width, 1800)
         XCTAssertEqual(png.height, 720)
@@ -179,7 +198,7 @@ final class RenderTests: XCTestCase {
         let slide = HexSlide.lattice(rows: 1100, columns: 1150)
         let labels = slide.layer.map { String($0 + 1) as String? }
         let t0 = Date()
-        try DomainMap.render(to: examplePath("domains-1M.png"), coordinates: slide.coordinates,
+        try DomainMap.render(to: dir + "/domains-1M.png", coordinates: slide.coordinates,
                              panels: [.init(title: "\(labels.count) spots", labels: labels)], width: 900)
         print("domain map of \(labels.count) spots: \(Date().timeIntervalSince(t0)) s")
     }
