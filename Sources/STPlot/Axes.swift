@@ -341,15 +341,14 @@ extension Axes {
         }
         if showTicks { drawTicks(on: c, layout: l, fonts: fonts) }
 
-        let labelH = c.measure("Ag", size: fonts.label)
+        let labelH = c.measure("Ag", size: fonts.label).height
         if let xl = xLabel {
             let tickH = showTicks ? Axes.tickLength + 3 + c.measure("0", size: fonts.tick).height : 0
             c.text(xl, at: Point(p.x + p.width / 2, p.maxY + tickH + 4), size: fonts.label, h: .center, v: .top)
-            _ = labelH
         }
         if let yl = yLabel {
             let yw = l.y.labels.map { c.measure($0, size: fonts.tick).width }.max() ?? 0
-            let x0 = p.x - (showTicks ? yw + Axes.tickLength + 4 : 0) - 4 - labelH.height
+            let x0 = p.x - (showTicks ? yw + Axes.tickLength + 4 : 0) - 4 - labelH
             c.text(yl, at: Point(x0, p.y + p.height / 2), size: fonts.label, h: .center, v: .top, rotation: -Double.pi / 2)
         }
         if let t = title {

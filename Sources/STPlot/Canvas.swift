@@ -38,10 +38,11 @@ final class Canvas {
 
     /// `width` × `height` figure units at `scale` device pixels per unit, filled white.
     init(width: Int, height: Int, scale: Double) throws {
-        let pw = Int((Double(width) * scale).rounded()), ph = Int((Double(height) * scale).rounded())
-        guard pw > 0, ph > 0, pw <= 32767, ph <= 32767 else {
-            throw PlotError("cannot create a \(pw)×\(ph) pixel image (each side must be 1…32767)")
+        let dw = (Double(width) * scale).rounded(), dh = (Double(height) * scale).rounded()
+        guard dw >= 1, dh >= 1, dw <= 32767, dh <= 32767 else {  // false for NaN too
+            throw PlotError("cannot create a \(width)×\(height) figure at scale \(scale): each side must be 1…32767 pixels")
         }
+        let pw = Int(dw), ph = Int(dh)
         guard let s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(pw), Int32(ph)) else {
             throw PlotError("cairo could not create a \(pw)×\(ph) image")
         }

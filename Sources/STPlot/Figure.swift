@@ -22,6 +22,7 @@ public final class Figure {
     /// Empty border around the figure, in figure units.
     public var padding: Double = 10
 
+    static let gapX = 16.0, gapY = 12.0
     private var grid: (rows: Int, columns: Int)?
     private var items: [(axes: Axes, frame: Rect?)] = []
 
@@ -60,7 +61,7 @@ public final class Figure {
         guard let g = grid else { return [] }
         let top = padding + titleHeight(c)
         let area = Rect(x: padding, y: top, width: Double(width) - 2 * padding, height: Double(height) - top - padding)
-        let gapX = 16.0, gapY = 12.0
+        let gapX = Figure.gapX, gapY = Figure.gapY
         let cw = (area.width - gapX * Double(g.columns - 1)) / Double(g.columns)
         let ch = (area.height - gapY * Double(g.rows - 1)) / Double(g.rows)
         return (0..<(g.rows * g.columns)).map { i in
@@ -92,16 +93,16 @@ public final class Figure {
         guard let g = grid else { return }
         let c = try Canvas.measuring()
         let saved = height
-        height = 100_000
-        defer { if height == 100_000 { height = saved } }
-        var k = 0, rowNeeds = [Double](repeating: 0, count: g.rows)
+        height = 100_000  // cells as tall as anything could need; each axes reports its need
         let cellRects = cells(c)
+        height = saved
+        var k = 0, rowNeeds = [Double](repeating: 0, count: g.rows)
         for item in items where item.frame == nil {
             let l = item.axes.layout(in: cellRects[k], canvas: c, fonts: fonts)
             rowNeeds[k / g.columns] = max(rowNeeds[k / g.columns], l.neededHeight)
             k += 1
         }
-        let total = padding * 2 + titleHeight(c) + rowNeeds.reduce(0, +) + 12 * Double(g.rows - 1)
+        let total = padding * 2 + titleHeight(c) + rowNeeds.reduce(0, +) + Figure.gapY * Double(g.rows - 1)
         height = Int(total.rounded(.up))
     }
 

@@ -190,6 +190,8 @@ final class RenderTests: XCTestCase {
         // A path that is a directory: Cairo's own write error, still thrown with the path.
         XCTAssertThrowsError(try fig.render(to: dir)) { e in XCTAssertTrue("\(e)".contains(dir), "\(e)") }
         XCTAssertThrowsError(try Figure(width: 0, height: 10).render(to: dir + "/zero.png"))
+        XCTAssertThrowsError(try Figure(width: 10, height: 10, scale: .nan).render(to: dir + "/nan.png"))
+        XCTAssertThrowsError(try Figure(width: 40000, height: 10).render(to: dir + "/wide.png"))
     }
 
     /// 10⁶ spots (set STPLOT_BIG=1; time it in a release build).
