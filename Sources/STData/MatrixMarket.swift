@@ -145,7 +145,7 @@ public final class MatrixMarketReader {
         isInteger = tokens[3] == "integer"
         var size: [Int]? = nil
         while size == nil, let l = try r.nextLineString() {
-            let t = l.trimmingSpaces
+            let t = Self.trimmed(l)
             if t.isEmpty || t.hasPrefix("%") { continue }
             let f = t.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { Int($0) }
             guard f.count == 3, let a = f[0], let b = f[1], let c = f[2], a >= 0, b >= 0, c >= 0 else {
@@ -220,19 +220,32 @@ public final class MatrixMarketReader {
         var idx = [Int32](repeating: 0, count: ptr[rows.count])
         var val = [Float](repeating: 0, count: ptr[rows.count])
         let fc = featureColumn
+        var changed = false
         try scan(validate: false) { gene, barcode, v in
             let l = local[barcode]
             let c = fc[gene]
             if l >= 0 && c >= 0 {
                 let p = next[Int(l)]
+                guard p < ptr[Int(l) + 1] else { changed = true; return }
                 idx[p] = c; val[p] = Float(v)
                 next[Int(l)] = p + 1
             }
+        }
+        if changed || zip(next, ptr.dropFirst()).contains(where: { $0 != $1 }) {
+            throw InputError(file: matrixPath, "changed while being read (a barcode's entries differ between two passes)")
         }
         var m = CSRMatrix(rows: rows.count, cols: nVars, indptr: ptr, indices: idx, values: val)
         m.sortIndices()
         m.sumDuplicates()
         return m
+    }
+
+    /// `s` without leading and trailing spaces and tabs.
+    static func trimmed(_ s: String) -> Substring {
+        var t = Substring(s)
+        while let c = t.first, c == " " || c == "\t" { t = t.dropFirst() }
+        while let c = t.last, c == " " || c == "\t" { t = t.dropLast() }
+        return t
     }
 
     /// Streams the entries (0-based gene, 0-based barcode, value) of the file. With `validate`,
@@ -329,15 +342,5 @@ public final class MatrixMarketReader {
             throw InputError(file: matrixPath, field: "line \(sizeLine)",
                              "declares \(declared) entries, but the file holds \(n) (truncated?)")
         }
-    }
-}
-
-extension String {
-    /// The string without leading and trailing spaces and tabs.
-    var trimmingSpaces: Substring {
-        var t = Substring(self)
-        while let c = t.first, c == " " || c == "\t" { t = t.dropFirst() }
-        while let c = t.last, c == " " || c == "\t" { t = t.dropLast() }
-        return t
     }
 }
