@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module layout (see docs/ARCHITECTURE.md):
-//   CMPI, CBLAS, CHDF5, CCairo   thin system-library shims (module map + static-inline getters for macros)
+//   CMPI, CBLAS, CHDF5, CCairo, CZlib   thin system-library shims (module map + static-inline getters for macros)
 //   STCore       dense/CSR matrices, BLAS wrappers, sparse kernels (+ _ref twins), RNG. No MPI, no I/O.
 //   STComm       `Communicator`: single-process and Open MPI implementations. Only place importing MPI.
 //   STData       HDF5 access, h5ad reader/writer, reference-fixture reader, synthetic slides.
@@ -28,12 +28,13 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // AVX2/AVX-512 instantiations of the sparse kernels, dispatched at run time (see its header).
         .target(name: "CSparseSIMD"),
         .target(name: "STCore", dependencies: ["CBLAS", "CSparseSIMD"]),
         .target(name: "STComm", dependencies: ["CMPI", "STCore"]),
-        .target(name: "STData", dependencies: ["CHDF5", "STCore"]),
+        .target(name: "STData", dependencies: ["CHDF5", "CZlib", "STCore"]),
         .target(name: "STPrep", dependencies: ["STCore", "STComm"]),
         .target(name: "STPartition", dependencies: ["STCore", "STComm"]),
         .target(name: "STModel", dependencies: ["STCore", "STComm", "STPartition"]),
@@ -60,6 +61,7 @@ let package = Package(
         .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STPartition", "STTestSupport"]),
         .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STPrep", "STCore", "STTestSupport"]),
         .testTarget(name: "STPlotTests", dependencies: ["STPlot", "CCairo"]),
+        .testTarget(name: "SlideSourceTests", dependencies: ["STTrain", "STData", "STPrep", "STCore", "STTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["STTestSupport", "STData"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]

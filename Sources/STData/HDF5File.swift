@@ -533,4 +533,41 @@ enum FileManagerShim {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
+
+    static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+}
+
+/// What is at a path (symbolic links followed), for messages about inputs that are not files.
+public enum PathKind: String, Sendable {
+    case missing = "nothing (no such file or directory)"
+    case regularFile = "a regular file"
+    case directory = "a directory"
+    case fifo = "a FIFO (named pipe)"
+    case characterDevice = "a character device"
+    case blockDevice = "a block device"
+    case socket = "a socket"
+    case other = "not a regular file"
+
+    /// The kind of `path`.
+    public init(path: String) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { self = .missing; return }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: self = .regularFile
+        case S_IFDIR: self = .directory
+        case S_IFIFO: self = .fifo
+        case S_IFCHR: self = .characterDevice
+        case S_IFBLK: self = .blockDevice
+        case S_IFSOCK: self = .socket
+        default: self = .other
+        }
+    }
+
+    /// Whether `path` is a regular file this process may read.
+    public static func isReadableRegularFile(_ path: String) -> Bool {
+        PathKind(path: path) == .regularFile && FileManagerShim.isReadableFile(path)
+    }
 }

@@ -139,7 +139,7 @@ public final class TenXMatrixReader: SpatialExpressionSource {
     }
 
     /// The Cell Ranger 2 genome group (the single root group holding `indptr`), if any.
-    static func legacyGenomeGroup(_ f: HDF5File) -> String? {
+    public static func legacyGenomeGroup(_ f: HDF5File) -> String? {
         guard let members = try? f.members("") else { return nil }
         return members.first { f.isGroup($0) && f.isDataset($0 + "/indptr") && f.isDataset($0 + "/barcodes") }
     }

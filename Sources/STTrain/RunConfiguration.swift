@@ -7,8 +7,13 @@ extension AdjacencyNormalisation: Codable {}
 /// Everything that defines a training run. Hashed (with the data fingerprint) into checkpoints, so
 /// a checkpoint is only resumed by the run it belongs to.
 public struct RunConfiguration: Codable, Sendable, Equatable {
-    /// Input `.h5ad`; nil = the built-in synthetic slide.
-    public var input: String?
+    /// Inputs (`--input`, see `SlideSources.open`); several are integrated into one slide;
+    /// empty = the built-in synthetic slide.
+    public var input: [String] = []
+    /// `--positions`: a positions CSV for a single 10x matrix or MatrixMarket input.
+    public var positions: String?
+    /// `--aligned`: several inputs keep their coordinates (else they are placed side by side).
+    public var aligned: Bool = false
     public var output: String = "stgnn-out"
     public var epochs: Int = 600
     public var seed: UInt64 = 41
@@ -26,7 +31,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var targetSum: Double = 1e4
     /// `scale(zero_center=False, max_value=…)`.
     public var maxValue: Double = 10
-    /// Built-in slide (used when `input` is nil).
+    /// Built-in slide (used when `input` is empty).
     public var syntheticSpots: Int = 3000
     public var syntheticGenes: Int = 400
     public var syntheticDomains: Int = 5
@@ -45,11 +50,13 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     /// The fields that change the numbers a run produces (not where it writes or how it reports).
     ///
-    /// Left out on purpose: `input` (the data is identified by its fingerprint, so a moved file
-    /// still resumes), `output`, `progressEvery`, the checkpoint options, and `epochs` (the total
-    /// target: a checkpoint of epoch E continues to any later target).
+    /// Left out on purpose: `input`, `positions` and `aligned` (the data is identified by its
+    /// fingerprint — spots, genes, coordinates, raw counts — so a moved file still resumes, and
+    /// what `positions`/`aligned` change, the coordinates, is in the fingerprint), `output`,
+    /// `progressEvery`, the checkpoint options, and `epochs` (the total target: a checkpoint of
+    /// epoch E continues to any later target).
     public var modelDefinition: [String: String] {
-        ["data": input == nil ? "synthetic(\(syntheticSpots),\(syntheticGenes),\(syntheticDomains))" : "file",
+        ["data": input.isEmpty ? "synthetic(\(syntheticSpots),\(syntheticGenes),\(syntheticDomains))" : "file",
          "seed": "\(seed)", "lr": "\(lr)", "dim": "\(dim)", "alpha": "\(alpha)", "beta": "\(beta)",
          "readout": readout.rawValue, "normalisation": normalisation.rawValue, "n_top_genes": "\(nTopGenes)",
          "neighbors": "\(neighbors)", "target_sum": "\(targetSum)", "max_value": "\(maxValue)"]

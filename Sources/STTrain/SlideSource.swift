@@ -1,7 +1,9 @@
 import STCore
 import STData
 
-/// Where a run's spots come from: an `.h5ad` file or the built-in synthetic slide.
+/// Where a run's spots come from: an `.h5ad` file, a 10x matrix with positions
+/// (`PositionedMatrixSource`), several slides integrated into one (`IntegratedSource`), or the
+/// built-in synthetic slide. `SlideSources.open` picks the source for `--input` paths.
 ///
 /// Every rank opens the source and reads the small per-spot data (coordinates, names); each rank
 /// then reads only its own rows of X (`counts(rows:)`), so X is never gathered or broadcast.

@@ -65,7 +65,7 @@ struct Workload {
     /// The DLPFC slide (or any .h5ad) through `RunPipeline.setUp`.
     static func real(path: String, nTopGenes: Int = 3000, dim: Int = 64, comm: Communicator) throws -> Workload {
         var cfg = RunConfiguration()
-        cfg.input = path
+        cfg.input = [path]
         cfg.nTopGenes = nTopGenes
         cfg.dim = dim
         let t0 = PhaseTimer.now()
@@ -78,7 +78,7 @@ struct Workload {
     /// A built-in synthetic slide through `RunPipeline.setUp` (all genes kept when G ≤ 3000).
     static func synthetic(spots: Int, genes: Int, library: Double, dim: Int = 64, comm: Communicator) throws -> Workload {
         var cfg = RunConfiguration()
-        cfg.input = nil
+        cfg.input = []
         cfg.dim = dim
         cfg.syntheticSpots = spots
         cfg.syntheticGenes = genes

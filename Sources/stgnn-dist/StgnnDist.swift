@@ -25,8 +25,14 @@ let stgnnVersion = "0.1.0"
 
 /// Options that choose the data and how it is preprocessed (scanpy/GraphST names).
 struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Input AnnData .h5ad (X raw counts, obsm[\"spatial\"]). Absent: the built-in synthetic slide.", valueName: "file"))
-    var input: String?
+    @Option(name: .long, help: ArgumentHelp("A slide: an .h5ad (X raw counts, obsm[\"spatial\"]), a 10x .h5 (positions from spatial/ beside it or --positions), a Space Ranger outs/ folder, or a MatrixMarket folder (matrix.mtx[.gz], barcodes.tsv[.gz], features.tsv[.gz]). Repeat to integrate several slides into one (genes intersected, obs[\"slice\"] added). Absent: the built-in synthetic slide.", valueName: "path"))
+    var input: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Spot positions for a single 10x .h5 or MatrixMarket input: a Space Ranger tissue_positions[_list].csv, or a CSV with a header naming a barcode column (barcode, spot, cell, cell_id, …) and x,y (or x_centroid,y_centroid; imagecol,imagerow).", valueName: "file"))
+    var positions: String?
+
+    @Flag(name: .long, help: "Several --input slides: use their coordinates as given (already aligned, or consecutive sections; the graph may link slices). Default: slides side by side, the graph never links them.")
+    var aligned: Bool = false
 
     @Option(name: .long, help: "highly_variable_genes(flavor=\"seurat_v3\", n_top_genes=…); slides with fewer genes keep all.")
     var nTopGenes: Int = 3000
@@ -49,9 +55,12 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "Domains of the built-in synthetic slide.")
     var syntheticDomains: Int = 5
 
-    /// The slide these options name: the `--input` file, else the built-in synthetic slide.
+    /// The slide these options name: the `--input` paths (`SlideSources.open`), else the
+    /// built-in synthetic slide.
     func source() throws -> SlideSource {
-        if let input { return try H5ADSource(path: input) }
+        if !input.isEmpty {
+            return try SlideSources.open(paths: input, positions: positions, aligned: aligned, neighbors: neighbors)
+        }
         return try SyntheticSource(SyntheticSlide.Parameters(spots: syntheticSpots, genes: syntheticGenes,
                                                              domains: syntheticDomains))
     }
@@ -63,6 +72,11 @@ struct DataOptions: ParsableArguments {
         guard nTopGenes >= 1 else { throw ValidationError("--n-top-genes must be at least 1") }
         guard neighbors >= 1 else { throw ValidationError("--neighbors must be at least 1") }
         guard targetSum > 0 else { throw ValidationError("--target-sum must be positive") }
+        if positions != nil && input.count != 1 {
+            throw ValidationError(input.isEmpty ? "--positions needs an --input (a 10x .h5 or MatrixMarket folder)"
+                                  : "--positions applies to a single --input; with several, give each 10x matrix a spatial/tissue_positions.csv beside it")
+        }
+        if aligned && input.count < 2 { throw ValidationError("--aligned applies to two or more --input slides") }
     }
 }
 
@@ -170,6 +184,8 @@ struct Run: ParsableCommand {
     func configuration() -> RunConfiguration {
         var c = RunConfiguration()
         c.input = data.input
+        c.positions = data.positions
+        c.aligned = data.aligned
         c.output = output
         c.epochs = model.epochs
         c.seed = model.seed
