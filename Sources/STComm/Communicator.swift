@@ -94,3 +94,20 @@ public final class SingleProcessCommunicator: Communicator {
     public func barrier() {}
     public func abort(code: Int32) -> Never { exit(code) }
 }
+
+extension Communicator {
+    /// Gathers each rank's array on `root`; returns them in rank order there, [] elsewhere.
+    public func gatherv<T: BitwiseCopyable>(_ values: [T], root: Int) -> [[T]] {
+        let bytes = values.withUnsafeBytes { Array($0) }
+        let parts = gather(bytes, root: root)
+        return parts.map { part in
+            let n = part.count / MemoryLayout<T>.stride
+            return [T](unsafeUninitializedCapacity: n) { buf, count in
+                part.withUnsafeBytes { src in
+                    UnsafeMutableRawBufferPointer(buf).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<(n * MemoryLayout<T>.stride)]))
+                }
+                count = n
+            }
+        }
+    }
+}

@@ -18,13 +18,15 @@ public enum AnnDataWriter {
     ///   every value is an integer that fits. Without X the file has no `X` (anndata reads X=None).
     /// - `obsm["spatial"]` is written (float64 N×2) when `adata.spatial` holds 2·nObs values, then
     ///   every entry of `adata.obsm`.
-    /// - `uns` entries are written as scalar strings.
+    /// - `uns` entries are written in anndata's encodings (nested dicts, scalars, 1-D arrays).
+    /// - `streamed`: further `obsm` arrays too large to hold, written block of rows by block.
     /// - `compression`: gzip level for arrays (nil = uncompressed).
-    public static func write(_ adata: AnnData, to path: String, uns: [String: String] = [:],
-                             compression: Int? = 4) throws {
+    public static func write(_ adata: AnnData, to path: String, uns: [String: UnsValue] = [:],
+                             streamed: [StreamedObsm] = [], compression: Int? = 4) throws {
         try validate(adata, path: path)
-        for k in uns.keys where k.isEmpty || k.contains("/") {
-            throw InputError(file: path, field: "uns/" + k, "key is empty or contains '/', which an .h5ad cannot store")
+        for k in uns.keys { try checkUnsKey(k, under: "uns", path: path) }
+        for s in streamed where s.rows != adata.nObs || s.key.isEmpty || s.key.contains("/") || adata.obsm[s.key] != nil {
+            throw InputError(file: path, field: "obsm/" + s.key, "streamed array has \(s.rows) rows (expected \(adata.nObs)) or a bad or duplicate key")
         }
         try writeAtomically(to: path) { w in
             try w.setAttribute("/", "encoding-type", "anndata")
@@ -40,13 +42,12 @@ public enum AnnDataWriter {
             for key in adata.obsm.keys.sorted() where key != "spatial" || adata.spatial.isEmpty {
                 try writeArray(w, "obsm/" + key, adata.obsm[key]!, compression: compression)
             }
-            for g in ["layers", "obsp", "varm", "varp"] { try writeDict(w, g) }
-            try writeDict(w, "uns")
-            for key in uns.keys.sorted() {
-                try w.writeString("uns/" + key, uns[key]!)
-                try w.setAttribute("uns/" + key, "encoding-type", "string")
-                try w.setAttribute("uns/" + key, "encoding-version", "0.2.0")
+            for s in streamed {
+                try w.writeRows("obsm/" + s.key, rows: s.rows, cols: s.cols, compression: compression, s.block)
+                try setArrayEncoding(w, "obsm/" + s.key)
             }
+            for g in ["layers", "obsp", "varm", "varp"] { try writeDict(w, g) }
+            try writeUns(w, "uns", .dict(uns))
         }
     }
 
@@ -64,6 +65,18 @@ public enum AnnDataWriter {
         } catch {
             unlink(tmp)
             throw error
+        }
+    }
+
+    /// An `obsm` array written block of rows by block (float32): `block(lo, hi)` returns rows
+    /// lo..<hi row-major, so an N×G matrix is never held whole.
+    public struct StreamedObsm {
+        public var key: String
+        public var rows: Int
+        public var cols: Int
+        public var block: (_ lo: Int, _ hi: Int) throws -> [Float]
+        public init(key: String, rows: Int, cols: Int, block: @escaping (_ lo: Int, _ hi: Int) throws -> [Float]) {
+            self.key = key; self.rows = rows; self.cols = cols; self.block = block
         }
     }
 

@@ -87,6 +87,52 @@ public final class HDF5Writer {
         }
     }
 
+    /// Writes a scalar numeric dataset (anndata's `numeric-scalar`).
+    public func writeScalar<T: HDF5Writable>(_ name: String, _ value: T) throws {
+        let v = [value]
+        try writeRaw(name, dims: nil, fileType: T.hdf5FileType, memType: T.hdf5Type, compression: nil) { mem, d in
+            v.withUnsafeBytes { H5Dwrite(d, mem, sth5_s_all(), sth5_s_all(), sth5_p_default(), $0.baseAddress) }
+        }
+    }
+
+    /// Writes a scalar boolean dataset as h5py does (its `int8` enum).
+    public func writeScalar(_ name: String, bool value: Bool) throws {
+        let t = Self.boolType(); defer { H5Tclose(t) }
+        var raw: Int8 = value ? 1 : 0
+        try writeRaw(name, dims: nil, fileType: t, memType: t, compression: nil) { mem, d in
+            H5Dwrite(d, mem, sth5_s_all(), sth5_s_all(), sth5_p_default(), &raw)
+        }
+    }
+
+    /// Writes a `rows × cols` dataset block of rows by block, so that a matrix larger than memory
+    /// (e.g. GraphST's N×G reconstruction) is never held whole: `block(lo, hi)` returns rows
+    /// lo..<hi row-major. Blocks hold about `blockElements` values and follow the chunking.
+    public func writeRows<T: HDF5Writable>(_ name: String, rows: Int, cols: Int, compression: Int? = nil,
+                                           blockElements: Int = 1 << 22,
+                                           _ block: (_ lo: Int, _ hi: Int) throws -> [T]) throws {
+        let field = HDF5File.fieldName(name)
+        let dataset = try createDataset(name, dims: [rows, cols], fileType: T.hdf5FileType, compression: compression)
+        defer { H5Dclose(dataset) }
+        guard rows > 0, cols > 0 else { return }
+        let fileSpace = H5Dget_space(dataset); defer { H5Sclose(fileSpace) }
+        let chunkRows = Self.chunkShape([rows, cols])[0]
+        let step = max(chunkRows, (blockElements / max(cols, 1)) / chunkRows * chunkRows)
+        var lo = 0
+        while lo < rows {
+            let hi = min(rows, lo + step)
+            let values = try block(lo, hi)
+            try checkShape(name, [hi - lo, cols], values.count)
+            var start: [hsize_t] = [hsize_t(lo), 0], count: [hsize_t] = [hsize_t(hi - lo), hsize_t(cols)]
+            H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &count, nil)
+            let memSpace = H5Screate_simple(2, &count, nil); defer { H5Sclose(memSpace) }
+            let status = values.withUnsafeBytes {
+                H5Dwrite(dataset, T.hdf5Type, memSpace, fileSpace, sth5_p_default(), $0.baseAddress)
+            }
+            if status < 0 { throw InputError(file: path, field: field, "could not be written (disk full?)") }
+            lo = hi
+        }
+    }
+
     /// Writes a 1-D dataset of variable-length UTF-8 strings (anndata's `string-array`).
     public func writeStrings(_ name: String, _ values: [String], compression: Int? = nil) throws {
         let t = Self.vlenStringType(); defer { H5Tclose(t) }
@@ -193,6 +239,16 @@ public final class HDF5Writer {
     /// Creates dataset `name` (dims nil = scalar) and writes it with `body(memType, dataset)`.
     func writeRaw(_ name: String, dims: [Int]?, fileType: hid_t, memType: hid_t, compression: Int?,
                   _ body: (hid_t, hid_t) -> herr_t) throws {
+        let d = try createDataset(name, dims: dims, fileType: fileType, compression: compression)
+        defer { H5Dclose(d) }
+        if (dims?.reduce(1, *) ?? 1) > 0 && body(memType, d) < 0 {
+            throw InputError(file: path, field: HDF5File.fieldName(name), "could not be written (disk full?)")
+        }
+    }
+
+    /// Creates dataset `name` (dims nil = scalar; chunked with shuffle + gzip when `compression`
+    /// is given) and returns it open; the caller closes it.
+    func createDataset(_ name: String, dims: [Int]?, fileType: hid_t, compression: Int?) throws -> hid_t {
         try checkOpen()
         let field = HDF5File.fieldName(name)
         let n = HDF5File.hdf5Name(name)
@@ -210,10 +266,7 @@ public final class HDF5Writer {
         let lcpl = try linkCreationList(); defer { H5Pclose(lcpl) }
         let d = H5Dcreate2(id, n, fileType, space, lcpl, dcpl, sth5_p_default())
         if d < 0 { throw InputError(file: path, field: field, "dataset could not be created") }
-        defer { H5Dclose(d) }
-        if total > 0 && body(memType, d) < 0 {
-            throw InputError(file: path, field: field, "could not be written (disk full?)")
-        }
+        return d
     }
 
     /// A simple dataspace of shape `dims`, or a scalar one for nil; the caller closes it.

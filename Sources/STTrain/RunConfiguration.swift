@@ -45,6 +45,8 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// Continue a run: `latest` (this output directory's newest checkpoint), a checkpoint file, or
     /// a directory holding a `latest` pointer. nil: start from the initialisation.
     public var resume: String?
+    /// Spatial domains, scores, pictures (after training).
+    public var domains = DomainConfiguration()
 
     public init() {}
 
@@ -72,4 +74,47 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         }
         return h.hex
     }
+}
+
+/// What happens after training: spatial domains (PCA, clustering, refinement), scores and the
+/// files people open. Not part of `modelDefinition`: a checkpoint resumes whatever these are.
+public struct DomainConfiguration: Codable, Sendable, Equatable {
+    /// Which embedding is clustered.
+    public enum Embedding: String, Codable, Sendable, CaseIterable {
+        /// PCA of H = Y W2, the reconstruction GraphST stores as `obsm["emb"]` and clusters.
+        case emb
+        /// PCA of Z, the hidden embedding (`obsm["latent"]`).
+        case latent
+    }
+    /// The clustering algorithm.
+    public enum Method: String, Codable, Sendable, CaseIterable {
+        /// Gaussian mixture with one shared full covariance (mclust model EEE), as GraphST.
+        case gmm
+        /// k-means (Lloyd, k-means++ restarts).
+        case kmeans
+    }
+
+    /// Number of domains K; nil = chosen: the built-in slide's domain count, else the number of
+    /// distinct `label` values, else by BIC over 2…10 components (mclust's criterion).
+    public var clusters: Int?
+    public var method: Method = .gmm
+    public var clusterOn: Embedding = .emb
+    /// Principal components of the clustered embedding (GraphST: 20).
+    public var pcs: Int = 20
+    /// Restarts of the seeding (k-means++), each followed by EM; the best log-likelihood is kept.
+    public var restarts: Int = 10
+    /// Majority vote over each spot's nearest other spots after clustering.
+    public var refine: Bool = false
+    /// Spots in the vote; nil = `auto` (see `RefinementRadius`).
+    public var refineNeighbours: Int?
+    /// An `obs` column to score the domains against (ARI, NMI); unlabelled spots left out.
+    public var label: String?
+    /// Also store H = Y W2 (N × G float32) as `obsm["emb"]`, as GraphST does.
+    public var writeReconstruction: Bool = false
+    /// Draw `domains.png` and `loss.png`.
+    public var pictures: Bool = true
+    /// Skip clustering altogether (only Z and the PCA are written).
+    public var skip: Bool = false
+
+    public init() {}
 }

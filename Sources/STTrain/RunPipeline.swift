@@ -145,6 +145,14 @@ public struct RunSummary: Codable {
     public var stopped_early: Bool
     /// The signal that stopped the run ("SIGTERM"), absent otherwise.
     public var stop_signal: String?
+    /// The spatial domains: embedding, clustering, refinement, scores, phase times.
+    public var domains: DomainSummary?
+    /// Scores of the final domains against `--label` (after refinement when `--refine`).
+    public var ari: Double?
+    public var nmi: Double?
+    /// The same before refinement (with `--refine`).
+    public var ari_unrefined: Double?
+    public var nmi_unrefined: Double?
 }
 
 extension RunPipeline {
@@ -159,6 +167,19 @@ extension RunPipeline {
             } catch {
                 throw InputError(file: config.output, "cannot create the output directory (\(error.localizedDescription))")
             }
+        }
+        // obs is read once, by rank 0, before anything long starts: the --label column is checked
+        // now, not after training, and the result carries the obs seen here.
+        var obs: DataFrame?
+        let labelColumn: LabelColumn? = try onRootShared("reading obs") { () -> LabelColumn? in
+            let o = try source.obs()
+            guard o.count == source.spotCount else {
+                throw InputError(file: source.label, field: "obs", "has \(o.count) rows, but X has \(source.spotCount)")
+            }
+            obs = o
+            // The built-in slide is scored against its truth unless --label names another column.
+            let label = config.domains.label ?? (config.input.isEmpty && !config.domains.skip ? "ground_truth" : nil)
+            return try label.map { try LabelColumn(obs: o, column: $0, file: source.label) }
         }
         // Resuming: rank 0 reads the checkpoint and checks its format and configuration before the
         // setup, so that a wrong checkpoint is refused before the slide is read.
@@ -230,19 +251,13 @@ extension RunPipeline {
         clock = DispatchTime.now().uptimeNanoseconds
         try metrics?.close()
 
-        // Outputs: Z gathered on rank 0, written with the input's obs. A run stopped early leaves
-        // only its checkpoint: it exits within the grace period, and no half-trained result.h5ad
-        // can be mistaken for a finished one.
+        // Outputs: domains found on every rank, gathered on rank 0 and written with the obs read
+        // at the start. A run stopped early leaves only its checkpoint: it exits within the grace
+        // period, and no half-trained result.h5ad can be mistaken for a finished one.
+        var domains: DomainSummary?
         if stopSignal == nil {
-            let (z, _) = model.embed(params: trainer.params)
-            let zAll = RowGatherer(comm: comm).gather(z, owned: setup.owned, total: source.spotCount)
-            if comm.isRoot {
-                let obs = try source.obs()
-                try ResultWriter.write(to: out.appendingPathComponent("result.h5ad").path, obs: obs,
-                                       spatial: try source.spatial(), latent: zAll!,
-                                       uns: ["stgnn_dist_configuration": String(decoding: try jsonData(config), as: UTF8.self)])
-            }
-            phase("output")
+            domains = try finish(setup: setup, params: trainer.params, obs: obs, labelColumn: labelColumn,
+                                 metricsPath: metricsPath, out: out)
         }
 
         let rss = gatherPeakRSS()
@@ -256,7 +271,9 @@ extension RunPipeline {
             blas_threads: BLAS.threads, partition: report,
             epochs_target: config.epochs, epochs_this_run: epochsThisRun, data_fingerprint: setup.fingerprint,
             resumed_from: resumed, checkpoints: checkpoints, stopped_early: stopSignal != nil,
-            stop_signal: stopSignal.map(StopSignal.name))
+            stop_signal: stopSignal.map(StopSignal.name), domains: domains,
+            ari: domains?.scores?.ari, nmi: domains?.scores?.nmi,
+            ari_unrefined: domains?.scoresUnrefined?.ari, nmi_unrefined: domains?.scoresUnrefined?.nmi)
         if comm.isRoot {
             try writeAtomically(jsonData(summary), to: out.appendingPathComponent("summary.json").path)
         }

@@ -72,20 +72,22 @@ public final class SyntheticSource: SlideSource {
 }
 
 extension SyntheticSlide.Layout {
-    /// The per-spot table: spot names and the true domain as a categorical column `domain`.
+    /// The per-spot table: spot names and the true domain as a categorical column `ground_truth`
+    /// (never `domain`, which is where a run writes the domains it finds).
     public var obs: DataFrame {
         var df = DataFrame(index: spotNames)
         let names = domainNames
-        df.set("domain", .categorical(labels: domains.map { names[Int($0)] }, categories: names))
+        df.set("ground_truth", .categorical(labels: domains.map { names[Int($0)] }, categories: names))
         return df
     }
 }
 
 extension SyntheticSlide {
-    /// The per-spot table: spot names and the true domain as a categorical column `domain`.
+    /// The per-spot table: spot names and the true domain as a categorical column `ground_truth`
+    /// (never `domain`, which is where a run writes the domains it finds).
     public var obs: DataFrame {
         var df = DataFrame(index: spotNames)
-        df.set("domain", .categorical(labels: domains.map { domainNames[Int($0)] }, categories: domainNames))
+        df.set("ground_truth", .categorical(labels: domains.map { domainNames[Int($0)] }, categories: domainNames))
         return df
     }
 

@@ -218,34 +218,3 @@ public enum Verification {
         return CSRMatrix(rows: ptr.count - 1, cols: m.cols, indptr: ptr, indices: idx, values: val)
     }
 }
-
-/// Gathers the owned rows of distributed N×d matrices onto rank 0.
-public struct RowGatherer {
-    public let comm: Communicator
-    public init(comm: Communicator) { self.comm = comm }
-
-    /// The N × d matrix on rank 0 (nil elsewhere) from each rank's (nOwned × d) rows.
-    public func gather(_ m: Matrix, owned: [Int], total: Int) -> Matrix? {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(owned.count * 4 + m.data.count * 4)
-        for g in owned { withUnsafeBytes(of: Int32(g).littleEndian) { bytes.append(contentsOf: $0) } }
-        m.data.withUnsafeBytes { bytes.append(contentsOf: $0) }
-        let parts = comm.gather(bytes, root: 0)
-        guard comm.isRoot else { return nil }
-        var all = Matrix(zeros: total, m.cols)
-        all.data.withUnsafeMutableBufferPointer { dst in
-            for part in parts {
-                let rows = part.count / (4 + 4 * m.cols)
-                part.withUnsafeBytes { raw in
-                    for r in 0..<rows {
-                        let g = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: r * 4, as: Int32.self)))
-                        for c in 0..<m.cols {
-                            dst[g * m.cols + c] = raw.loadUnaligned(fromByteOffset: rows * 4 + (r * m.cols + c) * 4, as: Float.self)
-                        }
-                    }
-                }
-            }
-        }
-        return all
-    }
-}

@@ -114,6 +114,73 @@ struct ModelOptions: ParsableArguments {
 import STPrep
 import STModel
 
+extension DomainConfiguration.Method: ExpressibleByArgument {}
+extension DomainConfiguration.Embedding: ExpressibleByArgument {}
+
+/// Options of the step after training: spatial domains, scores, pictures.
+struct DomainOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Number of spatial domains K. Default: the built-in slide's domain count; else the number of classes of --label; else chosen by BIC over 2…10 (mclust's criterion).", valueName: "K"))
+    var clusters: Int?
+
+    @Option(name: .long, help: "gmm (Gaussian mixture with one shared full covariance, mclust model EEE, as GraphST) or kmeans.")
+    var clusterMethod: DomainConfiguration.Method = .gmm
+
+    @Option(name: .long, help: "Embedding clustered: emb (PCA of the reconstruction H, GraphST's obsm[\"emb\"]) or latent (PCA of Z).")
+    var clusterOn: DomainConfiguration.Embedding = .emb
+
+    @Option(name: .long, help: "Principal components of the clustered embedding (GraphST: 20).")
+    var pcs: Int = 20
+
+    @Option(name: .long, help: "k-means++ seedings, each followed by EM; the best log-likelihood is kept.")
+    var restarts: Int = 10
+
+    @Flag(name: .long, help: "Refine domains: each spot takes the majority domain of its nearest other spots (GraphST's refine_label).")
+    var refine = false
+
+    @Option(name: .long, help: ArgumentHelp("Spots in the refinement vote; auto = max(3, min(50, N / (8·K))): GraphST's 50 on Visium-sized sections, at most 1/8 of an average domain on small slides.", valueName: "n|auto"))
+    var refineNeighbours: String = "auto"
+
+    @Option(name: .long, help: ArgumentHelp("obs column to score the domains against (ARI, NMI); unlabelled spots (NaN, empty) are left out.", valueName: "column"))
+    var label: String?
+
+    @Flag(name: .long, help: "Also write H = Y·W2 (N × genes, float32) as obsm[\"emb\"], as GraphST does (its size is printed first).")
+    var writeReconstruction = false
+
+    @Flag(name: .long, help: "Do not draw domains.png and loss.png.")
+    var noPictures = false
+
+    @Flag(name: .long, help: "Stop after the embedding: no clustering, scores or domain picture.")
+    var noDomains = false
+
+    func validate() throws {
+        if let clusters, clusters < 1 { throw ValidationError("--clusters must be at least 1") }
+        guard pcs >= 1 else { throw ValidationError("--pcs must be at least 1") }
+        guard restarts >= 1 else { throw ValidationError("--restarts must be at least 1") }
+        if refineNeighbours != "auto" {
+            guard let r = Int(refineNeighbours), r >= 1 else {
+                throw ValidationError("--refine-neighbours must be a positive number or auto, not '\(refineNeighbours)'")
+            }
+        }
+        if let label, label.isEmpty { throw ValidationError("--label needs an obs column name") }
+    }
+
+    var configuration: DomainConfiguration {
+        var c = DomainConfiguration()
+        c.clusters = clusters
+        c.method = clusterMethod
+        c.clusterOn = clusterOn
+        c.pcs = pcs
+        c.restarts = restarts
+        c.refine = refine
+        c.refineNeighbours = Int(refineNeighbours)
+        c.label = label
+        c.writeReconstruction = writeReconstruction
+        c.pictures = !noPictures
+        c.skip = noDomains
+        return c
+    }
+}
+
 func AdjacencyNormalisationName(_ s: String) -> AdjacencyNormalisation? {
     AdjacencyNormalisation(rawValue: s.lowercased() == "10x" ? "10x" : s.lowercased())
 }
@@ -147,9 +214,16 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train GraphST on a slide and write the embedding (the default subcommand).",
         discussion: """
-        Writes DIR/metrics.jsonl (one JSON object per epoch), DIR/summary.json (configuration,
-        sizes, timings, memory, partition) and DIR/result.h5ad (the input's obs and
-        obsm["spatial"], plus obsm["latent"] = Z).
+        Trains, then finds spatial domains as GraphST does: PCA of the reconstruction H (never
+        formed), a Gaussian mixture with one shared covariance (mclust EEE, no R), optionally
+        refined by a neighbourhood vote, scored against --label. Writes into DIR:
+          result.h5ad    the input's obs plus obs["domain"]; obsm["spatial"], obsm["latent"] (Z),
+                         obsm["emb_pca"]; uns["stgnn_dist"] (parameters, scores)
+          domains.csv    spot, x, y, domain
+          domains.png    the domains at the spots' coordinates (beside the --label truth)
+          loss.png       the four loss curves
+          metrics.jsonl  one JSON object per epoch
+          summary.json   configuration, sizes, timings, memory, partition, clustering, scores
 
         Checkpoints (DIR/checkpoints/epoch-NNNNNN.ckpt and a 'latest' pointer) hold everything
         needed to continue exactly, on any number of ranks. SIGTERM or SIGUSR1 (SLURM preemption)
@@ -159,6 +233,7 @@ struct Run: ParsableCommand {
 
     @OptionGroup(title: "Data") var data: DataOptions
     @OptionGroup(title: "Model and optimiser") var model: ModelOptions
+    @OptionGroup(title: "Spatial domains") var domains: DomainOptions
 
     @Option(name: .long, help: ArgumentHelp("Output directory.", valueName: "dir"))
     var output: String = "stgnn-out"
@@ -205,6 +280,7 @@ struct Run: ParsableCommand {
         c.checkpointEvery = checkpointEvery
         c.keepCheckpoints = keepCheckpoints
         c.resume = resume
+        c.domains = domains.configuration
         return c
     }
 
@@ -293,7 +369,7 @@ struct Verify: ParsableCommand {
 struct Synth: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a synthetic slide (hexagonal lattice, layered domains, overdispersed counts) as .h5ad.",
-        discussion: "The true domain of each spot is in obs[\"domain\"]; X holds integer counts; coordinates in obsm[\"spatial\"].")
+        discussion: "The true domain of each spot is in obs[\"ground_truth\"]; X holds integer counts; coordinates in obsm[\"spatial\"].")
 
     @Option(name: .long, help: "Number of spots.") var spots: Int = 3000
     @Option(name: .long, help: "Number of genes.") var genes: Int = 400

@@ -53,7 +53,7 @@ final class RunCommandTests: XCTestCase {
         let slide = try AnnDataReader.read(path: file)
         XCTAssertEqual(slide.nObs, 500)
         XCTAssertEqual(slide.nVars, 120)
-        XCTAssertEqual(Set(slide.obs["domain"]!.labels().compactMap { $0 }).count, 4)
+        XCTAssertEqual(Set(slide.obs["ground_truth"]!.labels().compactMap { $0 }).count, 4)
         let r = try Executable.run(["run", "--input", file, "--epochs", "2", "--output", dir + "/out"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(try HDF5File(path: dir + "/out/result.h5ad").shape("obsm/latent"), [500, 64])

@@ -1,0 +1,325 @@
+import Foundation
+import STCore
+import STComm
+import STData
+import STCluster
+import STPlot
+
+/// Scores of domains against a labelled `obs` column (unlabelled spots left out).
+public struct DomainScores: Codable, Sendable, Equatable {
+    /// Adjusted Rand index.
+    public var ari: Double
+    /// Normalised mutual information (arithmetic-mean normalisation, as scikit-learn's default).
+    public var nmi: Double
+    /// Spots scored (those with a label).
+    public var labelled: Int
+}
+
+/// What the step after training did: `summary.json`'s `domains` and `uns["stgnn_dist"]["domains"]`.
+public struct DomainSummary: Codable, Sendable, Equatable {
+    /// `emb` (PCA of H) or `latent` (PCA of Z).
+    public var cluster_on: String
+    /// Components kept and the fraction of variance each explains (of the clustered embedding).
+    public var pcs: Int
+    public var explained_variance_ratio: [Double]
+    /// `gmm` or `kmeans`; nil when clustering was skipped (`--no-domains`).
+    public var method: String?
+    public var clusters: Int?
+    /// Where K came from: "--clusters", "synthetic slide", "--label classes", "BIC over 2…10".
+    public var clusters_from: String?
+    /// Gaussian mixture: log-likelihood, BIC (mclust's sign: larger is better), EM iterations.
+    public var log_likelihood: Double?
+    public var bic: Double?
+    /// BIC of each K tried, when K was chosen by BIC.
+    public var bic_by_clusters: [String: Double]?
+    /// k-means: within-cluster sum of squares.
+    public var inertia: Double?
+    public var iterations: Int?
+    public var converged: Bool?
+    /// The objective of each restart (log-likelihood or inertia), in order.
+    public var restart_objectives: [Double]?
+    /// Spots per domain (domains 1…K).
+    public var sizes: [Int]?
+    /// Spots in the refinement vote; nil without `--refine`.
+    public var refine_neighbours: Int?
+    /// Spots whose domain the refinement changed.
+    public var refine_changed: Int?
+    /// `--label` and the scores against it (after refinement, and before it with `--refine`).
+    public var label: String?
+    public var scores: DomainScores?
+    public var scores_unrefined: DomainScores?
+    /// Wall-clock seconds of each step (embed, pca, cluster, refine, gather, write, pictures).
+    public var seconds: [String: Double]
+}
+
+extension RunPipeline {
+    /// The step after training, on every rank: Z and Y, PCA of H = Y W2 (never formed), the
+    /// clustering, the refinement; then rank 0 gathers N-row results and writes `result.h5ad`,
+    /// `domains.csv` and the pictures. Collective; errors on rank 0 end every rank alike.
+    func finish(setup: Setup, params: [Float], obs: DataFrame?, labelColumn: LabelColumn?,
+                metricsPath: String, out: URL) throws -> DomainSummary {
+        let dc = config.domains
+        let model = setup.model
+        let layout = model.layout
+        let n = setup.owned.count, total = source.spotCount
+        var seconds = [String: Double]()
+        var t = DispatchTime.now().uptimeNanoseconds
+        func lap(_ name: String) {
+            comm.barrier()
+            let now = DispatchTime.now().uptimeNanoseconds
+            seconds[name] = Double(now - t) / 1e9
+            phases.append((name, Double(now - t) / 1e9))
+            t = now
+            clock = now
+        }
+
+        // Z = Â X W1 and Y = Â Z on the owned rows; H = Y W2 stays implicit.
+        let (z, y0) = model.embed(params: params)
+        let w2 = Matrix(rows: layout.dim, cols: layout.genes, data: Array(params[layout.w2]))
+        // GraphST's Stereo-seq/Slide-seq path (our kipf normalisation) L2-normalises the rows of H
+        // before storing and clustering it: H_i/‖H_i‖ = (Y_i/‖Y_i W2‖) W2, so scaling Y's rows does it.
+        let y = config.normalisation == .kipf ? Self.rowNormalisedForH(y0, w2: w2) : y0
+        lap("embed")
+
+        // emb_pca = PCA of H (GraphST's obsm["emb"]); with --cluster-on latent, PCA of Z is clustered.
+        let pcsH = min(dc.pcs, layout.dim, layout.genes, total)
+        let pcaH = try PCA.fit(rows: y, projection: w2, components: pcsH, comm: comm)
+        let pcaClustered = dc.clusterOn == .emb ? pcaH
+            : try PCA.fit(rows: z, projection: nil, components: min(dc.pcs, layout.dim, total), comm: comm)
+        var summary = DomainSummary(cluster_on: dc.clusterOn.rawValue, pcs: pcaClustered.components,
+                                    explained_variance_ratio: pcaClustered.explainedVarianceRatio, seconds: [:])
+        lap("pca")
+
+        // Clustering (distributed EM / Lloyd), then the refinement vote.
+        var labels: [Int]?
+        var refined: [Int]?
+        if !dc.skip {
+            let (k, from) = try clusterCount(labelColumn: labelColumn)
+            let fit = try cluster(pcaClustered.scores, k: k, owned: setup.owned, summary: &summary)
+            summary.clusters_from = from
+            labels = fit
+            lap("cluster")
+            if dc.refine {
+                let r = dc.refineNeighbours ?? RefinementRadius.auto(spots: total, clusters: summary.clusters!)
+                let spatial = try source.spatial()
+                let v = try Refinement.refine(labels: fit, owned: setup.owned, partition: setup.partition.partition,
+                                              coordinates: spatial, neighbours: r, comm: comm)
+                summary.refine_neighbours = r
+                summary.refine_changed = comm.sum(zip(fit, v).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) })
+                refined = v
+                lap("refine")
+            }
+        }
+
+        // Gather N-row results on rank 0 (N×d at most; H is written block by block from Y).
+        let g = RowGatherer(comm: comm)
+        let zAll = g.gather(z, owned: setup.owned, total: total)
+        let pcaAll = g.gather(pcaH.scores.data.map { Float($0) }, width: pcaH.components, owned: setup.owned, total: total)
+        let yAll = dc.writeReconstruction ? g.gather(y, owned: setup.owned, total: total) : nil
+        let labelsAll = labels.flatMap { g.gather($0.map { Int32($0) }, owned: setup.owned, total: total) }
+        let refinedAll = refined.flatMap { g.gather($0.map { Int32($0) }, owned: setup.owned, total: total) }
+        _ = n
+        lap("gather")
+
+        // Rank 0: scores, files. Its errors reach every rank through `onRoot`.
+        let written: DomainSummary = try onRootShared("writing the results") {
+            var s = summary
+            let spatial = try source.spatial()
+            let final = (refinedAll ?? labelsAll)?.map { Int($0) + 1 }       // domains 1…K, as mclust
+            if let final, let k = s.clusters {
+                var sizes = [Int](repeating: 0, count: k)
+                for l in final { sizes[l - 1] += 1 }
+                s.sizes = sizes
+            }
+            var truth: [String?]?
+            if let labelColumn, let obs, let final {
+                let tr = LabelColumn.labels(obs[labelColumn.column]!)
+                truth = tr
+                s.label = labelColumn.column
+                s.scores = Self.score(final, truth: tr)
+                if let raw = labelsAll, refinedAll != nil { s.scores_unrefined = Self.score(raw.map { Int($0) + 1 }, truth: tr) }
+            }
+            if let sc = s.scores {
+                onNote?(String(format: "domains vs obs[\"%@\"] (%d labelled spots): ARI %.4f, NMI %.4f%@", labelColumn!.column,
+                               sc.labelled, sc.ari, sc.nmi,
+                               s.scores_unrefined.map { String(format: " (before refinement: ARI %.4f, NMI %.4f)", $0.ari, $0.nmi) } ?? ""))
+            }
+
+            let resultPath = out.appendingPathComponent("result.h5ad").path
+            var streamed = [AnnDataWriter.StreamedObsm]()
+            if let yAll {
+                let bytes = Double(total) * Double(layout.genes) * 4
+                onNote?(String(format: "writing obsm[\"emb\"] = H: %d × %d float32 = %.2f GiB uncompressed", total, layout.genes, bytes / 1073741824))
+                streamed.append(AnnDataWriter.StreamedObsm(key: "emb", rows: total, cols: layout.genes) { lo, hi in
+                    var h = Matrix(zeros: hi - lo, layout.genes)
+                    yAll.data.withUnsafeBufferPointer { yb in
+                        BLAS.sgemm(m: hi - lo, n: layout.genes, k: layout.dim, a: yb.baseAddress! + lo * layout.dim, lda: layout.dim,
+                                   b: w2.data, ldb: layout.genes, c: &h.data, ldc: layout.genes)
+                    }
+                    return h.data
+                })
+            }
+            if obs!.columns["domain"] != nil, final != nil {
+                onNote?("note: the input's obs[\"domain\"] is replaced by this run's domains in result.h5ad")
+            }
+            try ResultWriter.write(to: resultPath, obs: obs!, spatial: spatial, latent: zAll!, domains: final,
+                                   extraObsm: ["emb_pca": .float32(Matrix(rows: total, cols: pcaH.components, data: pcaAll!))],
+                                   streamed: streamed, uns: ["stgnn_dist": try unsEntry(s)])
+            if let final {
+                try OutputFiles.writeDomainsCSV(to: out.appendingPathComponent("domains.csv").path,
+                                                names: obs!.index, spatial: spatial, domains: final)
+            }
+            return s
+        }
+        summary = written
+        lap("write")
+
+        if dc.pictures {
+            try onRoot("drawing the pictures") {
+                try drawPictures(summary: summary, obs: obs!, truthColumn: labelColumn?.column,
+                                 labels: (refinedAll ?? labelsAll)?.map { Int($0) + 1 }, metricsPath: metricsPath, out: out)
+            }
+            lap("pictures")
+        }
+        summary.seconds = seconds
+        return summary
+    }
+
+    /// Y with row i scaled by 1/max(‖Y_i W2‖, 1e-12) (torch's F.normalize), so that Y W2 holds the
+    /// rows of H normalised; ‖Y_i W2‖² = Y_i (W2 W2ᵀ) Y_iᵀ costs O(d²) per spot, H is not formed.
+    static func rowNormalisedForH(_ y: Matrix, w2: Matrix) -> Matrix {
+        let d = y.cols, g = w2.cols
+        var gram = [Double](repeating: 0, count: d * d)           // W2 W2ᵀ (d×d), float64
+        let w = w2.data.map(Double.init)
+        BLAS.dgemm(transB: true, m: d, n: d, k: g, a: w, lda: g, b: w, ldb: g, c: &gram, ldc: d)
+        var out = y
+        for i in 0..<y.rows {
+            var q = 0.0
+            for a in 0..<d {
+                let ya = Double(y.data[i * d + a])
+                var t = 0.0
+                for b in 0..<d { t += gram[a * d + b] * Double(y.data[i * d + b]) }
+                q += ya * t
+            }
+            let scale = 1 / max(q.squareRoot(), 1e-12)
+            for a in 0..<d { out.data[i * d + a] = Float(Double(y.data[i * d + a]) * scale) }
+        }
+        return out
+    }
+
+    /// K and where it came from (see `DomainConfiguration.clusters`).
+    func clusterCount(labelColumn: LabelColumn?) throws -> (Int?, String) {
+        if let k = config.domains.clusters { return (k, "--clusters") }
+        if config.input.isEmpty { return (config.syntheticDomains, "synthetic slide") }
+        if let l = labelColumn { return (l.classes.count, "--label classes") }
+        return (nil, "BIC over 2…10")
+    }
+
+    /// Clusters this rank's rows into `k` domains (or chooses K by BIC when nil); fills the
+    /// clustering fields of `summary`. Returns 0-based labels of the owned rows.
+    func cluster(_ x: Matrix64, k: Int?, owned: [Int], summary: inout DomainSummary) throws -> [Int] {
+        let dc = config.domains
+        summary.method = dc.method.rawValue
+        switch dc.method {
+        case .kmeans:
+            let kk = k ?? 7
+            let fit = try KMeans.fit(rows: x, globalIndex: owned, clusters: kk, restarts: dc.restarts, seed: config.seed, comm: comm)
+            summary.clusters = kk
+            summary.inertia = fit.inertia
+            summary.iterations = fit.iterations
+            summary.converged = fit.converged
+            summary.restart_objectives = fit.restartInertias
+            return fit.labels
+        case .gmm:
+            var candidates = k.map { [$0] } ?? Array(2...10)
+            candidates = candidates.filter { $0 <= comm.sum(x.rows) }
+            var best: GaussianMixtureFit?
+            var bics = [String: Double]()
+            for kk in candidates {
+                let fit = try GaussianMixture.fit(rows: x, globalIndex: owned, clusters: kk, restarts: dc.restarts,
+                                                  seed: config.seed, comm: comm)
+                bics[String(kk)] = fit.bic
+                if best == nil || fit.bic > best!.bic { best = fit }
+            }
+            guard let fit = best else { throw InputError(file: source.label, "too few spots to cluster") }
+            summary.clusters = fit.clusters
+            summary.log_likelihood = fit.logLikelihood
+            summary.bic = fit.bic
+            summary.bic_by_clusters = k == nil ? bics : nil
+            summary.iterations = fit.iterations
+            summary.converged = fit.converged
+            summary.restart_objectives = fit.restartLogLikelihoods
+            return fit.labels
+        }
+    }
+
+    /// ARI and NMI of `domains` against `truth` over the labelled spots.
+    static func score(_ domains: [Int], truth: [String?]) -> DomainScores {
+        var codes = [String: Int](), a = [Int](), b = [Int]()
+        for (d, t) in zip(domains, truth) {
+            guard let t else { continue }
+            let c = codes[t] ?? codes.count
+            codes[t] = c
+            a.append(d); b.append(c)
+        }
+        return DomainScores(ari: ClusterAgreement.adjustedRandIndex(a, b),
+                            nmi: ClusterAgreement.normalizedMutualInformation(a, b), labelled: a.count)
+    }
+
+    /// `uns["stgnn_dist"]`: the version, the configuration (JSON) and the domain step's figures.
+    func unsEntry(_ s: DomainSummary) throws -> UnsValue {
+        var d: [String: UnsValue] = ["configuration": .string(String(decoding: try jsonData(config), as: UTF8.self)),
+                                     "input": .string(source.label)]
+        var dom: [String: UnsValue] = ["cluster_on": .string(s.cluster_on), "pcs": .int(s.pcs),
+                                       "explained_variance_ratio": .doubles(s.explained_variance_ratio)]
+        if let v = s.method { dom["method"] = .string(v) }
+        if let v = s.clusters { dom["clusters"] = .int(v) }
+        if let v = s.clusters_from { dom["clusters_from"] = .string(v) }
+        if let v = s.log_likelihood { dom["log_likelihood"] = .double(v) }
+        if let v = s.bic { dom["bic"] = .double(v) }
+        if let v = s.inertia { dom["inertia"] = .double(v) }
+        if let v = s.refine_neighbours { dom["refine_neighbours"] = .int(v) }
+        if let v = s.label { dom["label"] = .string(v) }
+        if let v = s.scores { dom["ari"] = .double(v.ari); dom["nmi"] = .double(v.nmi) }
+        if let v = s.scores_unrefined { dom["ari_unrefined"] = .double(v.ari); dom["nmi_unrefined"] = .double(v.nmi) }
+        d["domains"] = .dict(dom)
+        return .dict(d)
+    }
+
+    /// `domains.png` (the domains, beside the truth when scored) and `loss.png` (rank 0).
+    func drawPictures(summary s: DomainSummary, obs: DataFrame, truthColumn: String?, labels: [Int]?,
+                      metricsPath: String, out: URL) throws {
+        let spatial = try source.spatial()
+        if let labels, let k = s.clusters {
+            var what = s.method == "kmeans" ? "k-means" : "GMM (EEE)"
+            what += ", K = \(k)"
+            if let r = s.refine_neighbours { what += ", refined (\(r) neighbours)" }
+            var title = "stgnn-dist domains: " + what
+            if let sc = s.scores { title += String(format: " — ARI %.3f", sc.ari) }
+            var panels = [DomainMap.Panel(title: title, labels: labels.map { String($0) },
+                                          categories: (1...k).map(String.init))]
+            if let truthColumn {
+                let lc = try LabelColumn(obs: obs, column: truthColumn, file: source.label)
+                panels.append(DomainMap.Panel(title: "ground truth (obs[\"\(truthColumn)\"])",
+                                              labels: LabelColumn.labels(obs[truthColumn]!), categories: lc.classes))
+            }
+            try DomainMap.render(to: out.appendingPathComponent("domains.png").path, coordinates: spatial, panels: panels,
+                                 title: URL(fileURLWithPath: source.label).lastPathComponent)
+        }
+        let records = try OutputFiles.readMetrics(metricsPath)
+        if !records.isEmpty {
+            let a = config.alpha, b = config.beta
+            try LossPlot.render(to: out.appendingPathComponent("loss.png").path, epochs: records.map(\.epoch),
+                                series: [("total", records.map(\.loss)),
+                                         ("α·reconstruction (α = \(a.formatted()))", records.map { a * $0.loss_feat }),
+                                         ("β·sl_1 (β = \(b.formatted()))", records.map { b * $0.loss_sl_1 }),
+                                         ("β·sl_2", records.map { b * $0.loss_sl_2 })],
+                                title: "training loss — " + URL(fileURLWithPath: source.label).lastPathComponent)
+        }
+    }
+}
+
+private extension Double {
+    /// Compact decimal for labels: 10 rather than 10.0.
+    func formatted() -> String { self == rounded() && abs(self) < 1e9 ? String(Int(self)) : String(self) }
+}
