@@ -9,6 +9,7 @@ import PackageDescription
 //   STPrep       seurat_v3 HVG (loess), normalize_total/log1p/scale, spatial kNN graph, normalisations.
 //   STPartition  partitions, local/global index maps, halo plans (pure data, testable without MPI).
 //   STModel      GraphST forward/backward on one rank's partition, losses, Adam.
+//   STCluster    PCA of A·W without forming it, Gaussian mixture (mclust EEE), k-means, refinement, ARI/NMI.
 //   STTrain      training loop, metrics, summaries, verification against fixtures.
 //   stgnn-dist   the executable (swift-argument-parser): subcommands and options only.
 let package = Package(
@@ -34,8 +35,9 @@ let package = Package(
         .target(name: "STPrep", dependencies: ["STCore", "STComm"]),
         .target(name: "STPartition", dependencies: ["STCore", "STComm"]),
         .target(name: "STModel", dependencies: ["STCore", "STComm", "STPartition"]),
+        .target(name: "STCluster", dependencies: ["CBLAS", "STCore", "STComm", "STPrep", "STPartition"]),
         .target(name: "STTrain", dependencies: [
-            "STCore", "STComm", "STData", "STPrep", "STPartition", "STModel",
+            "STCore", "STComm", "STData", "STPrep", "STPartition", "STModel", "STCluster",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "stgnn-dist", dependencies: [
@@ -55,6 +57,7 @@ let package = Package(
         .testTarget(name: "STPrepTests", dependencies: ["STPrep", "STData", "STComm", "STTestSupport"]),
         .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STPartition", "STTestSupport"]),
         .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STPrep", "STCore", "STTestSupport"]),
+        .testTarget(name: "STClusterTests", dependencies: ["STCluster", "STPartition", "STPrep", "STComm", "STCore", "STData", "STTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["STTestSupport", "STData"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
