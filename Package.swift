@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "STPrepTests", dependencies: ["STPrep", "STData", "STComm", "STTestSupport"]),
         .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STPartition", "STTestSupport"]),
         .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STPrep", "STCore", "STTestSupport"]),
-        .testTarget(name: "STClusterTests", dependencies: ["STCluster", "STPartition", "STPrep", "STComm", "STCore", "STData", "STTestSupport"]),
+        .testTarget(name: "STClusterTests", dependencies: ["STCluster", "STPartition", "STPrep", "STComm", "STCore", "STData", "STTrain", "STTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["STTestSupport", "STData"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
