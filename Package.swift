@@ -9,6 +9,7 @@ import PackageDescription
 //   STPrep       seurat_v3 HVG (loess), normalize_total/log1p/scale, spatial kNN graph, normalisations.
 //   STPartition  partitions, local/global index maps, halo plans (pure data, testable without MPI).
 //   STModel      GraphST forward/backward on one rank's partition, losses, Adam.
+//   STCluster    PCA of A·W without forming it, Gaussian mixture (mclust EEE), k-means, refinement, ARI/NMI.
 //   STTrain      training loop, metrics, summaries, verification against fixtures.
 //   STPlot       PNG figures over Cairo (axes, ticks, legends; domain maps, loss curves). Depends on
 //                nothing of ours: plain arrays in, a PNG file out.
@@ -38,8 +39,9 @@ let package = Package(
         .target(name: "STPrep", dependencies: ["STCore", "STComm"]),
         .target(name: "STPartition", dependencies: ["STCore", "STComm"]),
         .target(name: "STModel", dependencies: ["STCore", "STComm", "STPartition"]),
+        .target(name: "STCluster", dependencies: ["CBLAS", "STCore", "STComm", "STPrep", "STPartition"]),
         .target(name: "STTrain", dependencies: [
-            "STCore", "STComm", "STData", "STPrep", "STPartition", "STModel",
+            "STCore", "STComm", "STData", "STPrep", "STPartition", "STModel", "STCluster", "STPlot",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "STPlot", dependencies: ["CCairo"]),
@@ -62,6 +64,7 @@ let package = Package(
         .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STPrep", "STCore", "STTestSupport"]),
         .testTarget(name: "STPlotTests", dependencies: ["STPlot", "CCairo"]),
         .testTarget(name: "SlideSourceTests", dependencies: ["STTrain", "STData", "STPrep", "STCore", "STTestSupport"]),
+        .testTarget(name: "STClusterTests", dependencies: ["STCluster", "STPartition", "STPrep", "STComm", "STCore", "STData", "STTrain", "STTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["STTestSupport", "STData"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]

@@ -216,7 +216,7 @@ public struct GMMFixture: Sendable {
     public var bic: Double
     /// N×20 input.
     public var pcs: Matrix64
-    /// 1-based component of each spot.
+    /// 1-based component of each spot (checked to lie in 1...clusters).
     public var labels: [Int]
     /// Mixing proportions (G).
     public var pro: [Double]
@@ -246,6 +246,12 @@ public struct GMMFixture: Sendable {
         truth = (try f.readStrings("truth")).map { $0 == "nan" ? nil : $0 }
         guard labels.count == ps[0], truth.count == ps[0] else {
             throw InputError(file: path, field: "labels", "labels/truth lengths differ from pcs rows \(ps[0])")
+        }
+        if let bad = labels.first(where: { $0 < 1 || $0 > clusters }) {
+            throw InputError(file: path, field: "labels", "contains \(bad); expected 1-based components 1...\(clusters)")
+        }
+        if let bad = pro.first(where: { !($0 >= 0 && $0 <= 1) }) {
+            throw InputError(file: path, field: "pro", "contains \(bad); expected proportions in [0, 1]")
         }
     }
 }
