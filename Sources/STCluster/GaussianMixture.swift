@@ -259,11 +259,11 @@ public enum GaussianMixture {
     static func eStep(model: MixtureModel, rows x: Matrix64, work: inout EStepWork, responsibilities z: inout [Double],
                       labels: inout [Int], comm: Communicator) -> Result<Double, Failure> {
         let n = x.rows, p = x.cols, k = model.clusters
-        let chol = choleskyFactor(model.covariance, p: p)
-        // Every rank computes the same Σ, so every rank takes the same branch.
-        guard case .success(let l) = chol else {
-            if case .failure(let f) = chol { return .failure(f) }
-            fatalError("unreachable")
+        // Every rank holds the same Σ, so every rank takes the same branch.
+        let l: [Double]
+        switch choleskyFactor(model.covariance, p: p) {
+        case .success(let factor): l = factor
+        case .failure(let f): return .failure(f)
         }
         var logDet = 0.0
         for j in 0..<p { logDet += log(l[j * p + j]) }
