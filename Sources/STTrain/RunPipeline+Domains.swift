@@ -102,8 +102,8 @@ extension RunPipeline {
             if dc.refine {
                 let r = dc.refineNeighbours ?? RefinementRadius.auto(spots: total, clusters: summary.clusters!)
                 let spatial = try source.spatial()
-                let v = try Refinement.refine(labels: fit, owned: setup.owned, partition: setup.partition.partition,
-                                              coordinates: spatial, neighbours: r, comm: comm)
+                let v = Refinement.refine(owned: setup.owned, labels: fit, partition: setup.partition.partition,
+                                          coordinates: spatial, radius: r, comm: comm)
                 summary.refine_neighbours = r
                 summary.refine_changed = comm.sum(zip(fit, v).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) })
                 refined = v
@@ -131,10 +131,8 @@ extension RunPipeline {
                 for l in final { sizes[l - 1] += 1 }
                 s.sizes = sizes
             }
-            var truth: [String?]?
             if let labelColumn, let obs, let final {
                 let tr = LabelColumn.labels(obs[labelColumn.column]!)
-                truth = tr
                 s.label = labelColumn.column
                 s.scores = Self.score(final, truth: tr)
                 if let raw = labelsAll, refinedAll != nil { s.scores_unrefined = Self.score(raw.map { Int($0) + 1 }, truth: tr) }
@@ -207,6 +205,10 @@ extension RunPipeline {
         return out
     }
 
+    /// Seed of the clustering's k-means++ draws: GraphST calls mclust after `set.seed(2020)`, whatever
+    /// the model's seed, so training seeds vary the embedding only.
+    static let clusteringSeed: UInt64 = 2020
+
     /// K and where it came from (see `DomainConfiguration.clusters`).
     func clusterCount(labelColumn: LabelColumn?) throws -> (Int?, String) {
         if let k = config.domains.clusters { return (k, "--clusters") }
@@ -223,7 +225,8 @@ extension RunPipeline {
         switch dc.method {
         case .kmeans:
             let kk = k ?? 7
-            let fit = try KMeans.fit(rows: x, globalIndex: owned, clusters: kk, restarts: dc.restarts, seed: config.seed, comm: comm)
+            let fit = try KMeans.fit(rows: x, globalIndex: owned, clusters: kk, restarts: dc.restarts,
+                                     seed: Self.clusteringSeed, comm: comm)
             summary.clusters = kk
             summary.inertia = fit.inertia
             summary.iterations = fit.iterations
@@ -233,22 +236,23 @@ extension RunPipeline {
         case .gmm:
             var candidates = k.map { [$0] } ?? Array(2...10)
             candidates = candidates.filter { $0 <= comm.sum(x.rows) }
-            var best: GaussianMixtureFit?
+            var best: MixtureFit?
             var bics = [String: Double]()
             for kk in candidates {
-                let fit = try GaussianMixture.fit(rows: x, globalIndex: owned, clusters: kk, restarts: dc.restarts,
-                                                  seed: config.seed, comm: comm)
+                let fit = try GaussianMixture.fit(rows: x, globalIndex: owned, clusters: kk,
+                                                  options: MixtureOptions(restarts: dc.restarts, seed: Self.clusteringSeed),
+                                                  comm: comm)
                 bics[String(kk)] = fit.bic
                 if best == nil || fit.bic > best!.bic { best = fit }
             }
             guard let fit = best else { throw InputError(file: source.label, "too few spots to cluster") }
-            summary.clusters = fit.clusters
-            summary.log_likelihood = fit.logLikelihood
+            summary.clusters = fit.model.clusters
+            summary.log_likelihood = fit.loglik
             summary.bic = fit.bic
             summary.bic_by_clusters = k == nil ? bics : nil
             summary.iterations = fit.iterations
             summary.converged = fit.converged
-            summary.restart_objectives = fit.restartLogLikelihoods
+            summary.restart_objectives = fit.restartLogliks.map { $0 ?? .nan }
             return fit.labels
         }
     }
@@ -262,8 +266,8 @@ extension RunPipeline {
             codes[t] = c
             a.append(d); b.append(c)
         }
-        return DomainScores(ari: ClusterAgreement.adjustedRandIndex(a, b),
-                            nmi: ClusterAgreement.normalizedMutualInformation(a, b), labelled: a.count)
+        return DomainScores(ari: ClusterScores.adjustedRandIndex(b, a),
+                            nmi: ClusterScores.normalizedMutualInformation(b, a), labelled: a.count)
     }
 
     /// `uns["stgnn_dist"]`: the version, the configuration (JSON) and the domain step's figures.

@@ -273,7 +273,7 @@ extension RunPipeline {
             resumed_from: resumed, checkpoints: checkpoints, stopped_early: stopSignal != nil,
             stop_signal: stopSignal.map(StopSignal.name), domains: domains,
             ari: domains?.scores?.ari, nmi: domains?.scores?.nmi,
-            ari_unrefined: domains?.scoresUnrefined?.ari, nmi_unrefined: domains?.scoresUnrefined?.nmi)
+            ari_unrefined: domains?.scores_unrefined?.ari, nmi_unrefined: domains?.scores_unrefined?.nmi)
         if comm.isRoot {
             try writeAtomically(jsonData(summary), to: out.appendingPathComponent("summary.json").path)
         }
