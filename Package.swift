@@ -56,13 +56,13 @@ let package = Package(
         .executableTarget(name: "stgnn-bench", dependencies: ["STCore", "STComm", "STData", "STPrep", "STPartition", "STModel", "STTrain"]),
 
         // Test helpers (fixture paths, skips when ../shared is absent): not API.
-        .target(name: "STTestSupport", dependencies: ["STCore", "STData"], path: "Tests/STTestSupport"),
+        .target(name: "STTestSupport", dependencies: ["STCore", "STData", "CCairo"], path: "Tests/STTestSupport"),
         .testTarget(name: "STCoreTests", dependencies: ["STCore", "STTestSupport"]),
         .testTarget(name: "STDataTests", dependencies: ["STData", "STTestSupport"]),
         .testTarget(name: "STPrepTests", dependencies: ["STPrep", "STData", "STComm", "STTestSupport"]),
         .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STPartition", "STTestSupport"]),
         .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STPrep", "STCore", "STTestSupport"]),
-        .testTarget(name: "STPlotTests", dependencies: ["STPlot", "CCairo"]),
+        .testTarget(name: "STPlotTests", dependencies: ["STPlot", "CCairo", "STTestSupport"]),
         .testTarget(name: "SlideSourceTests", dependencies: ["STTrain", "STData", "STPrep", "STCore", "STTestSupport"]),
         .testTarget(name: "STClusterTests", dependencies: ["STCluster", "STPartition", "STPrep", "STComm", "STCore", "STData", "STTrain", "STTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["STTestSupport", "STData"], exclude: ["Snapshots"]),

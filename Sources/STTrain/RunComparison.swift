@@ -1,6 +1,7 @@
 import Foundation
 import STCore
 import STData
+import STCluster
 
 /// Agreement of two runs' outputs (e.g. the same slide on 1 and on 8 ranks): per-epoch losses
 /// from `metrics.jsonl` and the embedding `obsm["latent"]` of `result.h5ad`.
@@ -11,6 +12,8 @@ public struct RunComparison: CustomStringConvertible {
     public var worstEpoch: Int
     /// Max |Za − Zb| / max |Zb|.
     public var latentRelError: Double
+    /// ARI between the two runs' `obs["domain"]` (nil when either has none).
+    public var domainARI: Double?
 
     public init(runA: String, runB: String) throws {
         let a = try Self.metrics(runA), b = try Self.metrics(runB)
@@ -33,6 +36,14 @@ public struct RunComparison: CustomStringConvertible {
         var num: Float = 0, den: Float = 0
         for i in za.indices { num = max(num, abs(za[i] - zb[i])); den = max(den, abs(zb[i])) }
         latentRelError = den > 0 ? Double(num / den) : Double(num)
+        let da = try ResultFile(path: runA + "/result.h5ad").domains, db = try ResultFile(path: runB + "/result.h5ad").domains
+        if let da, let db, da.count == db.count {
+            func codes(_ l: [String?]) -> [Int] {
+                var m = [String: Int]()
+                return l.map { $0.map { s in m[s] ?? { m[s] = m.count; return m.count - 1 }() } ?? -1 }
+            }
+            domainARI = ClusterScores.adjustedRandIndex(codes(da), codes(db))
+        }
     }
 
     static func metrics(_ dir: String) throws -> [EpochRecord] {
@@ -56,5 +67,6 @@ public struct RunComparison: CustomStringConvertible {
     public var description: String {
         String(format: "epochs compared: %d\nmax loss rel err %.3e (epoch %d)\nlatent max rel err %.3e",
                epochs, maxLossRelError, worstEpoch, latentRelError)
+            + (domainARI.map { String(format: "\ndomains ARI %.6f", $0) } ?? "\ndomains: not in both runs")
     }
 }

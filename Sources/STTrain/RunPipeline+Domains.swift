@@ -147,7 +147,8 @@ extension RunPipeline {
             var streamed = [AnnDataWriter.StreamedObsm]()
             if let yAll {
                 let bytes = Double(total) * Double(layout.genes) * 4
-                onNote?(String(format: "writing obsm[\"emb\"] = H: %d × %d float32 = %.2f GiB uncompressed", total, layout.genes, bytes / 1073741824))
+                onNote?(String(format: "writing obsm[\"emb\"] = H: %d × %d float32, %@ before compression", total, layout.genes,
+                               Self.byteSize(bytes)))
                 streamed.append(AnnDataWriter.StreamedObsm(key: "emb", rows: total, cols: layout.genes) { lo, hi in
                     var h = Matrix(zeros: hi - lo, layout.genes)
                     yAll.data.withUnsafeBufferPointer { yb in
@@ -208,6 +209,14 @@ extension RunPipeline {
     /// Seed of the clustering's k-means++ draws: GraphST calls mclust after `set.seed(2020)`, whatever
     /// the model's seed, so training seeds vary the embedding only.
     static let clusteringSeed: UInt64 = 2020
+
+    /// "312 MiB", "1.4 GiB": a size for people.
+    static func byteSize(_ bytes: Double) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = bytes, u = 0
+        while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+        return u == 0 ? "\(Int(v)) B" : String(format: v < 10 ? "%.1f %@" : "%.0f %@", v, units[u])
+    }
 
     /// K and where it came from (see `DomainConfiguration.clusters`).
     func clusterCount(labelColumn: LabelColumn?) throws -> (Int?, String) {

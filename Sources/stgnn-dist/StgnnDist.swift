@@ -212,7 +212,7 @@ func configureBLASThreads(comm: Communicator) {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train GraphST on a slide and write the embedding (the default subcommand).",
+        abstract: "Train GraphST on a slide, find its spatial domains, write them (the default subcommand).",
         discussion: """
         Trains, then finds spatial domains as GraphST does: PCA of the reconstruction H (never
         formed), a Gaussian mixture with one shared covariance (mclust EEE, no R), optionally
@@ -339,11 +339,14 @@ final class Progress {
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Reproduce reference fixtures (kind model or prep) and check the errors against their tolerances.",
+        abstract: "Reproduce reference fixtures (kind model, prep or gmm) and check the errors against their tolerances.",
         discussion: """
         A model fixture is reproduced from its X, graph, initial weights and permutations; a prep
-        fixture from its raw counts. Prints each compared quantity with its max relative error;
-        exits 0 only when every quantity is within tolerance. Runs on any number of ranks.
+        fixture from its raw counts; a gmm fixture (R mclust, model EEE) by fitting the same
+        mixture to its PCs: our log-likelihood must be at least mclust's (less 1e-4 relative),
+        and the ARI against mclust's labels and the truth is reported. Prints each compared
+        quantity with its error; exits 0 only when every quantity is within tolerance. Runs on
+        any number of ranks.
         """)
 
     @Argument(help: ArgumentHelp("Fixture files (.h5).", valueName: "fixture"))
@@ -412,19 +415,21 @@ struct Partition: ParsableCommand {
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compare two runs' outputs (losses per epoch, obsm[\"latent\"]): e.g. the same slide on 1 and on P ranks.")
+        abstract: "Compare two runs' outputs (losses per epoch, obsm[\"latent\"], obs[\"domain\"]): e.g. the same slide on 1 and on P ranks.")
 
     @Argument(help: ArgumentHelp("Output directory of the first run.", valueName: "dir-a")) var a: String
     @Argument(help: ArgumentHelp("Output directory of the second run.", valueName: "dir-b")) var b: String
     @Option(name: .long, help: "Largest acceptable relative loss difference at any epoch.") var lossTolerance: Double = 1e-5
     @Option(name: .long, help: "Largest acceptable max|Za − Zb| / max|Zb|.") var latentTolerance: Double = 1e-3
+    @Option(name: .long, help: "Smallest acceptable ARI between the runs' obs[\"domain\"] (when both have domains).") var domainAri: Double = 0.99
 
     func run() throws {
         do {
             let c = try RunComparison(runA: a, runB: b)
             print(c.description)
             let ok = c.maxLossRelError <= lossTolerance && c.latentRelError <= latentTolerance
-            print(ok ? "AGREE" : "DISAGREE (tolerances: loss \(lossTolerance), latent \(latentTolerance))")
+                && (c.domainARI ?? 1) >= domainAri
+            print(ok ? "AGREE" : "DISAGREE (tolerances: loss \(lossTolerance), latent \(latentTolerance), domains ARI ≥ \(domainAri))")
             if !ok { throw ExitCode(1) }
         } catch let e as ExitCode { throw e } catch { failJob(error) }
     }

@@ -1,4 +1,5 @@
 import XCTest
+import STTestSupport
 @testable import STPlot
 
 final class RenderTests: XCTestCase {

@@ -69,14 +69,14 @@ final class IntegrationTests: XCTestCase {
                                           + (0..<90).map { Self.b.counts.indptr[$0 + 1] - Self.b.counts.indptr[$0] })
         // obs: inner join of columns + slice; the names collide, so all get -<slice index>.
         let obs = try src.obs()
-        XCTAssertEqual(obs.columnNames, ["domain", "slice"])
+        XCTAssertEqual(obs.columnNames, ["ground_truth", "slice"])
         XCTAssertEqual(obs.index.prefix(2), ["\(Self.a.spotNames[0])-0", "\(Self.a.spotNames[1])-0"])
         XCTAssertEqual(obs.index[120], "\(Self.b.spotNames[0])-1")
         XCTAssertEqual(Set(obs.index).count, 210)
         XCTAssertEqual(obs["slice"]!.labels(), [String](repeating: "A", count: 120) + [String](repeating: "B", count: 90))
         guard case .categorical(_, let sliceCats, _)? = obs["slice"] else { return XCTFail("slice is not categorical") }
         XCTAssertEqual(sliceCats, ["A", "B"])
-        XCTAssertEqual(obs["domain"]!.labels(), Self.a.obs["domain"]!.labels() + Self.b.obs["domain"]!.labels())
+        XCTAssertEqual(obs["ground_truth"]!.labels(), Self.a.obs["ground_truth"]!.labels() + Self.b.obs["ground_truth"]!.labels())
 
         // Coordinates: A as given; B shifted right by gap past A's right edge; y unchanged.
         let xy = try src.spatial()

@@ -28,6 +28,11 @@ if [ -d "$shared/reference" ]; then
         fi
     done
     for n in 1 3; do
+        if timeout 600 "${MPIRUN[@]}" -n "$n" "$bin" verify "$shared/reference/gmm_dlpfc151676_eee7.h5" >"$tmp/gmm$n.out" 2>&1; then
+            pass "verify gmm fixture (mclust EEE) on $n rank(s): $(grep -m1 'gmm/loglik ' "$tmp/gmm$n.out" | sed 's/  */ /g')"
+        else
+            fail "verify gmm fixture on $n rank(s)"; cat "$tmp/gmm$n.out"
+        fi
         if timeout 600 "${MPIRUN[@]}" -n "$n" "$bin" verify "$shared/reference/prep_dlpfc151676.h5" >"$tmp/prep$n.out" 2>&1; then
             pass "verify prep fixture on $n rank(s)"
         else
@@ -38,13 +43,14 @@ else
     echo "skip: $shared/reference absent (set STGNN_SHARED); fixture verification on several ranks not run"
 fi
 
-# 2. 1 vs 3 ranks on a real dataset (or the built-in slide without ../shared): same losses, same Z.
+# 2. 1 vs 3 ranks on a real dataset (or the built-in slide without ../shared): same losses, same Z,
+# the same refined domains (the GMM, the refinement's halo of labels and the gathers on 3 ranks).
 data=()
 if [ -f "$shared/data/STARmap_mPFC_20180417_BZ5_control.h5ad" ]; then data=(--input "$shared/data/STARmap_mPFC_20180417_BZ5_control.h5ad"); fi
-"$bin" run "${data[@]}" --epochs 100 --output "$tmp/r1" --progress-every 0 >/dev/null 2>&1 || fail "1-rank run"
-timeout 600 "${MPIRUN[@]}" -n 3 "$bin" run "${data[@]}" --epochs 100 --output "$tmp/r3" --progress-every 0 >/dev/null 2>&1 || fail "3-rank run"
-if "$bin" compare "$tmp/r1" "$tmp/r3" --loss-tolerance 1e-5 --latent-tolerance 1e-3 >"$tmp/cmp.out" 2>&1; then
-    pass "1 vs 3 ranks, 100 epochs: $(tail -n 2 "$tmp/cmp.out" | tr '\n' ' ')"
+"$bin" run "${data[@]}" --epochs 100 --clusters 4 --refine --output "$tmp/r1" --progress-every 0 >/dev/null 2>&1 || fail "1-rank run"
+timeout 600 "${MPIRUN[@]}" -n 3 "$bin" run "${data[@]}" --epochs 100 --clusters 4 --refine --output "$tmp/r3" --progress-every 0 >/dev/null 2>&1 || fail "3-rank run"
+if "$bin" compare "$tmp/r1" "$tmp/r3" --loss-tolerance 1e-5 --latent-tolerance 1e-3 --domain-ari 0.99 >"$tmp/cmp.out" 2>&1; then
+    pass "1 vs 3 ranks, 100 epochs: $(tail -n 3 "$tmp/cmp.out" | tr '\n' ' ')"
 else
     fail "1 vs 3 ranks disagree"; cat "$tmp/cmp.out"
 fi
@@ -64,7 +70,7 @@ two=(--input "$tmp/sliceA.h5ad" --input "$tmp/sliceB.h5ad")
 "$bin" run "${two[@]}" --epochs 50 --output "$tmp/s1" --progress-every 0 >/dev/null 2>"$tmp/s1.err" || { fail "2-slice 1-rank run"; cat "$tmp/s1.err"; }
 timeout 600 "${MPIRUN[@]}" -n 3 "$bin" run "${two[@]}" --epochs 50 --output "$tmp/s3" --progress-every 0 >/dev/null 2>"$tmp/s3.err" || { fail "2-slice 3-rank run"; cat "$tmp/s3.err"; }
 if "$bin" compare "$tmp/s1" "$tmp/s3" --loss-tolerance 1e-5 --latent-tolerance 1e-3 >"$tmp/cmp2.out" 2>&1; then
-    pass "2 slices (1050 spots) on 1 vs 3 ranks, 50 epochs: $(tail -n 2 "$tmp/cmp2.out" | tr '\n' ' ')"
+    pass "2 slices (1050 spots) on 1 vs 3 ranks, 50 epochs: $(tail -n 3 "$tmp/cmp2.out" | tr '\n' ' ')"
 else
     fail "2 slices: 1 vs 3 ranks disagree"; cat "$tmp/cmp2.out"
 fi

@@ -3,13 +3,13 @@ import Foundation
 import XCTest
 
 /// A PNG read back through Cairo: size, signature, and the set of opaque colours it holds.
-struct PNGProbe {
-    let width: Int
-    let height: Int
+public struct PNGProbe {
+    public let width: Int
+    public let height: Int
     /// Count of pixels per 0xRRGGBB value (fully opaque pixels only).
-    let histogram: [UInt32: Int]
+    public let histogram: [UInt32: Int]
 
-    init(path: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    public init(path: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         XCTAssertEqual(Array(data.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A],
                        "PNG signature of \(path)", file: file, line: line)
@@ -34,7 +34,10 @@ struct PNGProbe {
         histogram = h
     }
 
-    func count(of c: (r: UInt8, g: UInt8, b: UInt8)) -> Int {
+    /// Distinct opaque colours.
+    public var colours: Int { histogram.count }
+
+    public func count(of c: (r: UInt8, g: UInt8, b: UInt8)) -> Int {
         histogram[UInt32(c.r) << 16 | UInt32(c.g) << 8 | UInt32(c.b)] ?? 0
     }
 }
