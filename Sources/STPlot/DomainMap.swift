@@ -16,8 +16,10 @@ public enum DomainMap {
         /// Legend and palette order. Empty = the distinct labels in natural order
         /// ("2" < "10", "Layer2" < "Layer10").
         public var categories: [String]
-        public init(title: String, labels: [String?], categories: [String] = []) {
-            self.title = title; self.labels = labels; self.categories = categories
+        /// One colour per category; nil = scanpy's palette in category order.
+        public var colors: [Color]?
+        public init(title: String, labels: [String?], categories: [String] = [], colors: [Color]? = nil) {
+            self.title = title; self.labels = labels; self.categories = categories; self.colors = colors
         }
     }
 
@@ -90,7 +92,8 @@ public enum DomainMap {
             if !unl.isEmpty {
                 ax.scatter(x: unl.map { xs[$0] }, y: unl.map { ys[$0] }, color: .unlabelled, radius: dot)
             }
-            let colors = Palette.categorical(categories.count)
+            let colors = p.colors.flatMap { $0.count == categories.count ? $0 : nil }
+                ?? Palette.categorical(categories.count)
             for (k, c) in categories.enumerated() {
                 ax.scatter(x: groups[k].map { xs[$0] }, y: groups[k].map { ys[$0] }, color: colors[k],
                            radius: dot, label: c)

@@ -313,8 +313,19 @@ extension RunPipeline {
                                           categories: (1...k).map(String.init))]
             if let truthColumn {
                 let lc = try LabelColumn(obs: obs, column: truthColumn, file: source.label)
-                panels.append(DomainMap.Panel(title: "ground truth (obs[\"\(truthColumn)\"])",
-                                              labels: LabelColumn.labels(obs[truthColumn]!), categories: lc.classes))
+                let truth = LabelColumn.labels(obs[truthColumn]!)
+                // Each domain wears the colour of the class it overlaps most (one-to-one), so the
+                // two maps can be compared at a glance; unmatched domains take the spare colours.
+                let palette = Palette.categorical(max(k, lc.classes.count))
+                var classIndex = [String: Int]()
+                for (j, c) in lc.classes.enumerated() { classIndex[c] = j }
+                var overlap = [[Int]](repeating: [Int](repeating: 0, count: lc.classes.count), count: k)
+                for (l, t) in zip(labels, truth) { if let t, let j = classIndex[t] { overlap[l - 1][j] += 1 } }
+                let matched = LabelMatching.match(overlap)
+                var spare = Array(lc.classes.count..<palette.count).makeIterator()
+                panels[0].colors = matched.map { $0.map { palette[$0] } ?? palette[spare.next()!] }
+                panels.append(DomainMap.Panel(title: "ground truth (obs[\"\(truthColumn)\"])", labels: truth,
+                                              categories: lc.classes, colors: Array(palette.prefix(lc.classes.count))))
             }
             try DomainMap.render(to: out.appendingPathComponent("domains.png").path, coordinates: spatial, panels: panels,
                                  title: URL(fileURLWithPath: source.label).lastPathComponent)

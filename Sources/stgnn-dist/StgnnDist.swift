@@ -140,7 +140,7 @@ struct DomainOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Spots in the refinement vote; auto = max(3, min(50, N / (8·K))): GraphST's 50 on Visium-sized sections, at most 1/8 of an average domain on small slides.", valueName: "n|auto"))
     var refineNeighbours: String = "auto"
 
-    @Option(name: .long, help: ArgumentHelp("obs column to score the domains against (ARI, NMI); unlabelled spots (NaN, empty) are left out.", valueName: "column"))
+    @Option(name: .long, help: ArgumentHelp("obs column to score the domains against (ARI, NMI); unlabelled spots (NaN, empty) are left out. The built-in slide is scored against its ground_truth.", valueName: "column"))
     var label: String?
 
     @Flag(name: .long, help: "Also write H = Y·W2 (N × genes, float32) as obsm[\"emb\"], as GraphST does (its size is printed first).")
