@@ -37,7 +37,8 @@ final class MatchingTests: XCTestCase {
             let cols = a.compactMap { $0 }
             XCTAssertEqual(Set(cols).count, cols.count, "one-to-one, trial \(trial): \(m)")
             XCTAssertEqual(cols.count, min(k, c), "as many pairs as possible, trial \(trial)")
-            let total = a.enumerated().reduce(0) { $0 + ($1.element.map { m[$1.offset][$0] } ?? 0) }
+            var total = 0
+            for (i, j) in a.enumerated() { if let j { total += m[i][j] } }
             XCTAssertEqual(total, bestTotal(m), "trial \(trial): \(m)")
         }
     }
