@@ -45,7 +45,8 @@ public struct ClusteringConfig: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case method, clusters, pcs, restarts, seed, maxIterations, tolerance, refine, refineRadius
+        case method, clusters, pcs, restarts, seed, tolerance, refine
+        case maxIterations = "max_iterations", refineRadius = "refine_radius"
     }
 
     public init(from decoder: Decoder) throws {
@@ -104,6 +105,13 @@ public struct ClusteringSummary: Codable, Sendable {
     public var secondsFit: Double
     public var secondsRefine: Double
     public var seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case config, spots, components, loglik, bic, inertia, iterations, converged
+        case explainedVarianceRatio = "explained_variance_ratio", bestRestart = "best_restart"
+        case restartScores = "restart_scores", refineRadius = "refine_radius", refinedChanged = "refined_changed"
+        case secondsPCA = "seconds_pca", secondsFit = "seconds_fit", secondsRefine = "seconds_refine", seconds
+    }
 }
 
 /// The spatial-domain labels of this rank's rows.
@@ -197,30 +205,38 @@ public enum SpatialDomains {
             summary.bestRestart = fit.bestRestart
             summary.restartScores = fit.restartInertias
         }
-        let tFit = seconds(since: t0)
-        let unrefined = labels
-        var tRefine = 0.0
-        if config.refine, let spatial {
-            let t1 = PhaseTimer.now()
-            // Decided globally, so every rank throws (or none does).
-            let misplaced = comm.sum(globalIndex.filter { $0 < 0 || $0 >= spatial.partition.count
-                                                           || Int(spatial.partition.owner[$0]) != comm.rank }.count)
-            let owned = comm.sum(spatial.partition.counts.indices.contains(comm.rank) ? spatial.partition.counts[comm.rank] : 0)
-            guard misplaced == 0, owned == N, spatial.partition.count == N, spatial.coordinates.count == 2 * N else {
-                throw ClusteringError.shapeMismatch("refinement: the rows (\(N) spots, \(misplaced) not owned by their rank) do not match the partition (\(spatial.partition.count) spots) and coordinates (\(spatial.coordinates.count / 2))")
-            }
-            let r = config.refineRadius ?? RefinementRadius.auto(spots: N, clusters: config.clusters)
-            labels = Refinement.refine(owned: globalIndex, labels: labels, partition: spatial.partition,
-                                       coordinates: spatial.coordinates, radius: r, comm: comm)
-            summary.refineRadius = min(r, max(N - 1, 0))
-            summary.refinedChanged = comm.sum(zip(labels, unrefined).filter { $0 != $1 }.count)
-            tRefine = seconds(since: t1)
+        summary.secondsFit = comm.max(seconds(since: t0))
+        summary.seconds = summary.secondsFit
+        var result = ClusteringResult(labels: labels, unrefinedLabels: labels, features: x, mixture: mixture,
+                                      centres: centres, summary: summary)
+        if config.refine, let spatial { try refine(&result, globalIndex: globalIndex, spatial: spatial, comm: comm) }
+        return result
+    }
+
+    /// Refines `result.labels` by the majority vote over spatial neighbours (radius
+    /// `config.refineRadius`, else `RefinementRadius.auto`), keeping `unrefinedLabels`. Collective.
+    public static func refine(_ result: inout ClusteringResult, globalIndex: [Int], spatial: SpatialContext,
+                              comm: Communicator) throws {
+        let t1 = PhaseTimer.now()
+        let N = result.summary.spots
+        let config = result.summary.config
+        // Decided globally, so every rank throws (or none does).
+        let misplaced = comm.sum(globalIndex.filter { $0 < 0 || $0 >= spatial.partition.count
+                                                       || Int(spatial.partition.owner[$0]) != comm.rank }.count)
+        let owned = comm.sum(spatial.partition.counts.indices.contains(comm.rank) ? spatial.partition.counts[comm.rank] : 0)
+        guard misplaced == 0, owned == N, spatial.partition.count == N, spatial.coordinates.count == 2 * N,
+              globalIndex.count == result.labels.count else {
+            throw ClusteringError.shapeMismatch("refinement: the rows (\(N) spots, \(misplaced) not owned by their rank) do not match the partition (\(spatial.partition.count) spots) and coordinates (\(spatial.coordinates.count / 2))")
         }
-        summary.secondsFit = comm.max(tFit)
-        summary.secondsRefine = comm.max(tRefine)
-        summary.seconds = comm.max(seconds(since: t0))
-        return ClusteringResult(labels: labels, unrefinedLabels: unrefined, features: x, mixture: mixture,
-                                centres: centres, summary: summary)
+        let r = config.refineRadius ?? RefinementRadius.auto(spots: N, clusters: config.clusters)
+        let unrefined = result.unrefinedLabels
+        result.labels = Refinement.refine(owned: globalIndex, labels: unrefined, partition: spatial.partition,
+                                          coordinates: spatial.coordinates, radius: r, comm: comm)
+        result.summary.config.refine = true
+        result.summary.refineRadius = min(r, max(N - 1, 0))
+        result.summary.refinedChanged = comm.sum(zip(result.labels, unrefined).filter { $0 != $1 }.count)
+        result.summary.secondsRefine = comm.max(seconds(since: t1))
+        result.summary.seconds += result.summary.secondsRefine
     }
 
     static func seconds(since t: UInt64) -> Double { Double(PhaseTimer.now() - t) * 1e-9 }

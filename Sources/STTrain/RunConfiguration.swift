@@ -1,6 +1,7 @@
 import Foundation
 import STModel
 import STPrep
+import STCluster
 
 extension AdjacencyNormalisation: Codable {}
 
@@ -86,18 +87,10 @@ public struct DomainConfiguration: Codable, Sendable, Equatable {
         /// PCA of Z, the hidden embedding (`obsm["latent"]`).
         case latent
     }
-    /// The clustering algorithm.
-    public enum Method: String, Codable, Sendable, CaseIterable {
-        /// Gaussian mixture with one shared full covariance (mclust model EEE), as GraphST.
-        case gmm
-        /// k-means (Lloyd, k-means++ restarts).
-        case kmeans
-    }
-
     /// Number of domains K; nil = chosen: the built-in slide's domain count, else the number of
     /// distinct `label` values, else by BIC over 2…10 components (mclust's criterion).
     public var clusters: Int?
-    public var method: Method = .gmm
+    public var method: ClusterMethod = .gmm
     public var clusterOn: Embedding = .emb
     /// Principal components of the clustered embedding (GraphST: 20).
     public var pcs: Int = 20

@@ -16,39 +16,26 @@ public struct DomainScores: Codable, Sendable, Equatable {
 }
 
 /// What the step after training did: `summary.json`'s `domains` and `uns["stgnn_dist"]["domains"]`.
-public struct DomainSummary: Codable, Sendable, Equatable {
+public struct DomainSummary: Codable, Sendable {
     /// `emb` (PCA of H) or `latent` (PCA of Z).
     public var cluster_on: String
-    /// Components kept and the fraction of variance each explains (of the clustered embedding).
+    /// Components of the clustered embedding and the fraction of variance each explains.
     public var pcs: Int
     public var explained_variance_ratio: [Double]
-    /// `gmm` or `kmeans`; nil when clustering was skipped (`--no-domains`).
-    public var method: String?
-    public var clusters: Int?
     /// Where K came from: "--clusters", "synthetic slide", "--label classes", "BIC over 2…10".
     public var clusters_from: String?
-    /// Gaussian mixture: log-likelihood, BIC (mclust's sign: larger is better), EM iterations.
-    public var log_likelihood: Double?
-    public var bic: Double?
     /// BIC of each K tried, when K was chosen by BIC.
     public var bic_by_clusters: [String: Double]?
-    /// k-means: within-cluster sum of squares.
-    public var inertia: Double?
-    public var iterations: Int?
-    public var converged: Bool?
-    /// The objective of each restart (log-likelihood or inertia), in order.
-    public var restart_objectives: [Double]?
+    /// The clustering and refinement (method, K, log-likelihood, BIC, iterations, restarts, …);
+    /// nil with `--no-domains`.
+    public var clustering: ClusteringSummary?
     /// Spots per domain (domains 1…K).
     public var sizes: [Int]?
-    /// Spots in the refinement vote; nil without `--refine`.
-    public var refine_neighbours: Int?
-    /// Spots whose domain the refinement changed.
-    public var refine_changed: Int?
     /// `--label` and the scores against it (after refinement, and before it with `--refine`).
     public var label: String?
     public var scores: DomainScores?
     public var scores_unrefined: DomainScores?
-    /// Wall-clock seconds of each step (embed, pca, cluster, refine, gather, write, pictures).
+    /// Wall-clock seconds of each step (embed, pca, cluster, gather, write, pictures).
     public var seconds: [String: Double]
 }
 
@@ -95,20 +82,14 @@ extension RunPipeline {
         var refined: [Int]?
         if !dc.skip {
             let (k, from) = try clusterCount(labelColumn: labelColumn)
-            let fit = try cluster(pcaClustered.scores, k: k, owned: setup.owned, summary: &summary)
+            let spatial = dc.refine ? SpatialContext(coordinates: try source.spatial(), partition: setup.partition.partition) : nil
+            var result = try cluster(pcaClustered.scores, k: k, owned: setup.owned, summary: &summary)
+            if let spatial { try SpatialDomains.refine(&result, globalIndex: setup.owned, spatial: spatial, comm: comm) }
             summary.clusters_from = from
-            labels = fit
+            summary.clustering = result.summary
+            labels = result.unrefinedLabels
+            refined = dc.refine ? result.labels : nil
             lap("cluster")
-            if dc.refine {
-                let r = dc.refineNeighbours ?? RefinementRadius.auto(spots: total, clusters: summary.clusters!)
-                let spatial = try source.spatial()
-                let v = Refinement.refine(owned: setup.owned, labels: fit, partition: setup.partition.partition,
-                                          coordinates: spatial, radius: r, comm: comm)
-                summary.refine_neighbours = r
-                summary.refine_changed = comm.sum(zip(fit, v).reduce(0) { $0 + ($1.0 != $1.1 ? 1 : 0) })
-                refined = v
-                lap("refine")
-            }
         }
 
         // Gather N-row results on rank 0 (N×d at most; H is written block by block from Y).
@@ -126,7 +107,7 @@ extension RunPipeline {
             var s = summary
             let spatial = try source.spatial()
             let final = (refinedAll ?? labelsAll)?.map { Int($0) + 1 }       // domains 1…K, as mclust
-            if let final, let k = s.clusters {
+            if let final, let k = s.clustering?.config.clusters {
                 var sizes = [Int](repeating: 0, count: k)
                 for l in final { sizes[l - 1] += 1 }
                 s.sizes = sizes
@@ -226,44 +207,27 @@ extension RunPipeline {
         return (nil, "BIC over 2…10")
     }
 
-    /// Clusters this rank's rows into `k` domains (or chooses K by BIC when nil); fills the
-    /// clustering fields of `summary`. Returns 0-based labels of the owned rows.
-    func cluster(_ x: Matrix64, k: Int?, owned: [Int], summary: inout DomainSummary) throws -> [Int] {
+    /// Clusters this rank's rows into `k` domains, or into the K in 2…10 with the best BIC when
+    /// `k` is nil (mclust's criterion; k-means has no likelihood and takes 7). Collective.
+    func cluster(_ x: Matrix64, k: Int?, owned: [Int], summary: inout DomainSummary) throws -> ClusteringResult {
         let dc = config.domains
-        summary.method = dc.method.rawValue
-        switch dc.method {
-        case .kmeans:
-            let kk = k ?? 7
-            let fit = try KMeans.fit(rows: x, globalIndex: owned, clusters: kk, restarts: dc.restarts,
-                                     seed: Self.clusteringSeed, comm: comm)
-            summary.clusters = kk
-            summary.inertia = fit.inertia
-            summary.iterations = fit.iterations
-            summary.converged = fit.converged
-            summary.restart_objectives = fit.restartInertias
-            return fit.labels
-        case .gmm:
-            var candidates = k.map { [$0] } ?? Array(2...10)
-            candidates = candidates.filter { $0 <= comm.sum(x.rows) }
-            var best: MixtureFit?
-            var bics = [String: Double]()
-            for kk in candidates {
-                let fit = try GaussianMixture.fit(rows: x, globalIndex: owned, clusters: kk,
-                                                  options: MixtureOptions(restarts: dc.restarts, seed: Self.clusteringSeed),
-                                                  comm: comm)
-                bics[String(kk)] = fit.bic
-                if best == nil || fit.bic > best!.bic { best = fit }
-            }
-            guard let fit = best else { throw InputError(file: source.label, "too few spots to cluster") }
-            summary.clusters = fit.model.clusters
-            summary.log_likelihood = fit.loglik
-            summary.bic = fit.bic
-            summary.bic_by_clusters = k == nil ? bics : nil
-            summary.iterations = fit.iterations
-            summary.converged = fit.converged
-            summary.restart_objectives = fit.restartLogliks.map { $0 ?? .nan }
-            return fit.labels
+        func fit(_ kk: Int) throws -> ClusteringResult {
+            let c = ClusteringConfig(method: dc.method, clusters: kk, pcs: x.cols, restarts: dc.restarts,
+                                     seed: Self.clusteringSeed, refine: false, refineRadius: dc.refineNeighbours)
+            return try SpatialDomains.cluster(config: c, features: x, globalIndex: owned, comm: comm)
         }
+        guard k == nil, dc.method == .gmm else { return try fit(k ?? 7) }
+        let n = comm.sum(x.rows)
+        var best: ClusteringResult?
+        var bics = [String: Double]()
+        for kk in 2...10 where kk < n {
+            let r = try fit(kk)
+            bics[String(kk)] = r.summary.bic
+            if best == nil || r.summary.bic! > best!.summary.bic! { best = r }
+        }
+        guard let best else { throw InputError(file: source.label, "too few spots (\(n)) to choose a number of domains") }
+        summary.bic_by_clusters = bics
+        return best
     }
 
     /// ARI and NMI of `domains` against `truth` over the labelled spots.
@@ -285,13 +249,15 @@ extension RunPipeline {
                                      "input": .string(source.label)]
         var dom: [String: UnsValue] = ["cluster_on": .string(s.cluster_on), "pcs": .int(s.pcs),
                                        "explained_variance_ratio": .doubles(s.explained_variance_ratio)]
-        if let v = s.method { dom["method"] = .string(v) }
-        if let v = s.clusters { dom["clusters"] = .int(v) }
+        if let c = s.clustering {
+            dom["method"] = .string(c.config.method.rawValue)
+            dom["clusters"] = .int(c.config.clusters)
+            if let v = c.loglik { dom["log_likelihood"] = .double(v) }
+            if let v = c.bic { dom["bic"] = .double(v) }
+            if let v = c.inertia { dom["inertia"] = .double(v) }
+            if let v = c.refineRadius { dom["refine_neighbours"] = .int(v) }
+        }
         if let v = s.clusters_from { dom["clusters_from"] = .string(v) }
-        if let v = s.log_likelihood { dom["log_likelihood"] = .double(v) }
-        if let v = s.bic { dom["bic"] = .double(v) }
-        if let v = s.inertia { dom["inertia"] = .double(v) }
-        if let v = s.refine_neighbours { dom["refine_neighbours"] = .int(v) }
         if let v = s.label { dom["label"] = .string(v) }
         if let v = s.scores { dom["ari"] = .double(v.ari); dom["nmi"] = .double(v.nmi) }
         if let v = s.scores_unrefined { dom["ari_unrefined"] = .double(v.ari); dom["nmi_unrefined"] = .double(v.nmi) }
@@ -303,10 +269,11 @@ extension RunPipeline {
     func drawPictures(summary s: DomainSummary, obs: DataFrame, truthColumn: String?, labels: [Int]?,
                       metricsPath: String, out: URL) throws {
         let spatial = try source.spatial()
-        if let labels, let k = s.clusters {
-            var what = s.method == "kmeans" ? "k-means" : "GMM (EEE)"
+        if let labels, let c = s.clustering {
+            let k = c.config.clusters
+            var what = c.config.method == .kmeans ? "k-means" : "GMM (EEE)"
             what += ", K = \(k)"
-            if let r = s.refine_neighbours { what += ", refined (\(r) neighbours)" }
+            if let r = c.refineRadius { what += ", refined (\(r) neighbours)" }
             var title = "stgnn-dist domains: " + what
             if let sc = s.scores { title += String(format: " — ARI %.3f", sc.ari) }
             var panels = [DomainMap.Panel(title: title, labels: labels.map { String($0) },

@@ -4,6 +4,7 @@ import STComm
 import STCore
 import STData
 import STTrain
+import STCluster
 
 @main
 struct StgnnDist: ParsableCommand {
@@ -114,7 +115,7 @@ struct ModelOptions: ParsableArguments {
 import STPrep
 import STModel
 
-extension DomainConfiguration.Method: ExpressibleByArgument {}
+extension ClusterMethod: ExpressibleByArgument {}
 extension DomainConfiguration.Embedding: ExpressibleByArgument {}
 
 /// Options of the step after training: spatial domains, scores, pictures.
@@ -123,7 +124,7 @@ struct DomainOptions: ParsableArguments {
     var clusters: Int?
 
     @Option(name: .long, help: "gmm (Gaussian mixture with one shared full covariance, mclust model EEE, as GraphST) or kmeans.")
-    var clusterMethod: DomainConfiguration.Method = .gmm
+    var clusterMethod: ClusterMethod = .gmm
 
     @Option(name: .long, help: "Embedding clustered: emb (PCA of the reconstruction H, GraphST's obsm[\"emb\"]) or latent (PCA of Z).")
     var clusterOn: DomainConfiguration.Embedding = .emb

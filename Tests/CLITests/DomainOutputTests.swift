@@ -17,14 +17,16 @@ final class DomainOutputTests: XCTestCase {
 
         let s = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
         let d = try XCTUnwrap(s["domains"] as? [String: Any])
-        XCTAssertEqual(d["clusters"] as? Int, 5)
+        let c = try XCTUnwrap(d["clustering"] as? [String: Any])
+        let cc = try XCTUnwrap(c["config"] as? [String: Any])
+        XCTAssertEqual(cc["clusters"] as? Int, 5)
         XCTAssertEqual(d["clusters_from"] as? String, "synthetic slide")
-        XCTAssertEqual(d["method"] as? String, "gmm")
+        XCTAssertEqual(cc["method"] as? String, "gmm")
         XCTAssertEqual(d["cluster_on"] as? String, "emb")
         XCTAssertEqual(d["pcs"] as? Int, 20)
-        XCTAssertEqual(d["refine_neighbours"] as? Int, 20)          // auto: ⌊800 / (8·5)⌋
+        XCTAssertEqual(c["refine_radius"] as? Int, 20)          // auto: ⌊800 / (8·5)⌋
         XCTAssertEqual((d["sizes"] as? [Int])?.reduce(0, +), 800)
-        let ll = try XCTUnwrap(d["log_likelihood"] as? Double), bic = try XCTUnwrap(d["bic"] as? Double)
+        let ll = try XCTUnwrap(c["loglik"] as? Double), bic = try XCTUnwrap(c["bic"] as? Double)
         // mclust's BIC with EEE's parameter count (K−1) + K·p + p(p+1)/2 = 4 + 100 + 210.
         XCTAssertEqual(bic, 2 * ll - 314 * log(800.0), accuracy: 1e-6 * abs(bic))
         // A layered synthetic slide is easy: the domains must find its layers.
@@ -32,7 +34,8 @@ final class DomainOutputTests: XCTestCase {
         XCTAssertGreaterThan(ari, 0.6)
         XCTAssertGreaterThan(nmi, 0.6)
         XCTAssertNotNil(s["ari_unrefined"] as? Double)
-        for k in ["embed", "pca", "cluster", "refine", "write", "pictures"] {
+        XCTAssertNotNil(c["seconds_refine"] as? Double)
+        for k in ["embed", "pca", "cluster", "write", "pictures"] {
             XCTAssertNotNil((d["seconds"] as? [String: Double])?[k], "seconds of \(k)")
         }
 

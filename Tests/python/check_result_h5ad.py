@@ -78,7 +78,7 @@ def main():
     def domain():
         d = adata.obs["domain"]
         assert isinstance(d.dtype, pd.CategoricalDtype), d.dtype
-        k = summary["domains"]["clusters"]
+        k = summary["domains"]["clustering"]["config"]["clusters"]
         assert 1 <= len(d.cat.categories) <= k, (d.cat.categories, k)
         assert d.notna().all()
         with open(os.path.join(a.run_dir, "domains.csv"), newline="") as f:
@@ -96,7 +96,7 @@ def main():
         json.loads(u["configuration"])
         dom = u["domains"]
         assert dom["method"] in ("gmm", "kmeans")
-        assert int(dom["clusters"]) == summary["domains"]["clusters"]
+        assert int(dom["clusters"]) == summary["domains"]["clustering"]["config"]["clusters"]
         if a.label:
             ari = float(dom["ari"])
             assert abs(ari - summary["ari"]) < 1e-12, (ari, summary["ari"])
