@@ -5,13 +5,23 @@ import STPartition
 
 /// The default neighbourhood of the refinement vote.
 public enum RefinementRadius {
-    /// r = max(3, min(50, ⌊N / (8·K)⌋)) for N spots and K clusters.
+    /// The fewest voters that make a vote: one ring of a hexagonal lattice (Visium, Slide-seq
+    /// beads at similar density). With fewer, a band one or two spots thick cannot be told from
+    /// noise and is voted away.
+    public static let minimum = 6
+
+    /// r = min(50, ⌊N / (8·K)⌋) for N spots and K clusters, or nil when that is below `minimum`
+    /// (the refinement is then skipped, and the caller says so).
     ///
     /// The vote's neighbourhood stays at most 1/8 of an average domain (N/K spots), so thin layers
-    /// are not voted away on small slides (MOB: 262 spots, K = 7 → 4), while Visium-sized
-    /// sections (N ≥ ~2800 at K = 7) keep GraphST's r = 50. At least 3 neighbours vote.
-    public static func auto(spots n: Int, clusters k: Int) -> Int {
-        max(3, min(50, n / (8 * max(k, 1))))
+    /// are not voted away on small slides, while Visium-sized sections (N ≥ 2800 at K = 7) keep
+    /// GraphST's r = 50. A slide whose average domain holds fewer than 8·6 = 48 spots is too
+    /// small for even one ring of voters to stay inside a domain: MOB (262 spots, K = 7, average
+    /// domain 37 spots in layers one to two spots thick) is not refined (GraphST's 50 erases its
+    /// layers: ARI 0.45 → 0.03; even 4 voters halve it).
+    public static func auto(spots n: Int, clusters k: Int) -> Int? {
+        let r = min(50, n / (8 * max(k, 1)))
+        return r >= minimum ? r : nil
     }
 }
 

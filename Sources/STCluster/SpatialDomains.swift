@@ -100,6 +100,8 @@ public struct ClusteringSummary: Codable, Sendable {
     /// Voting neighbours used by the refinement (nil when not refined) and how many spots it relabelled.
     public var refineRadius: Int?
     public var refinedChanged: Int?
+    /// Why `--refine` did not refine (the automatic radius found the slide too small), or nil.
+    public var refineSkipped: String?
     /// Wall-clock seconds (maximum over ranks) per phase.
     public var secondsPCA: Double
     public var secondsFit: Double
@@ -110,6 +112,7 @@ public struct ClusteringSummary: Codable, Sendable {
         case config, spots, components, loglik, bic, inertia, iterations, converged
         case explainedVarianceRatio = "explained_variance_ratio", bestRestart = "best_restart"
         case restartScores = "restart_scores", refineRadius = "refine_radius", refinedChanged = "refined_changed"
+        case refineSkipped = "refine_skipped"
         case secondsPCA = "seconds_pca", secondsFit = "seconds_fit", secondsRefine = "seconds_refine", seconds
     }
 }
@@ -176,7 +179,7 @@ public enum SpatialDomains {
         let N = comm.sum(x.rows)
         var summary = ClusteringSummary(config: config, spots: N, components: x.cols, explainedVarianceRatio: [],
                                         loglik: nil, bic: nil, inertia: nil, iterations: 0, converged: false,
-                                        bestRestart: 0, restartScores: [], refineRadius: nil, refinedChanged: nil,
+                                        bestRestart: 0, restartScores: [], refineRadius: nil, refinedChanged: nil, refineSkipped: nil,
                                         secondsPCA: 0, secondsFit: 0, secondsRefine: 0, seconds: 0)
         var labels: [Int]
         var mixture: MixtureModel?, centres: Matrix64?
@@ -228,7 +231,10 @@ public enum SpatialDomains {
               globalIndex.count == result.labels.count else {
             throw ClusteringError.shapeMismatch("refinement: the rows (\(N) spots, \(misplaced) not owned by their rank) do not match the partition (\(spatial.partition.count) spots) and coordinates (\(spatial.coordinates.count / 2))")
         }
-        let r = config.refineRadius ?? RefinementRadius.auto(spots: N, clusters: config.clusters)
+        guard let r = config.refineRadius ?? RefinementRadius.auto(spots: N, clusters: config.clusters) else {
+            result.summary.refineSkipped = "an average domain of \(N / max(config.clusters, 1)) spots is too small for a vote over one ring of \(RefinementRadius.minimum) neighbours (needs \(8 * RefinementRadius.minimum)); --refine-neighbours N forces a vote"
+            return
+        }
         let unrefined = result.unrefinedLabels
         result.labels = Refinement.refine(owned: globalIndex, labels: unrefined, partition: spatial.partition,
                                           coordinates: spatial.coordinates, radius: r, comm: comm)

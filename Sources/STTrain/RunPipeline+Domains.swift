@@ -88,7 +88,11 @@ extension RunPipeline {
             summary.clusters_from = from
             summary.clustering = result.summary
             labels = result.unrefinedLabels
-            refined = dc.refine ? result.labels : nil
+            if let why = result.summary.refineSkipped {
+                if comm.isRoot { onNote?("--refine: not refined: " + why) }
+            } else if dc.refine {
+                refined = result.labels
+            }
             lap("cluster")
         }
 
@@ -157,7 +161,9 @@ extension RunPipeline {
         if dc.pictures {
             try onRoot("drawing the pictures") {
                 try drawPictures(summary: summary, obs: obs!, truthColumn: labelColumn?.column,
-                                 labels: (refinedAll ?? labelsAll)?.map { Int($0) + 1 }, metricsPath: metricsPath, out: out)
+                                 labels: (refinedAll ?? labelsAll)?.map { Int($0) + 1 },
+                                 unrefined: refinedAll == nil ? nil : labelsAll?.map { Int($0) + 1 },
+                                 metricsPath: metricsPath, out: out)
             }
             lap("pictures")
         }
@@ -267,7 +273,7 @@ extension RunPipeline {
 
     /// `domains.png` (the domains, beside the truth when scored) and `loss.png` (rank 0).
     func drawPictures(summary s: DomainSummary, obs: DataFrame, truthColumn: String?, labels: [Int]?,
-                      metricsPath: String, out: URL) throws {
+                      unrefined: [Int]?, metricsPath: String, out: URL) throws {
         let spatial = try source.spatial()
         if let labels, let c = s.clustering {
             let k = c.config.clusters
@@ -278,6 +284,11 @@ extension RunPipeline {
             if let sc = s.scores { title += String(format: " — ARI %.3f", sc.ari) }
             var panels = [DomainMap.Panel(title: title, labels: labels.map { String($0) },
                                           categories: (1...k).map(String.init))]
+            if let unrefined {
+                var t = "before refinement"
+                if let sc = s.scores_unrefined { t += String(format: " — ARI %.3f", sc.ari) }
+                panels.append(DomainMap.Panel(title: t, labels: unrefined.map { String($0) }, categories: (1...k).map(String.init)))
+            }
             if let truthColumn {
                 let lc = try LabelColumn(obs: obs, column: truthColumn, file: source.label)
                 let truth = LabelColumn.labels(obs[truthColumn]!)
@@ -290,12 +301,14 @@ extension RunPipeline {
                 for (l, t) in zip(labels, truth) { if let t, let j = classIndex[t] { overlap[l - 1][j] += 1 } }
                 let matched = LabelMatching.match(overlap)
                 var spare = Array(lc.classes.count..<palette.count).makeIterator()
-                panels[0].colors = matched.map { $0.map { palette[$0] } ?? palette[spare.next()!] }
+                let colours = matched.map { $0.map { palette[$0] } ?? palette[spare.next()!] }
+                for i in panels.indices { panels[i].colors = colours }
                 panels.append(DomainMap.Panel(title: "ground truth (obs[\"\(truthColumn)\"])", labels: truth,
                                               categories: lc.classes, colors: Array(palette.prefix(lc.classes.count))))
             }
             try DomainMap.render(to: out.appendingPathComponent("domains.png").path, coordinates: spatial, panels: panels,
-                                 title: URL(fileURLWithPath: source.label).lastPathComponent)
+                                 width: 550 * panels.count, title: config.input.isEmpty ? "built-in synthetic slide"
+                                     : config.input.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " + "))
         }
         let records = try OutputFiles.readMetrics(metricsPath)
         if !records.isEmpty {

@@ -138,7 +138,7 @@ struct DomainOptions: ParsableArguments {
     @Flag(name: .long, help: "Refine domains: each spot takes the majority domain of its nearest other spots (GraphST's refine_label).")
     var refine = false
 
-    @Option(name: .long, help: ArgumentHelp("Spots in the refinement vote; auto = max(3, min(50, N / (8·K))): GraphST's 50 on Visium-sized sections, at most 1/8 of an average domain on small slides.", valueName: "n|auto"))
+    @Option(name: .long, help: ArgumentHelp("Spots in the refinement vote; auto = min(50, ⌊N / (8·K)⌋): GraphST's 50 on Visium-sized sections, at most 1/8 of an average domain on small slides, and no vote when that leaves fewer than 6 voters (one lattice ring).", valueName: "n|auto"))
     var refineNeighbours: String = "auto"
 
     @Option(name: .long, help: ArgumentHelp("obs column to score the domains against (ARI, NMI); unlabelled spots (NaN, empty) are left out. The built-in slide is scored against its ground_truth.", valueName: "column"))

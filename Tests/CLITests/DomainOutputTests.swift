@@ -65,7 +65,7 @@ final class DomainOutputTests: XCTestCase {
         // Pictures: valid PNGs of the stated width, with many colours (not blank), the domain
         // map holding both panels' palette colours.
         let map = try PNGProbe(path: dir + "/domains.png")
-        XCTAssertEqual(map.width, 1100)
+        XCTAssertEqual(map.width, 1650)            // refined, before refinement, truth: 550 each
         XCTAssertGreaterThan(map.height, 200)
         XCTAssertGreaterThan(map.colours, 20)
         for c in [(UInt8(0x1f), UInt8(0x77), UInt8(0xb4)), (0xff, 0x7f, 0x0e), (0x27, 0x9e, 0x68)] {   // scanpy's first colours

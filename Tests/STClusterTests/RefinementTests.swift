@@ -85,10 +85,12 @@ final class RefinementTests: XCTestCase {
     }
 
     func testAutoRadius() {
-        XCTAssertEqual(RefinementRadius.auto(spots: 262, clusters: 7), 4)      // MOB
+        XCTAssertNil(RefinementRadius.auto(spots: 262, clusters: 7))           // MOB: too small to vote
         XCTAssertEqual(RefinementRadius.auto(spots: 2800, clusters: 7), 50)
         XCTAssertEqual(RefinementRadius.auto(spots: 3460, clusters: 7), 50)    // DLPFC 151676
         XCTAssertEqual(RefinementRadius.auto(spots: 1000, clusters: 7), 17)
-        XCTAssertEqual(RefinementRadius.auto(spots: 40, clusters: 7), 3)
+        XCTAssertEqual(RefinementRadius.auto(spots: 1049, clusters: 4), 32)    // STARmap mPFC
+        XCTAssertEqual(RefinementRadius.auto(spots: 336, clusters: 7), 6)      // the smallest that votes
+        XCTAssertNil(RefinementRadius.auto(spots: 335, clusters: 7))
     }
 }
