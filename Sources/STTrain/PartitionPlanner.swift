@@ -13,13 +13,14 @@ public enum PartitionPlanner {
         let spatial = try source.spatial()
         try SpatialGraph.validateCoordinates(spatial, k: neighbors, file: source.label)
         let nnz = try source.rowNNZ()
-        let rcb = try RCB.partition(coordinates: spatial, parts: ranks, weights: nnz.map { 1 + Double($0) })
+        let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: nnz, ranks: ranks)
         let knn = try KNNGraph(coordinates: spatial, k: neighbors, file: source.label)
         let reports = ThreadGroupCommunicator.run(ranks: ranks) { comm -> PartitionReport in
-            let owned = rcb.partition.owned(by: comm.rank).map(\.int)
-            let sg = SpatialGraph(knn: knn, rows: owned, normalisation: normalisation)
-            let graph = LocalGraph(rank: comm.rank, partition: rcb.partition, adjRows: sg.adjacency, maskRows: sg.mask)
-            return PartitionReport(graph: graph, partition: rcb, nnz: owned.reduce(0) { $0 + nnz[$1] }, comm: comm)
+            let layout = RankLayout(partition: rcb, rank: comm.rank, coordinates: spatial) { rows in
+                let sg = SpatialGraph(knn: knn, rows: rows.map(\.int), normalisation: normalisation)
+                return (sg.adjacency, sg.mask)
+            }
+            return PartitionReport(graph: layout.graph, partition: rcb, nnz: layout.owned.reduce(0) { $0 + nnz[$1.int] }, comm: comm)
         }
         return reports[0]
     }

@@ -48,7 +48,7 @@ extension RunPipeline {
         let dc = config.domains
         let model = setup.model
         let layout = model.layout
-        let n = setup.owned.count, total = source.spotCount
+        let owned = setup.owned, total = source.spotCount
         var seconds = [String: Double]()
         var t = DispatchTime.now().uptimeNanoseconds
         func lap(_ name: String) {
@@ -83,8 +83,8 @@ extension RunPipeline {
         if !dc.skip {
             let (k, from) = try clusterCount(labelColumn: labelColumn)
             let spatial = dc.refine ? SpatialContext(coordinates: try source.spatial(), partition: setup.partition.partition) : nil
-            var result = try cluster(pcaClustered.scores, k: k, owned: setup.owned, summary: &summary)
-            if let spatial { try SpatialDomains.refine(&result, globalIndex: setup.owned, spatial: spatial, comm: comm) }
+            var result = try cluster(pcaClustered.scores, k: k, owned: owned, summary: &summary)
+            if let spatial { try SpatialDomains.refine(&result, globalIndex: owned, spatial: spatial, comm: comm) }
             summary.clusters_from = from
             summary.clustering = result.summary
             labels = result.unrefinedLabels
@@ -98,12 +98,11 @@ extension RunPipeline {
 
         // Gather N-row results on rank 0 (N×d at most; H is written block by block from Y).
         let g = RowGatherer(comm: comm)
-        let zAll = g.gather(z, owned: setup.owned, total: total)
-        let pcaAll = g.gather(pcaH.scores.data.map { Float($0) }, width: pcaH.components, owned: setup.owned, total: total)
-        let yAll = dc.writeReconstruction ? g.gather(y, owned: setup.owned, total: total) : nil
-        let labelsAll = labels.flatMap { g.gather($0.map { Int32($0) }, owned: setup.owned, total: total) }
-        let refinedAll = refined.flatMap { g.gather($0.map { Int32($0) }, owned: setup.owned, total: total) }
-        _ = n
+        let zAll = g.gather(z, owned: owned, total: total)
+        let pcaAll = g.gather(pcaH.scores.data.map { Float($0) }, width: pcaH.components, owned: owned, total: total)
+        let yAll = dc.writeReconstruction ? g.gather(y, owned: owned, total: total) : nil
+        let labelsAll = labels.flatMap { g.gather($0.map { Int32($0) }, owned: owned, total: total) }
+        let refinedAll = refined.flatMap { g.gather($0.map { Int32($0) }, owned: owned, total: total) }
         lap("gather")
 
         // Rank 0: scores, files. Its errors reach every rank through `onRoot`.

@@ -41,14 +41,17 @@ public final class RunPipeline {
     /// Everything after the partition, for one rank: its rows of X (preprocessed), its share of the
     /// graph, and the model on them.
     public struct Setup {
-        public let partition: RCBPartition
-        /// This rank's spots in local row order (global indices).
-        public let owned: [Int]
+        /// The partition, this rank's spots in local row order and its local graph.
+        public let layout: RankLayout
         public let prep: PreprocessResult
-        public let graph: LocalGraph
         public let model: GraphSTModel
         /// What the data is (identical on every rank): recorded in checkpoints and `summary.json`.
         public let fingerprint: DataFingerprint
+
+        public var partition: RCBPartition { layout.partition }
+        public var graph: LocalGraph { layout.graph }
+        /// This rank's spots in local row order (global indices).
+        public var owned: [Int] { layout.ownedInts }
     }
 
     /// Reads, partitions, preprocesses and builds the graph and model (collective).
@@ -59,22 +62,23 @@ public final class RunPipeline {
         try SpatialGraph.validateCoordinates(spatial, k: config.neighbors, file: source.label)
         phase("read_coordinates")
 
-        let weights = try source.rowNNZ().map { 1 + Double($0) }
-        let rcb = try RCB.partition(coordinates: spatial, parts: comm.size, weights: weights)
-        let owned = rcb.partition.owned(by: comm.rank).map(\.int)
+        let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: try source.rowNNZ(), ranks: comm.size)
+        // X is read in ascending global order (contiguous hyperslabs); the layout puts its rows in
+        // local (Z-curve) order below.
+        let ascending = rcb.partition.owned(by: comm.rank).map(\.int)
         phase("partition")
 
         let counts: CSRMatrix
-        do { counts = try source.counts(rows: owned) } catch { throw RankLocalError(error) }
-        let countsDigest = DataFingerprint.countsDigest(counts, globalRows: owned)
+        do { counts = try source.counts(rows: ascending) } catch { throw RankLocalError(error) }
+        let countsDigest = DataFingerprint.countsDigest(counts, globalRows: ascending)
         phase("read_x")
 
-        let prep: PreprocessResult
+        var prep: PreprocessResult
         do {
             prep = try preprocess(counts: counts,
                                   hvg: HVGOptions(nTopGenes: config.nTopGenes),
                                   normalisation: NormalisationOptions(targetSum: config.targetSum, maxValue: config.maxValue),
-                                  rowIDs: owned, comm: comm)
+                                  rowIDs: ascending, comm: comm)
         } catch var e as InputError where e.file == nil {
             // STPrep knows the matrix only as "counts"; the user knows it as the source's X.
             e.file = source.label
@@ -85,26 +89,18 @@ public final class RunPipeline {
                                                   geneNames: (try? source.geneNames()) ?? [], genesInput: source.geneCount, comm: comm)
         phase("preprocess")
 
-        // Local rows along a Z-order curve: graph neighbours close in memory whatever the file's order.
-        // X was read in ascending global order (contiguous hyperslabs); its rows follow the new order.
-        let order = spaceFillingOrder(owned.map(GlobalIndex.init), coordinates: spatial)
-        var position = [Int: Int](minimumCapacity: owned.count)
-        for (i, g) in owned.enumerated() { position[g] = i }
-        let localRows = order.map(\.int)
-        var localPrep = prep
-        localPrep.X = prep.X.selectingRows(localRows.map { position[$0]! })
-
         let knn = try KNNGraph(coordinates: spatial, k: config.neighbors, communicator: comm, file: source.label)
-        let sg = SpatialGraph(knn: knn, rows: localRows, normalisation: config.normalisation)
-        let graph = LocalGraph(rank: comm.rank, partition: rcb.partition, adjRows: sg.adjacency, maskRows: sg.mask,
-                               ownedOrder: order)
+        let layout = RankLayout(partition: rcb, rank: comm.rank, coordinates: spatial) { rows in
+            let sg = SpatialGraph(knn: knn, rows: rows.map(\.int), normalisation: config.normalisation)
+            return (sg.adjacency, sg.mask)
+        }
+        prep.X = layout.localRows(prep.X)
         phase("graph")
 
-        let weightsL = LossWeights(alpha: config.alpha, beta: config.beta)
-        let model = GraphSTModel(x: localPrep.X, graph: graph, dim: config.dim, weights: weightsL,
+        let model = layout.model(x: prep.X, dim: config.dim, weights: LossWeights(alpha: config.alpha, beta: config.beta),
                                  readout: config.readout, sideChannels: StopSignal.voteSlots, comm: comm)
         phase("model_setup")
-        return Setup(partition: rcb, owned: localRows, prep: localPrep, graph: graph, model: model, fingerprint: fingerprint)
+        return Setup(layout: layout, prep: prep, model: model, fingerprint: fingerprint)
     }
 }
 

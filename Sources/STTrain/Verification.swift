@@ -97,13 +97,15 @@ public enum Verification {
         checks.append(VerificationCheck(name: "graph/mask", error: maskSame ? 0 : 1, tolerance: 0, unit: "mismatch",
                                         detail: "M = K + I from graph/knn_*"))
 
-        // The partitioned model on the fixture's graph and data.
-        let rcb = try RCB.partition(coordinates: f.spatial, parts: comm.size, weights: RCB.nnzWeights(indptr: f.X.indptr))
-        let owned = rcb.partition.owned(by: comm.rank).map(\.int)
-        let graph = LocalGraph(rank: comm.rank, partition: rcb.partition, adjRows: fixAdj.selectingRows(owned),
-                               maskRows: fixMask.selectingRows(owned))
-        let model = GraphSTModel(x: f.X.selectingRows(owned), graph: graph, dim: d,
-                                 weights: LossWeights(alpha: f.alpha, beta: f.beta), readout: .local, comm: comm)
+        // The partitioned model on the fixture's graph and data, laid out as `run` lays it out.
+        let rowNNZ = (0..<n).map { f.X.indptr[$0 + 1] - f.X.indptr[$0] }
+        let rcb = try RankLayout.partition(coordinates: f.spatial, rowNNZ: rowNNZ, ranks: comm.size)
+        let layout = RankLayout(partition: rcb, rank: comm.rank, coordinates: f.spatial) { rows in
+            (fixAdj.selectingRows(rows.map(\.int)), fixMask.selectingRows(rows.map(\.int)))
+        }
+        let owned = layout.ownedInts
+        let model = layout.model(x: f.X.selectingRows(owned), dim: d, weights: LossWeights(alpha: f.alpha, beta: f.beta),
+                                 readout: .local, comm: comm)
         let L = model.layout
         let ini = f.initial
         let params = L.pack(w1: ini.W1.data, w2: ini.W2.data, wb: ini.Wb.data, b: ini.b)

@@ -12,13 +12,12 @@ final class DistributedTests: XCTestCase {
     func localModel(_ prob: TinyProblem, parts: Int, comm: Communicator, readout: Readout = .local,
                     curveOrder: Bool = false) throws -> GraphSTModel {
         let rcb = try RCB.partition(coordinates: prob.coords, parts: parts)
-        let partition = Partition(owner: rcb.owner, parts: parts)
-        var order = partition.owned(by: comm.rank)
-        if curveOrder { order = spaceFillingOrder(order, coordinates: prob.coords) }
-        let owned = order.map(\.int)
-        let graph = LocalGraph(rank: comm.rank, partition: partition, adjRows: prob.adj.selectingRows(owned),
-                               maskRows: prob.mask.selectingRows(owned), ownedOrder: order)
-        return GraphSTModel(x: prob.x.selectingRows(owned), graph: graph, dim: prob.d, readout: readout, comm: comm)
+        let layout = RankLayout(partition: rcb, rank: comm.rank, coordinates: prob.coords,
+                                order: curveOrder ? .spaceFilling : .ascending) { rows in
+            (prob.adj.selectingRows(rows.map(\.int)), prob.mask.selectingRows(rows.map(\.int)))
+        }
+        return layout.model(x: prob.x.selectingRows(layout.ownedInts), dim: prob.d, weights: LossWeights(),
+                            readout: readout, comm: comm)
     }
 
     func train(_ prob: TinyProblem, parts: Int, epochs: Int, readout: Readout,
