@@ -22,7 +22,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
@@ -42,13 +41,11 @@ let package = Package(
         .target(name: "STCluster", dependencies: ["CBLAS", "STCore", "STComm", "STPrep", "STPartition"]),
         .target(name: "STTrain", dependencies: [
             "STCore", "STComm", "STData", "STPrep", "STPartition", "STModel", "STCluster", "STPlot",
-            .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "STPlot", dependencies: ["CCairo"]),
         .executableTarget(name: "stgnn-dist", dependencies: [
             "STTrain", "STData", "STComm", "STCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
         ]),
         // Multi-rank self-test of MPICommunicator, run under mpirun by Tests/mpi/run-mpi-tests.sh.
         .executableTarget(name: "stgnn-mpi-selftest", dependencies: ["STComm", "STCore"]),

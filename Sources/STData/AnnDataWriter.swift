@@ -9,8 +9,8 @@ import Darwin
 /// `anndata.read_h5ad` 0.8 – 0.12 reads): X as a `csr_matrix` group, `obs`/`var` as dataframes with
 /// categorical columns kept categorical, `obsm` arrays, `uns` strings.
 ///
-/// Files are written to `path + ".tmp"`, closed, then renamed over `path`, so a failure never
-/// leaves a partial file behind (the temporary file is removed on error).
+/// Files are written through `AtomicFile` (a temporary file, synced, renamed over `path`), so a
+/// failure never leaves a partial file behind.
 public enum AnnDataWriter {
     /// Writes `adata` to `path`.
     ///
@@ -51,20 +51,13 @@ public enum AnnDataWriter {
         }
     }
 
-    /// Creates `path + ".tmp"`, lets `body` fill it, closes it and renames it to `path`; on any
-    /// error the temporary file is removed and the error rethrown.
+    /// Creates `path` through `AtomicFile`: `body` fills an `HDF5Writer` on the temporary file,
+    /// which is then closed, synced and renamed into place; on any error nothing is replaced.
     public static func writeAtomically(to path: String, _ body: (HDF5Writer) throws -> Void) throws {
-        let tmp = path + ".tmp"
-        do {
+        try AtomicFile.write(to: path) { tmp in
             let w = try HDF5Writer(path: tmp)
             try body(w)
             try w.close()
-            if rename(tmp, path) != 0 {
-                throw InputError(file: path, "could not rename \(tmp) into place: \(String(cString: strerror(errno)))")
-            }
-        } catch {
-            unlink(tmp)
-            throw error
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import STCore
+import STData
 import STModel
 
 // Checkpoints: everything needed to continue a run exactly, in one small binary file.
@@ -286,55 +287,6 @@ func readFile(_ path: String, what: String) throws -> Data {
     return out
 }
 
-/// Writes `data` to `path` durably: a temporary file in the same directory (`.NAME.tmp`), write,
-/// fsync, close, rename over `path`, then fsync of the directory. Either the old file or the new
-/// one is at `path` at every moment, also across a crash or power loss. On any failure (disk full,
-/// directory not writable, I/O error) the temporary file is removed, `path` is untouched, and the
-/// error names `path` and the reason.
-public func writeDurably(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let dir = url.deletingLastPathComponent().path
-    let tmp = dir + "/." + url.lastPathComponent + ".tmp"
-    func failure(_ what: String, _ err: Int32) -> InputError {
-        InputError(file: path, "\(what): \(String(cString: strerror(err))) (nothing was replaced)")
-    }
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw failure("cannot write (creating the temporary file \(tmp))", errno) }
-    var err: Int32 = 0
-    data.withUnsafeBytes { b in
-        var off = 0
-        while off < b.count {
-            let w = write(fd, b.baseAddress! + off, b.count - off)
-            if w < 0 { if errno == EINTR { continue }; err = errno; return }
-            off += w
-        }
-    }
-    if err == 0 && fsync(fd) != 0 { err = errno }
-    // close() reports deferred write errors on some file systems (NFS).
-    if close(fd) != 0 && err == 0 { err = errno }
-    if err != 0 {
-        unlink(tmp)
-        throw failure("cannot write", err)
-    }
-    guard rename(tmp, path) == 0 else {
-        let e = errno
-        unlink(tmp)
-        throw failure("cannot rename the temporary file into place", e)
-    }
-    try syncDirectory(dir, for: path)
-}
-
-/// fsync of a directory, so that a rename in it survives a crash. File systems that cannot sync a
-/// directory (EINVAL, ENOTSUP) are accepted.
-func syncDirectory(_ dir: String, for path: String) throws {
-    let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard dfd >= 0 else { throw InputError(file: path, "written, but its directory cannot be opened to sync it: \(String(cString: strerror(errno)))") }
-    defer { close(dfd) }
-    if fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP {
-        throw InputError(file: path, "written, but syncing its directory failed: \(String(cString: strerror(errno)))")
-    }
-}
-
 /// A checkpoint written by a run, as recorded in `summary.json`.
 public struct CheckpointRecord: Codable, Sendable, Equatable {
     /// Epochs completed when it was written.
@@ -404,8 +356,8 @@ public struct CheckpointStore: Sendable {
         let epoch = checkpoint.metadata.epoch
         let path = self.path(epoch: epoch)
         let data = try checkpoint.encoded()
-        try writeDurably(data, to: path)
-        try writeDurably(Data((Self.fileName(epoch: epoch) + "\n").utf8), to: latestPath)
+        try AtomicFile.write(data, to: path)
+        try AtomicFile.write(Data((Self.fileName(epoch: epoch) + "\n").utf8), to: latestPath)
         prune(through: epoch)
         return (path, data.count)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import STCore
+import STData
 import STComm
 import STModel
 
@@ -109,6 +110,6 @@ extension RunPipeline {
             guard let r = try? dec.decode(EpochRecord.self, from: Data(line.utf8)), r.epoch <= epoch else { continue }
             kept += line + "\n"
         }
-        try writeDurably(Data(kept.utf8), to: path)
+        try AtomicFile.write(Data(kept.utf8), to: path)
     }
 }

@@ -54,7 +54,7 @@ enum OutputFiles {
             text += domains[i] >= 0 ? String(domains[i]) : ""
             text += "\n"
         }
-        try writeAtomically(Data(text.utf8), to: path)
+        try AtomicFile.write(Data(text.utf8), to: path)
     }
 
     static func csvField(_ s: String) -> String {

@@ -271,7 +271,7 @@ extension RunPipeline {
             ari: domains?.scores?.ari, nmi: domains?.scores?.nmi,
             ari_unrefined: domains?.scores_unrefined?.ari, nmi_unrefined: domains?.scores_unrefined?.nmi)
         if comm.isRoot {
-            try writeAtomically(jsonData(summary), to: out.appendingPathComponent("summary.json").path)
+            try AtomicFile.write(jsonData(summary), to: out.appendingPathComponent("summary.json").path)
         }
         return summary
     }
@@ -302,34 +302,6 @@ public func jsonData<T: Encodable>(_ value: T, pretty: Bool = true) throws -> Da
     e.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
     e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return try e.encode(value)
-}
-
-/// Writes `data` to `path` via a temporary file, fsync and rename: readers never see a partial file.
-public func writeAtomically(_ data: Data, to path: String) throws {
-    let tmp = path + ".tmp"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { throw InputError(file: path, "cannot write: \(String(cString: strerror(errno)))") }
-    var ok = true
-    var err: Int32 = 0
-    data.withUnsafeBytes { b in
-        var off = 0
-        while off < b.count {
-            let w = write(fd, b.baseAddress! + off, b.count - off)
-            if w < 0 { if errno == EINTR { continue }; ok = false; err = errno; break }
-            off += w
-        }
-    }
-    if ok && fsync(fd) != 0 { ok = false; err = errno }
-    close(fd)
-    guard ok else {
-        unlink(tmp)
-        throw InputError(file: path, "cannot write: \(String(cString: strerror(err)))")
-    }
-    guard rename(tmp, path) == 0 else {
-        let e = errno
-        unlink(tmp)
-        throw InputError(file: path, "cannot rename the temporary file into place: \(String(cString: strerror(e)))")
-    }
 }
 
 /// Appends one JSON object per line (rank 0 only), flushed per epoch so a killed job keeps its metrics.

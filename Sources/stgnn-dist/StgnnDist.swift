@@ -364,7 +364,7 @@ struct Verify: ParsableCommand {
                 if comm.isRoot { print(r.description); print("") }
                 all.append(r)
             }
-            if comm.isRoot, let json { try writeAtomically(jsonData(all), to: json) }
+            if comm.isRoot, let json { try AtomicFile.write(jsonData(all), to: json) }
             return all.allSatisfy(\.passed) ? 0 : 1
         }
     }

@@ -41,7 +41,7 @@ final class RunCommandTests: XCTestCase {
         let z = try f.read("obsm/latent", as: Float.self)
         XCTAssertTrue(z.allSatisfy(\.isFinite))
         XCTAssertGreaterThan(z.map(abs).max()!, 0)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/result.h5ad.tmp"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/.result.h5ad.tmp"))
     }
 
     func testSynthThenRunFromFile() throws {

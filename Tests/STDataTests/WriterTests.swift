@@ -112,7 +112,7 @@ final class WriterTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: p)), before)
         XCTAssertEqual(t.contents(), ["out.h5ad"])
         // A writer error inside the body (duplicate dataset) also cleans up.
-        assertInputError(p + ".tmp", "a", contains: "already exists") {
+        assertInputError(p, "a", contains: "already exists") {
             try AnnDataWriter.writeAtomically(to: p) { w in
                 try w.write("a", [Float(1)]); try w.write("a", [Float(2)])
             }
@@ -120,7 +120,7 @@ final class WriterTests: XCTestCase {
         XCTAssertEqual(t.contents(), ["out.h5ad"])
         // An unwritable target directory is reported with the file name.
         let bad = t.file("missing-dir/out.h5ad")
-        assertInputError(bad + ".tmp", nil, contains: "cannot create") { try AnnDataWriter.write(sample(), to: bad) }
+        assertInputError(bad, nil, contains: "cannot create") { try AnnDataWriter.write(sample(), to: bad) }
     }
 
     func testKeysAndDataFrameEditing() throws {

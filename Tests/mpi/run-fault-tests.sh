@@ -54,7 +54,7 @@ expect_failure() {
     for p in "$@"; do
         if ! grep -qF -- "$p" <<<"$line"; then ok=0; echo "  $name: the error line lacks '$p'"; fi
     done
-    if [ -e "$dir/result.h5ad" ] || [ -e "$dir/result.h5ad.tmp" ]; then ok=0; echo "  $name: left a result file in $dir"; fi
+    if [ -e "$dir/result.h5ad" ] || [ -e "$dir/.result.h5ad.tmp" ]; then ok=0; echo "  $name: left a result file in $dir"; fi
     if [ $ok = 1 ]; then
         pass "$name: exit $rc after $secs s, one message: ${line#stgnn-dist: error: }"
     else
