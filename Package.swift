@@ -41,6 +41,7 @@ let package = Package(
         .target(name: "STCluster", dependencies: ["CBLAS", "STCore", "STComm", "STPrep", "STPartition"]),
         .target(name: "STTrain", dependencies: [
             "STCore", "STComm", "STData", "STPrep", "STPartition", "STModel", "STCluster", "STPlot",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "STPlot", dependencies: ["CCairo"]),
         .executableTarget(name: "stgnn-dist", dependencies: [

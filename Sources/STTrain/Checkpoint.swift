@@ -109,7 +109,7 @@ public struct Checkpoint: Sendable, Equatable {
         let layout = trainer.model.layout
         metadata = CheckpointMetadata(
             format: "stgnn-dist checkpoint", version: Int(Self.formatVersion), epoch: trainer.epochsDone,
-            seed: config.seed, rng: Self.rngDescription, configuration_hash: config.configurationHash,
+            seed: config.model.seed, rng: Self.rngDescription, configuration_hash: config.configurationHash,
             configuration: config.modelDefinition, data: data, genes: layout.genes, dim: layout.dim,
             parameter_count: layout.count,
             adam: AdamState(step: o.step, lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps),

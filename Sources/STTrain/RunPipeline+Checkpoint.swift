@@ -45,7 +45,7 @@ extension RunPipeline {
         return buf
     }
 
-    /// Reads the checkpoint `config.resume` names and checks its format and configuration
+    /// Reads the checkpoint `config.output.resume` names and checks its format and configuration
     /// (rank 0 only, before the setup, so that a wrong checkpoint is refused in seconds).
     func readResumeCheckpoint(_ spec: String, store: CheckpointStore) throws -> (path: String, checkpoint: Checkpoint)? {
         try onRoot("reading the checkpoint") {

@@ -65,7 +65,7 @@ extension RunPipeline {
         let w2 = Matrix(rows: layout.dim, cols: layout.genes, data: Array(params[layout.w2]))
         // GraphST's Stereo-seq/Slide-seq path (our kipf normalisation) L2-normalises the rows of H
         // before storing and clustering it: H_i/‖H_i‖ = (Y_i/‖Y_i W2‖) W2, so scaling Y's rows does it.
-        let y = config.normalisation == .kipf ? Self.rowNormalisedForH(y0, w2: w2) : y0
+        let y = config.data.normalisation == .kipf ? Self.rowNormalisedForH(y0, w2: w2) : y0
         lap("embed")
 
         // emb_pca = PCA of H (GraphST's obsm["emb"]); with --cluster-on latent, PCA of Z is clustered.
@@ -80,7 +80,7 @@ extension RunPipeline {
         // Clustering (distributed EM / Lloyd), then the refinement vote.
         var labels: [Int]?
         var refined: [Int]?
-        if !dc.skip {
+        if !dc.noDomains {
             let (k, from) = try clusterCount(labelColumn: labelColumn)
             let spatial = dc.refine ? SpatialContext(coordinates: try source.spatial(), partition: setup.partition.partition) : nil
             var result = try cluster(pcaClustered.scores, k: k, owned: owned, summary: &summary)
@@ -157,7 +157,7 @@ extension RunPipeline {
         summary = written
         lap("write")
 
-        if dc.pictures {
+        if !dc.noPictures {
             try onRoot("drawing the pictures") {
                 try drawPictures(summary: summary, obs: obs!, truthColumn: labelColumn?.column,
                                  labels: (refinedAll ?? labelsAll)?.map { Int($0) + 1 },
@@ -204,10 +204,10 @@ extension RunPipeline {
         return u == 0 ? "\(Int(v)) B" : String(format: v < 10 ? "%.1f %@" : "%.0f %@", v, units[u])
     }
 
-    /// K and where it came from (see `DomainConfiguration.clusters`).
+    /// K and where it came from (see `DomainOptions.clusters`).
     func clusterCount(labelColumn: LabelColumn?) throws -> (Int?, String) {
         if let k = config.domains.clusters { return (k, "--clusters") }
-        if config.input.isEmpty { return (config.syntheticDomains, "synthetic slide") }
+        if config.data.input.isEmpty { return (config.data.syntheticDomains, "synthetic slide") }
         if let l = labelColumn { return (l.classes.count, "--label classes") }
         return (nil, "BIC over 2…10")
     }
@@ -217,11 +217,11 @@ extension RunPipeline {
     func cluster(_ x: Matrix64, k: Int?, owned: [Int], summary: inout DomainSummary) throws -> ClusteringResult {
         let dc = config.domains
         func fit(_ kk: Int) throws -> ClusteringResult {
-            let c = ClusteringConfig(method: dc.method, clusters: kk, pcs: x.cols, restarts: dc.restarts,
-                                     seed: Self.clusteringSeed, refine: false, refineRadius: dc.refineNeighbours)
+            let c = ClusteringConfig(method: dc.clusterMethod, clusters: kk, pcs: x.cols, restarts: dc.restarts,
+                                     seed: Self.clusteringSeed, refine: false, refineRadius: dc.refineRadius)
             return try SpatialDomains.cluster(config: c, features: x, globalIndex: owned, comm: comm)
         }
-        guard k == nil, dc.method == .gmm else { return try fit(k ?? 7) }
+        guard k == nil, dc.clusterMethod == .gmm else { return try fit(k ?? 7) }
         let n = comm.sum(x.rows)
         var best: ClusteringResult?
         var bics = [String: Double]()
@@ -306,12 +306,12 @@ extension RunPipeline {
                                               categories: lc.classes, colors: Array(palette.prefix(lc.classes.count))))
             }
             try DomainMap.render(to: out.appendingPathComponent("domains.png").path, coordinates: spatial, panels: panels,
-                                 width: 550 * panels.count, title: config.input.isEmpty ? "built-in synthetic slide"
-                                     : config.input.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " + "))
+                                 width: 550 * panels.count, title: config.data.input.isEmpty ? "built-in synthetic slide"
+                                     : config.data.input.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: " + "))
         }
         let records = try OutputFiles.readMetrics(metricsPath)
         if !records.isEmpty {
-            let a = config.alpha, b = config.beta
+            let a = config.model.alpha, b = config.model.beta
             try LossPlot.render(to: out.appendingPathComponent("loss.png").path, epochs: records.map(\.epoch),
                                 series: [("total", records.map(\.loss)),
                                          ("α·reconstruction (α = \(a.formatted()))", records.map { a * $0.loss_feat }),

@@ -59,7 +59,7 @@ public final class RunPipeline {
         clock = DispatchTime.now().uptimeNanoseconds
         let n = source.spotCount
         let spatial = try source.spatial()
-        try SpatialGraph.validateCoordinates(spatial, k: config.neighbors, file: source.label)
+        try SpatialGraph.validateCoordinates(spatial, k: config.data.neighbors, file: source.label)
         phase("read_coordinates")
 
         let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: try source.rowNNZ(), ranks: comm.size)
@@ -76,8 +76,8 @@ public final class RunPipeline {
         var prep: PreprocessResult
         do {
             prep = try preprocess(counts: counts,
-                                  hvg: HVGOptions(nTopGenes: config.nTopGenes),
-                                  normalisation: NormalisationOptions(targetSum: config.targetSum, maxValue: config.maxValue),
+                                  hvg: HVGOptions(nTopGenes: config.data.nTopGenes),
+                                  normalisation: NormalisationOptions(targetSum: config.data.targetSum, maxValue: config.data.maxValue),
                                   rowIDs: ascending, comm: comm)
         } catch var e as InputError where e.file == nil {
             // STPrep knows the matrix only as "counts"; the user knows it as the source's X.
@@ -89,23 +89,23 @@ public final class RunPipeline {
                                                   geneNames: (try? source.geneNames()) ?? [], genesInput: source.geneCount, comm: comm)
         phase("preprocess")
 
-        let knn = try KNNGraph(coordinates: spatial, k: config.neighbors, communicator: comm, file: source.label)
+        let knn = try KNNGraph(coordinates: spatial, k: config.data.neighbors, communicator: comm, file: source.label)
         let layout = RankLayout(partition: rcb, rank: comm.rank, coordinates: spatial) { rows in
-            let sg = SpatialGraph(knn: knn, rows: rows.map(\.int), normalisation: config.normalisation)
+            let sg = SpatialGraph(knn: knn, rows: rows.map(\.int), normalisation: config.data.normalisation)
             return (sg.adjacency, sg.mask)
         }
         prep.X = layout.localRows(prep.X)
         phase("graph")
 
-        let model = layout.model(x: prep.X, dim: config.dim, weights: LossWeights(alpha: config.alpha, beta: config.beta),
-                                 readout: config.readout, sideChannels: StopSignal.voteSlots, comm: comm)
+        let model = layout.model(x: prep.X, dim: config.model.dim, weights: LossWeights(alpha: config.model.alpha, beta: config.model.beta),
+                                 readout: config.model.readout, sideChannels: StopSignal.voteSlots, comm: comm)
         phase("model_setup")
         return Setup(layout: layout, prep: prep, model: model, fingerprint: fingerprint)
     }
 }
 
 /// The `summary.json` of a run.
-public struct RunSummary: Codable {
+public struct RunSummary: Encodable {
     public var configuration: RunConfiguration
     public var input: String
     public var n_spots: Int
@@ -153,15 +153,15 @@ public struct RunSummary: Codable {
 
 extension RunPipeline {
     /// Runs the whole job; rank 0 writes `metrics.jsonl`, `result.h5ad` and `summary.json` into
-    /// `config.output`. Returns the summary (on every rank).
+    /// `config.output.output`. Returns the summary (on every rank).
     @discardableResult
     public func run() throws -> RunSummary {
-        let out = URL(fileURLWithPath: config.output)
+        let out = URL(fileURLWithPath: config.output.output)
         if comm.isRoot {
             do {
                 try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
             } catch {
-                throw InputError(file: config.output, "cannot create the output directory (\(error.localizedDescription))")
+                throw InputError(file: config.output.output, "cannot create the output directory (\(error.localizedDescription))")
             }
         }
         // obs is read once, by rank 0, before anything long starts: the --label column is checked
@@ -174,13 +174,13 @@ extension RunPipeline {
             }
             obs = o
             // The built-in slide is scored against its truth unless --label names another column.
-            let label = config.domains.label ?? (config.input.isEmpty && !config.domains.skip ? "ground_truth" : nil)
+            let label = config.domains.label ?? (config.data.input.isEmpty && !config.domains.noDomains ? "ground_truth" : nil)
             return try label.map { try LabelColumn(obs: o, column: $0, file: source.label) }
         }
         // Resuming: rank 0 reads the checkpoint and checks its format and configuration before the
         // setup, so that a wrong checkpoint is refused before the slide is read.
-        let store = CheckpointStore(output: config.output, keep: config.keepCheckpoints)
-        let loaded = try config.resume.flatMap { try readResumeCheckpoint($0, store: store) }
+        let store = CheckpointStore(output: config.output.output, keep: config.output.keepCheckpoints)
+        let loaded = try config.output.resume.flatMap { try readResumeCheckpoint($0, store: store) }
         let setup = try setUp()
         let model = setup.model
         let report = PartitionReport(graph: setup.graph, partition: setup.partition, nnz: setup.prep.X.nnz, comm: comm)
@@ -190,18 +190,18 @@ extension RunPipeline {
         let trainer: Trainer
         var resumed: ResumeRecord?
         var last: EpochRecord?
-        if config.resume != nil {
+        if config.output.resume != nil {
             let (record, c) = try distributeCheckpoint(loaded, setup: setup)
-            trainer = Trainer(model: model, params: c.params, lr: config.lr, permutations: .seeded(config.seed),
+            trainer = Trainer(model: model, params: c.params, lr: config.model.lr, permutations: .seeded(config.model.seed),
                               optimiser: c.optimiser, epochsDone: c.metadata.epoch)
             resumed = record
             last = c.metadata.last_epoch
             if comm.isRoot {
-                onNote?("resuming from \(record.path): epoch \(record.epoch) of \(config.epochs) (written on \(record.ranks) rank\(record.ranks == 1 ? "" : "s"), continuing on \(comm.size))")
+                onNote?("resuming from \(record.path): epoch \(record.epoch) of \(config.model.epochs) (written on \(record.ranks) rank\(record.ranks == 1 ? "" : "s"), continuing on \(comm.size))")
             }
         } else {
-            trainer = Trainer(model: model, params: model.layout.initialise(seed: config.seed), lr: config.lr,
-                              permutations: .seeded(config.seed))
+            trainer = Trainer(model: model, params: model.layout.initialise(seed: config.model.seed), lr: config.model.lr,
+                              permutations: .seeded(config.model.seed))
         }
 
         // Training. metrics.jsonl is appended to when resuming, after dropping any epochs past the
@@ -215,7 +215,7 @@ extension RunPipeline {
         var checkpoints = [CheckpointRecord]()
         var stopSignal: Int32?
         let t0 = DispatchTime.now().uptimeNanoseconds
-        while trainer.epochsDone < config.epochs {
+        while trainer.epochsDone < config.model.epochs {
             // Stop votes ride in the epoch's allreduce: slot s counts the ranks that saw signal s,
             // so a signal seen by any rank stops every rank after this same epoch.
             for i in model.sideChannel.indices { model.sideChannel[i] = 0 }
@@ -227,11 +227,11 @@ extension RunPipeline {
                 throw InputError(file: source.label, "training diverged: loss is \(r.loss) at epoch \(r.epoch)")
             }
             try metrics?.append(r)
-            onEpoch?(r, config.epochs)
+            onEpoch?(r, config.model.epochs)
             last = r
             let signal = Int32(model.sideChannel.lastIndex { $0 > 0 } ?? 0)
-            let stopping = signal > 0 && r.epoch < config.epochs
-            let due = config.checkpointEvery > 0 && (r.epoch % config.checkpointEvery == 0 || r.epoch == config.epochs)
+            let stopping = signal > 0 && r.epoch < config.model.epochs
+            let due = config.output.checkpointEvery > 0 && (r.epoch % config.output.checkpointEvery == 0 || r.epoch == config.model.epochs)
             if due || stopping {
                 checkpoints.append(try writeCheckpoint(trainer, store: store, fingerprint: setup.fingerprint, last: r))
             }
@@ -265,7 +265,7 @@ extension RunPipeline {
             peak_rss_bytes_per_rank: rss, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
             final_loss_sl_1: last?.loss_sl_1 ?? .nan, final_loss_sl_2: last?.loss_sl_2 ?? .nan,
             blas_threads: BLAS.threads, partition: report,
-            epochs_target: config.epochs, epochs_this_run: epochsThisRun, data_fingerprint: setup.fingerprint,
+            epochs_target: config.model.epochs, epochs_this_run: epochsThisRun, data_fingerprint: setup.fingerprint,
             resumed_from: resumed, checkpoints: checkpoints, stopped_early: stopSignal != nil,
             stop_signal: stopSignal.map(StopSignal.name), domains: domains,
             ari: domains?.scores?.ari, nmi: domains?.scores?.nmi,

@@ -65,9 +65,9 @@ struct Workload {
     /// The DLPFC slide (or any .h5ad) through `RunPipeline.setUp`.
     static func real(path: String, nTopGenes: Int = 3000, dim: Int = 64, comm: Communicator) throws -> Workload {
         var cfg = RunConfiguration()
-        cfg.input = [path]
-        cfg.nTopGenes = nTopGenes
-        cfg.dim = dim
+        cfg.data.input = [path]
+        cfg.data.nTopGenes = nTopGenes
+        cfg.model.dim = dim
         let t0 = PhaseTimer.now()
         let src = try H5ADSource(path: path)
         let setup = try RunPipeline(config: cfg, source: src, comm: comm).setUp()
@@ -78,10 +78,10 @@ struct Workload {
     /// A built-in synthetic slide through `RunPipeline.setUp` (all genes kept when G ≤ 3000).
     static func synthetic(spots: Int, genes: Int, library: Double, dim: Int = 64, comm: Communicator) throws -> Workload {
         var cfg = RunConfiguration()
-        cfg.input = []
-        cfg.dim = dim
-        cfg.syntheticSpots = spots
-        cfg.syntheticGenes = genes
+        cfg.data.input = []
+        cfg.model.dim = dim
+        cfg.data.syntheticSpots = spots
+        cfg.data.syntheticGenes = genes
         let t0 = PhaseTimer.now()
         let src = try SyntheticSource(SyntheticSlide.Parameters(spots: spots, genes: genes, meanLibrarySize: library))
         let setup = try RunPipeline(config: cfg, source: src, comm: comm).setUp()

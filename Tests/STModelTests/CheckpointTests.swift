@@ -25,16 +25,16 @@ final class CheckpointTests: XCTestCase {
     /// A small run configuration: 400 synthetic spots × 100 genes (all kept), d = 16.
     func config(_ dir: String, epochs: Int, every: Int = 0, keep: Int = 2, resume: String? = nil) -> RunConfiguration {
         var c = RunConfiguration()
-        c.output = dir
-        c.epochs = epochs
-        c.dim = 16
-        c.lr = 1e-2
-        c.syntheticSpots = 400
-        c.syntheticGenes = 100
-        c.syntheticDomains = 4
-        c.checkpointEvery = every
-        c.keepCheckpoints = keep
-        c.resume = resume
+        c.output.output = dir
+        c.model.epochs = epochs
+        c.model.dim = 16
+        c.model.lr = 1e-2
+        c.data.syntheticSpots = 400
+        c.data.syntheticGenes = 100
+        c.data.syntheticDomains = 4
+        c.output.checkpointEvery = every
+        c.output.keepCheckpoints = keep
+        c.output.resume = resume
         return c
     }
 
@@ -44,7 +44,7 @@ final class CheckpointTests: XCTestCase {
         ThreadGroupCommunicator.run(ranks: ranks) { comm -> Result<RunSummary, Error> in
             Result {
                 let source = try SyntheticSource(SyntheticSlide.Parameters(
-                    spots: c.syntheticSpots, genes: c.syntheticGenes, domains: c.syntheticDomains, seed: slideSeed))
+                    spots: c.data.syntheticSpots, genes: c.data.syntheticGenes, domains: c.data.syntheticDomains, seed: slideSeed))
                 let p = RunPipeline(config: c, source: source, comm: comm)
                 if let stop { p.stopRequested = { stop(comm.rank, $0) } }
                 return try p.run()
@@ -220,16 +220,16 @@ final class CheckpointTests: XCTestCase {
         let dir = root + "/cfg"
         try succeed(config(dir, epochs: 2, every: 2), ranks: 1)
         var c = config(dir, epochs: 4, resume: "latest")
-        c.lr = 2e-2
+        c.model.lr = 2e-2
         let msg = refuse(c, ranks: 3)
         XCTAssertTrue(msg.contains("different configuration") && msg.contains("lr is 0.01 in the checkpoint, 0.02 in this run"), msg)
         XCTAssertTrue(msg.contains(ckpt(dir, 2)), "names the checkpoint: \(msg)")
         c = config(dir, epochs: 4, resume: "latest")
-        c.readout = .global
+        c.model.readout = .global
         XCTAssertTrue(refuse(c, ranks: 1).contains("readout is local in the checkpoint, global in this run"))
         // What does not change the numbers does not matter: another output directory, progress, keep.
         c = config(root + "/elsewhere", epochs: 4, keep: 5, resume: ckpt(dir, 2))
-        c.progressEvery = 1
+        c.output.progressEvery = 1
         XCTAssertEqual(try succeed(c, ranks: 2).resumed_from?.epoch, 2)
     }
 

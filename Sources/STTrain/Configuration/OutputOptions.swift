@@ -1,0 +1,28 @@
+import ArgumentParser
+
+/// Where a run writes and how it reports and checkpoints: the remaining options of `run`, the
+/// `output` section of the configuration.
+public struct OutputOptions: ConfigurationSection {
+    @Option(name: .long, help: ArgumentHelp("Output directory.", valueName: "dir"))
+    public var output: String = "stgnn-out"
+
+    @Option(name: .long, help: "A progress line every N epochs (rank 0, stderr); a bar when stderr is a terminal.")
+    public var progressEvery: Int = 50
+
+    @Option(name: .long, help: "Write a checkpoint every N epochs and at the last one (0: only when stopped by a signal).")
+    public var checkpointEvery: Int = 0
+
+    @Option(name: .long, help: "Checkpoints to keep in DIR/checkpoints (the newest).")
+    public var keepCheckpoints: Int = 2
+
+    @Option(name: .long, help: ArgumentHelp("Continue from a checkpoint: 'latest' (DIR/checkpoints/latest), a .ckpt file, or a directory with a 'latest' pointer. --epochs stays the total.", valueName: "latest|path"))
+    public var resume: String?
+
+    public init() {}
+
+    public func validate() throws {
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be non-negative (0: only when stopped by a signal)") }
+        guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
+        if let resume, resume.isEmpty { throw ValidationError("--resume needs 'latest' or a checkpoint path") }
+    }
+}
