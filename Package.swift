@@ -51,7 +51,8 @@ let package = Package(
         // Multi-rank self-test of MPICommunicator, run under mpirun by Tests/mpi/run-mpi-tests.sh.
         .executableTarget(name: "stgnn-mpi-selftest", dependencies: ["STComm", "STCore"]),
         // Benchmarks (kernels vs sgemm, epoch breakdown, memory scaling): see docs/PERFORMANCE.md.
-        .executableTarget(name: "stgnn-bench", dependencies: ["STCore", "STComm", "STData", "STPrep", "STPartition", "STModel", "STTrain"]),
+        .executableTarget(name: "stgnn-bench", dependencies: ["STCore", "STComm", "STData", "STPrep", "STPartition", "STModel", "STTrain",
+                                                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Test helpers (fixture paths, skips when ../shared is absent): not API.
         .target(name: "STTestSupport", dependencies: ["STCore", "STData", "CCairo"], path: "Tests/STTestSupport"),

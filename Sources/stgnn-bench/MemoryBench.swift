@@ -24,12 +24,12 @@ enum MemoryBench {
     }
 
     /// One case in this process: set up, train `epochs` epochs, print a `RESULT` line.
-    static func measure(_ o: Options) throws {
+    static func measure(_ o: BenchOptions) throws {
         let baseline = currentRSSBytes()
         let comm = SingleProcessCommunicator()
         let w = try Workload.from(o, comm: comm)
         let afterSetup = currentRSSBytes()
-        let epochs = try o.int("epochs", 3)
+        let epochs = o.epochs ?? 3
         let trainer = Trainer(model: w.model, params: w.model.layout.initialise(seed: 41), lr: 1e-3, permutations: .seeded(41))
         let t0 = PhaseTimer.now()
         for _ in 0..<epochs { trainer.step() }
@@ -63,12 +63,12 @@ enum MemoryBench {
     ]
 
     /// Runs every case in a child process and prints the table.
-    static func sweep(_ o: Options) throws {
+    static func sweep(_ o: BenchOptions) throws {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).path
-        let epochs = try o.int("epochs", 3)
+        let epochs = o.epochs ?? 3
         var cases = sweepCases
-        if o.has("no-real") { cases.removeFirst() }
-        if let maxSpots = o.values["max-spots"].flatMap({ Int($0) }) {
+        if o.noReal { cases.removeFirst() }
+        if let maxSpots = o.maxSpots {
             cases = cases.filter { c in
                 guard let k = c.firstIndex(of: "--spots"), let v = Int(c[k + 1]) else { return true }
                 return v <= maxSpots

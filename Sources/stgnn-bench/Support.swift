@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import STCore
 import STComm
@@ -6,41 +7,41 @@ import STPartition
 import STModel
 import STTrain
 
-/// `--key value` options and bare flags after the mode word.
-struct Options {
-    var values: [String: String] = [:]
-    var flags: Set<String> = []
+/// The benchmark's options (swift-argument-parser, as the main executable's).
+struct BenchOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(".h5ad slide (default: the DLPFC section in ../shared/data).", valueName: "file"))
+    var input: String = defaultInput
+    @Option(help: "Use the built-in synthetic slide with N spots instead of --input.")
+    var spots: Int?
+    @Option(help: "Synthetic genes.")
+    var genes: Int = 300
+    @Option(help: "Synthetic mean library size (~100 gives a sparse HD-like slide).")
+    var library: Double = 2000
+    @Option(help: "HVG count for --input.")
+    var nTopGenes: Int = 3000
+    @Option(help: "Latent width d (a positive multiple of 8).")
+    var dim: Int = 64
+    @Option(help: "kernels: interleaved repetitions.")
+    var reps: Int = 15
+    @Option(help: "kernels: minimum milliseconds per sample.")
+    var minMs: Double = 20
+    @Option(help: "epoch: warm-up epochs.")
+    var warmup: Int = 3
+    @Option(help: "epoch: epochs per round (default 10); memory: epochs (default 3).")
+    var epochs: Int?
+    @Option(help: "epoch: rounds, each one plain and one instrumented block.")
+    var rounds: Int = 5
+    @Option(help: "memory-sweep: skip synthetic cases larger than N.")
+    var maxSpots: Int?
+    @Flag(help: "memory-sweep: skip the real slide.")
+    var noReal = false
+    @Flag(help: "kernels: skip the seed kernels.")
+    var noBaseline = false
 
-    init(_ args: ArraySlice<String>) throws {
-        var it = args.makeIterator()
-        while let a = it.next() {
-            guard a.hasPrefix("--") else { throw BenchError("unexpected argument '\(a)' (options are --key value)") }
-            let key = String(a.dropFirst(2))
-            if let eq = key.firstIndex(of: "=") {
-                values[String(key[..<eq])] = String(key[key.index(after: eq)...])
-            } else if Options.flagNames.contains(key) {
-                flags.insert(key)
-            } else {
-                guard let v = it.next() else { throw BenchError("option --\(key) needs a value") }
-                values[key] = v
-            }
-        }
+    func validate() throws {
+        guard dim >= 8, dim % 8 == 0 else { throw ValidationError("--dim must be a positive multiple of 8") }
+        if let spots, spots < 1 { throw ValidationError("--spots must be positive") }
     }
-
-    static let flagNames: Set<String> = ["no-baseline", "no-real", "quick"]
-
-    func string(_ key: String, _ fallback: String) -> String { values[key] ?? fallback }
-    func int(_ key: String, _ fallback: Int) throws -> Int {
-        guard let s = values[key] else { return fallback }
-        guard let v = Int(s.replacingOccurrences(of: "_", with: "")) else { throw BenchError("--\(key) must be an integer, not '\(s)'") }
-        return v
-    }
-    func double(_ key: String, _ fallback: Double) throws -> Double {
-        guard let s = values[key] else { return fallback }
-        guard let v = Double(s) else { throw BenchError("--\(key) must be a number, not '\(s)'") }
-        return v
-    }
-    func has(_ flag: String) -> Bool { flags.contains(flag) }
 }
 
 struct BenchError: Error, CustomStringConvertible {
@@ -90,13 +91,11 @@ struct Workload {
     }
 
     /// Chooses the workload from the options: `--input file.h5ad` or `--spots N --genes G --library L`.
-    static func from(_ o: Options, comm: Communicator) throws -> Workload {
-        let dim = try o.int("dim", 64)
-        if o.values["spots"] != nil {
-            return try synthetic(spots: o.int("spots", 10_000), genes: o.int("genes", 300),
-                                 library: o.double("library", 2000), dim: dim, comm: comm)
+    static func from(_ o: BenchOptions, comm: Communicator) throws -> Workload {
+        if let spots = o.spots {
+            return try synthetic(spots: spots, genes: o.genes, library: o.library, dim: o.dim, comm: comm)
         }
-        return try real(path: o.string("input", defaultInput), nTopGenes: o.int("n-top-genes", 3000), dim: dim, comm: comm)
+        return try real(path: o.input, nTopGenes: o.nTopGenes, dim: o.dim, comm: comm)
     }
 }
 

@@ -28,12 +28,13 @@ extension ConfigurationSection {
         return out
     }
 
-    /// This section as a dictionary of its encoded values, each as its JSON text (`"0.001"`,
-    /// `"\"10x\""`, `"[\"a.h5ad\"]"`), keyed as in `summary.json`.
+    /// This section as a dictionary of its encoded values, each as text (a string as it is, any
+    /// other value as its JSON: `0.001`, `10x`, `["a.h5ad"]`, `null`), keyed as in `summary.json`.
     public func encodedFields() throws -> [String: String] {
         let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as? [String: Any] ?? [:]
         var out = [String: String]()
         for (k, v) in object {
+            if let text = v as? String { out[k] = text; continue }
             let data = try JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
             out[k] = String(decoding: data, as: UTF8.self)
         }

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import STCore
+import STComm
+
+/// stgnn-bench: figures for docs/PERFORMANCE.md. Prints Markdown tables; never asserts anything.
+@main
+struct Bench: ParsableCommand {
+    enum Mode: String, CaseIterable, ExpressibleByArgument {
+        case kernels, epoch, memory, memorySweep = "memory-sweep", all
+    }
+
+    static let configuration = CommandConfiguration(
+        commandName: "stgnn-bench",
+        abstract: "Figures for docs/PERFORMANCE.md (Markdown tables; never asserts anything).",
+        discussion: """
+        Modes:
+          kernels: per-kernel GFLOP/s of the sparse kernels on the slide's own X, Â, M,
+            against OpenBLAS sgemm of comparable shapes (interleaved repetitions).
+          epoch: per-phase breakdown of one training epoch and achieved GFLOP/s against
+            the DESIGN §2 floor; runs under mpirun too.
+          memory: one case: set up, train --epochs epochs, print a RESULT line (RSS).
+          memory-sweep: every memory case in its own process (real slide, synthetic
+            10k–500k spots).
+          all: kernels and epoch on the same slide.
+        """)
+
+    @Argument(help: "kernels, epoch, memory, memory-sweep or all.")
+    var mode: Mode
+
+    @OptionGroup var o: BenchOptions
+
+    func run() throws {
+        switch mode {
+        case .kernels, .epoch, .all:
+            let comm = makeCommunicator()
+            if comm.isRoot { print(machineLine()) }
+            let w = try Workload.from(o, comm: comm)
+            if comm.isRoot { print("setup (read, partition, preprocess, graph, model): \(fmt(w.setupSeconds, 2)) s\n") }
+            if mode != .epoch {
+                guard comm.size == 1 else { throw BenchError("kernels runs on one process (it measures one rank's kernels)") }
+                KernelBench(workload: w, reps: o.reps, minSeconds: o.minMs / 1000, withBaseline: !o.noBaseline).run()
+            }
+            if mode != .kernels {
+                EpochBench(workload: w, warmup: o.warmup, epochs: o.epochs ?? 10, rounds: o.rounds).run()
+            }
+        case .memory:
+            try MemoryBench.measure(o)
+        case .memorySweep:
+            print(machineLine())
+            try MemoryBench.sweep(o)
+        }
+    }
+}
