@@ -1,6 +1,7 @@
 import Foundation
 import STCore
 import STComm
+import STCommMPI
 
 /// stgnn-bench: figures for docs/PERFORMANCE.md. Prints Markdown tables; never asserts anything.
 let usage = """
@@ -43,7 +44,7 @@ func main() throws {
     let o = try Options(args.dropFirst(2))
     switch mode {
     case "kernels", "epoch", "all":
-        let comm = makeCommunicator()
+        let comm = try makeCommunicator()
         if comm.isRoot { print(machineLine()) }
         let w = try Workload.from(o, comm: comm)
         if comm.isRoot { print("setup (read, partition, preprocess, graph, model): \(fmt(w.setupSeconds, 2)) s\n") }
@@ -68,7 +69,8 @@ func main() throws {
 
 do {
     try main()
+    try MPIEnvironment.finalize()
 } catch {
     FileHandle.standardError.write(Data("stgnn-bench: \(error)\n".utf8))
-    exit(1)
+    MPIEnvironment.abortJob(code: 1)
 }
