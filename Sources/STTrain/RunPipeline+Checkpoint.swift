@@ -3,11 +3,6 @@ import STCore
 import STComm
 import STModel
 
-/// What rank 0 tells the others after a step only it performs: its value, nil if it failed.
-struct RootOutcome<T: Codable>: Codable {
-    var value: T?
-}
-
 /// An error raised on rank 0 during a step only rank 0 performs (reading or writing a checkpoint),
 /// as seen by the other ranks: rank 0 reports the real error, the others leave quietly with this.
 public struct RootFailure: Error, CustomStringConvertible {
@@ -32,17 +27,10 @@ extension RunPipeline {
         return value
     }
 
-    /// `onRoot`, with rank 0's value broadcast to every rank (one Codable broadcast carries both
-    /// the outcome and the value).
+    /// `onRoot`, with rank 0's value then broadcast to every rank (Codable broadcast). Two
+    /// broadcasts, the outcome then the value: a value that is itself optional arrives intact.
     func onRootShared<T: Codable>(_ what: String, _ body: () throws -> T) throws -> T {
-        var value: T?
-        var failure: Error?
-        if comm.isRoot {
-            do { value = try body() } catch { failure = error }
-        }
-        let outcome: RootOutcome<T> = try comm.broadcast(comm.isRoot ? RootOutcome(value: value) : nil, root: 0)
-        guard let shared = outcome.value else { throw failure ?? RootFailure(what: what) }
-        return shared
+        try comm.broadcast(onRoot(what, body), root: 0)
     }
 
     /// Reads the checkpoint `config.resume` names and checks its format and configuration
