@@ -17,6 +17,9 @@ extension Communicator {
     /// (A binary property list was tried: its encoder merges equal numbers, so −0 next to +0
     /// arrived as +0.)
     ///
+    /// When `T` is itself optional, the root passes `.some(nil)` for a nil payload (a `T??`);
+    /// a bare `nil` on the root means "no value given" and stops with a precondition failure.
+    ///
     /// - Throws: `BroadcastError` on every rank if the root cannot encode `value` (so no rank is
     ///   left waiting), or if a rank cannot decode the bytes.
     public func broadcast<T: Codable>(_ value: T?, root: Int = 0) throws -> T {

@@ -92,7 +92,11 @@ final class ThreadGroupCommunicatorTests: XCTestCase {
                                       nested: ["a": [Int64.min, Int64(comm.rank)], "": []])
                     let rec: Record = try comm.broadcast(comm.rank == root ? mine : nil, root: root)
                     let int: Int = try comm.broadcast(comm.rank == root ? 42 + root : nil, root: root)
-                    let flag: Bool? = try comm.broadcast(comm.rank == root ? Optional<Bool>.none : nil, root: root)
+                    // An optional payload: the root gives .some(nil), the others nil.
+                    let payload: Bool?? = comm.rank == root ? .some(nil) : nil
+                    let flag: Bool? = try comm.broadcast(payload, root: root)
+                    let payload3: Int?? = comm.rank == root ? .some(3) : nil
+                    XCTAssertEqual(try comm.broadcast(payload3, root: root), 3)
                     let arr: [Double] = try comm.broadcast(comm.rank == root ? sent : nil, root: root)
                     let arrF: [Float] = try comm.broadcast(comm.rank == root ? sentFloats : nil, root: root)
                     let text: String = try comm.broadcast(comm.rank == root ? "NaN" : nil, root: root)
