@@ -23,5 +23,8 @@ static inline int stmpi_success(void) { return MPI_SUCCESS; }
 static inline int stmpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int stmpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline MPI_Errhandler stmpi_errors_are_fatal(void) { return MPI_ERRORS_ARE_FATAL; }
+static inline MPI_Errhandler stmpi_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline int stmpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int stmpi_err_in_status(void) { return MPI_ERR_IN_STATUS; }
 
 #endif

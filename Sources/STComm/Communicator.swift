@@ -1,13 +1,15 @@
-import STCore
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The collectives the trainer needs, over a group of ranks that each own part of a slide.
 ///
 /// Every computation works on a rank's partition and talks to other ranks only through this
 /// protocol; with one process every collective is a copy or a no-op, so there is one code path.
-/// Implementations: `SingleProcessCommunicator` and `MPICommunicator`.
+/// Implementations: `SingleProcessCommunicator` (one process), `ThreadGroupCommunicator` (P ranks
+/// as threads of one process: the oracle of every distributed test) and, in the STCommMPI module
+/// that only the executables link, `MPICommunicator`.
+///
+/// Collectives must be called by every rank in the same order with matching arguments (MPI's
+/// rules). None of them throws or ends the process: a failure inside a collective (a broken MPI
+/// transport) leaves the other ranks inside it, so the MPI implementation aborts the whole job
+/// there (see STCommMPI); everything else is the caller's to throw.
 public protocol Communicator: AnyObject {
     /// This process's rank, 0..<size.
     var rank: Int { get }
@@ -20,7 +22,7 @@ public protocol Communicator: AnyObject {
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>)
     /// In-place elementwise maximum over all ranks.
     func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>)
-    /// Broadcasts `buffer` from `root` to every rank.
+    /// Broadcasts `buffer` from `root` to every rank (same byte count on every rank).
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int)
     /// Personalised exchange: sends `sendCounts[r]` elements (of `elementSize` bytes) starting at
     /// `sendOffsets[r]` to rank r, receives `recvCounts[r]` from rank r at `recvOffsets[r]`
@@ -28,12 +30,14 @@ public protocol Communicator: AnyObject {
     func exchange(send: UnsafeRawBufferPointer, sendCounts: [Int], sendOffsets: [Int],
                   receive: UnsafeMutableRawBufferPointer, recvCounts: [Int], recvOffsets: [Int],
                   elementSize: Int)
-    /// Gathers variable-sized byte blocks on `root`; returns them in rank order there, [] elsewhere.
-    func gather(_ bytes: [UInt8], root: Int) -> [[UInt8]]
+    /// Gathers every rank's array on `root` (MPI_Gatherv): the arrays in rank order there, [] on
+    /// the other ranks. Arrays may differ in length, be empty, and exceed 2³¹ elements in total.
+    func gatherv<T: BitwiseCopyable>(_ values: [T], root: Int) -> [[T]]
+    /// Every rank's array on every rank, in rank order (MPI_Allgatherv). Arrays may differ in
+    /// length, be empty, and exceed 2³¹ elements in total.
+    func allgatherv<T: BitwiseCopyable>(_ values: [T]) -> [[T]]
     /// Waits for every rank.
     func barrier()
-    /// Ends the whole job (every rank) with `code` after the caller has printed its message.
-    func abort(code: Int32) -> Never
 }
 
 extension Communicator {
@@ -69,6 +73,11 @@ extension Communicator {
     public func allreduceSum(_ array: inout [Int64]) {
         array.withUnsafeMutableBufferPointer { allreduceSum($0) }
     }
+
+    /// Root's `values` on every rank, in place (every rank passes an array of the same length).
+    public func broadcast<T: BitwiseCopyable>(_ values: inout [T], root: Int) {
+        values.withUnsafeMutableBytes { broadcast($0, root: root) }
+    }
 }
 
 /// The communicator of a job with one process: every collective is a local copy.
@@ -79,7 +88,9 @@ public final class SingleProcessCommunicator: Communicator {
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) {}
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Int64>) {}
     public func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Double>) {}
-    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {}
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) {
+        precondition(root == 0, "broadcast root \(root) of 1 rank")
+    }
     public func exchange(send: UnsafeRawBufferPointer, sendCounts: [Int], sendOffsets: [Int],
                          receive: UnsafeMutableRawBufferPointer, recvCounts: [Int], recvOffsets: [Int],
                          elementSize: Int) {
@@ -90,24 +101,10 @@ public final class SingleProcessCommunicator: Communicator {
                 .copyMemory(from: send.baseAddress!.advanced(by: sendOffsets[0] * elementSize), byteCount: n)
         }
     }
-    public func gather(_ bytes: [UInt8], root: Int) -> [[UInt8]] { [bytes] }
-    public func barrier() {}
-    public func abort(code: Int32) -> Never { exit(code) }
-}
-
-extension Communicator {
-    /// Gathers each rank's array on `root`; returns them in rank order there, [] elsewhere.
     public func gatherv<T: BitwiseCopyable>(_ values: [T], root: Int) -> [[T]] {
-        let bytes = values.withUnsafeBytes { Array($0) }
-        let parts = gather(bytes, root: root)
-        return parts.map { part in
-            let n = part.count / MemoryLayout<T>.stride
-            return [T](unsafeUninitializedCapacity: n) { buf, count in
-                part.withUnsafeBytes { src in
-                    UnsafeMutableRawBufferPointer(buf).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[0..<(n * MemoryLayout<T>.stride)]))
-                }
-                count = n
-            }
-        }
+        precondition(root == 0, "gatherv root \(root) of 1 rank")
+        return [values]
     }
+    public func allgatherv<T: BitwiseCopyable>(_ values: [T]) -> [[T]] { [values] }
+    public func barrier() {}
 }

@@ -1,11 +1,12 @@
 import Foundation
-import STCore
 
 /// P ranks as P threads of one process: a `Communicator` for running the distributed code paths
-/// in unit tests without `mpirun` (and the real thing, `MPICommunicator`, under `mpirun`).
+/// in unit tests without `mpirun` (and the real thing, STCommMPI's `MPICommunicator`, under
+/// `mpirun`), and for the partition planner.
 ///
 /// Reductions add contributions in rank order, so results are deterministic. Every collective is
-/// two barriers around a shared mailbox; slow but simple and exact.
+/// two barriers around a shared mailbox; slow but simple and exact. It is the oracle of every
+/// distributed test, and is itself tested against sequential references (Tests/STCommTests).
 public final class ThreadGroupCommunicator: Communicator {
     final class Shared: @unchecked Sendable {
         let size: Int
@@ -121,22 +122,31 @@ public final class ThreadGroupCommunicator: Communicator {
         shared.barrier()
     }
 
-    public func gather(_ bytes: [UInt8], root: Int) -> [[UInt8]] {
-        var out = [[UInt8]]()
-        bytes.withUnsafeBytes { b in
-            shared.slots[rank] = b.baseAddress
+    public func gatherv<T: BitwiseCopyable>(_ values: [T], root: Int) -> [[T]] {
+        precondition(root >= 0 && root < size, "gatherv root \(root) of \(size) ranks")
+        return collect(values, into: rank == root)
+    }
+
+    public func allgatherv<T: BitwiseCopyable>(_ values: [T]) -> [[T]] {
+        collect(values, into: true)
+    }
+
+    /// Every rank's array, in rank order, on the ranks that pass `wanted` ([] on the others).
+    func collect<T: BitwiseCopyable>(_ values: [T], into wanted: Bool) -> [[T]] {
+        var out = [[T]]()
+        values.withUnsafeBufferPointer { b in
+            shared.slots[rank] = UnsafeRawPointer(b.baseAddress)
             shared.meta[rank] = [b.count]
             shared.barrier()
-            if rank == root {
+            if wanted {
+                out.reserveCapacity(size)
                 for r in 0..<size {
                     let c = shared.meta[r][0]
-                    out.append(c == 0 ? [] : Array(UnsafeRawBufferPointer(start: shared.slots[r]!, count: c)))
+                    out.append(c == 0 ? [] : Array(UnsafeBufferPointer(start: shared.slots[r]!.assumingMemoryBound(to: T.self), count: c)))
                 }
             }
             shared.barrier()
         }
         return out
     }
-
-    public func abort(code: Int32) -> Never { exit(code) }
 }

@@ -1,6 +1,7 @@
 import STCore
 import STComm
 import STPartition
+import STExchange
 
 // GraphST on one rank's partition: forward and backward written out, llm.c style.
 //

@@ -12,7 +12,7 @@ extension Communicator {
     /// and the HVG ranking must come out the same everywhere). A no-op with one rank.
     func prepAllreduceSum(_ a: inout [Double]) {
         allreduceSum(&a)
-        if size > 1 { a.withUnsafeMutableBytes { broadcast($0, root: 0) } }
+        if size > 1 { broadcast(&a, root: 0) }
     }
 
     /// The smallest of the ranks' `local` values (nil = none on this rank), identical on every rank.

@@ -120,17 +120,9 @@ public struct KNNGraph: Sendable, Equatable {
         let start = { (q: Int) -> Int in q &* n / p }
         let tree = KDTree(coordinates: coordinates)
         let mine = tree.nearestNeighbours(of: Array(start(r)..<start(r &+ 1)), k: k).neighbours
-        var all = [Int32](repeating: 0, count: n &* k)
-        let recvCounts = (0..<p).map { (start($0 &+ 1) &- start($0)) &* k }
-        let recvOffsets = (0..<p).map { start($0) &* k }
-        mine.withUnsafeBytes { sb in
-            all.withUnsafeMutableBytes { rb in
-                communicator.exchange(send: sb, sendCounts: [Int](repeating: mine.count, count: p),
-                                      sendOffsets: [Int](repeating: 0, count: p),
-                                      receive: rb, recvCounts: recvCounts, recvOffsets: recvOffsets,
-                                      elementSize: MemoryLayout<Int32>.stride)
-            }
-        }
+        // The blocks are consecutive in rank order: their concatenation is the N·k list.
+        let all = Array(communicator.allgatherv(mine).joined())
+        precondition(all.count == n &* k, "KNNGraph: the ranks' blocks hold \(all.count) neighbours, expected \(n &* k)")
         self.init(validated: n, k: k, neighbours: all)
     }
 

@@ -1,6 +1,7 @@
 import STCore
 import STComm
 import STPartition
+import STExchange
 
 /// How a slide is split over ranks: what `stgnn-dist partition` prints and `summary.json` records.
 public struct PartitionReport: Codable, Sendable, Equatable {

@@ -13,36 +13,25 @@ public struct RootFailure: Error, CustomStringConvertible {
 }
 
 extension RunPipeline {
-    /// Runs `body` on rank 0 only, then tells every rank whether it succeeded (one broadcast of one
-    /// integer). On failure rank 0 rethrows its error and every other rank throws `RootFailure`, so
-    /// all ranks leave at the same point: no rank waits in a collective for a rank that has left,
-    /// and the message is printed once, by rank 0. Returns rank 0's value there, nil elsewhere.
+    /// Runs `body` on rank 0 only, then tells every rank whether it succeeded (one broadcast).
+    /// On failure rank 0 rethrows its error and every other rank throws `RootFailure`, so all
+    /// ranks leave at the same point: no rank waits in a collective for a rank that has left, and
+    /// the message is printed once, by rank 0. Returns rank 0's value there, nil elsewhere.
     func onRoot<T>(_ what: String, _ body: () throws -> T) throws -> T? {
         var value: T?
         var failure: Error?
         if comm.isRoot {
             do { value = try body() } catch { failure = error }
         }
-        var status: Int64 = failure == nil ? 0 : 1
-        withUnsafeMutableBytes(of: &status) { comm.broadcast($0, root: 0) }
-        if status != 0 { throw failure ?? RootFailure(what: what) }
+        let succeeded: Bool = try comm.broadcast(comm.isRoot ? failure == nil : nil, root: 0)
+        if !succeeded { throw failure ?? RootFailure(what: what) }
         return value
     }
 
-    /// `onRoot`, with rank 0's value (JSON-encoded) broadcast to every rank.
+    /// `onRoot`, with rank 0's value then broadcast to every rank (Codable broadcast). Two
+    /// broadcasts, the outcome then the value: a value that is itself optional arrives intact.
     func onRootShared<T: Codable>(_ what: String, _ body: () throws -> T) throws -> T {
-        let mine = try onRoot(what) { try jsonData(body(), pretty: false) }
-        let bytes = broadcastBytes(mine.map { [UInt8]($0) })
-        return try JSONDecoder().decode(T.self, from: Data(bytes))
-    }
-
-    /// Rank 0's `bytes` on every rank (two broadcasts: the length, then the bytes).
-    func broadcastBytes(_ bytes: [UInt8]?) -> [UInt8] {
-        var n = Int64(bytes?.count ?? 0)
-        withUnsafeMutableBytes(of: &n) { comm.broadcast($0, root: 0) }
-        var buf = comm.isRoot ? bytes! : [UInt8](repeating: 0, count: Int(n))
-        buf.withUnsafeMutableBytes { comm.broadcast($0, root: 0) }
-        return buf
+        try comm.broadcast(onRoot(what, body), root: 0)
     }
 
     /// Reads the checkpoint `config.output.resume` names and checks its format and configuration
@@ -66,8 +55,7 @@ extension RunPipeline {
             try c.checkData(setup.fingerprint, layout: layout, path: path)
             return ResumeRecord(path: path, epoch: c.metadata.epoch, ranks: c.metadata.ranks)
         }
-        let meta = broadcastBytes(try comm.isRoot ? [UInt8](jsonData(loaded!.checkpoint.metadata, pretty: false)) : nil)
-        let metadata = try JSONDecoder().decode(CheckpointMetadata.self, from: Data(meta))
+        let metadata: CheckpointMetadata = try comm.broadcast(comm.isRoot ? loaded!.checkpoint.metadata : nil, root: 0)
         let p = layout.count
         var state = [Float](repeating: 0, count: 3 * p)
         if comm.isRoot {
@@ -76,7 +64,7 @@ extension RunPipeline {
             state.replaceSubrange(p..<(2 * p), with: c.m)
             state.replaceSubrange((2 * p)..<(3 * p), with: c.v)
         }
-        state.withUnsafeMutableBytes { comm.broadcast($0, root: 0) }
+        comm.broadcast(&state, root: 0)
         let c = Checkpoint(metadata: metadata, params: Array(state[0..<p]), m: Array(state[p..<(2 * p)]),
                            v: Array(state[(2 * p)...]))
         return (record, c)

@@ -276,16 +276,9 @@ extension RunPipeline {
         return summary
     }
 
+    /// Every rank's peak RSS, in rank order, on every rank (every rank returns the same summary).
     func gatherPeakRSS() -> [Int] {
-        let mine = Int64(peakRSSBytes())
-        let parts = comm.gather(withUnsafeBytes(of: mine.littleEndian) { Array($0) }, root: 0)
-        var out = [Int]()
-        for p in parts { out.append(Int(p.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) })) }
-        // Every rank returns the same summary: broadcast rank 0's list.
-        var buf = [Int64](repeating: 0, count: comm.size)
-        if comm.isRoot { for (i, v) in out.enumerated() { buf[i] = Int64(v) } }
-        buf.withUnsafeMutableBytes { comm.broadcast($0, root: 0) }
-        return buf.map { Int($0) }
+        comm.allgatherv([Int64(peakRSSBytes())]).map { Int($0[0]) }
     }
 }
 

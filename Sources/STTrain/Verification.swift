@@ -157,7 +157,7 @@ public enum Verification {
             hErr = relErr(hMine, f.afterHRows.data)
         }
         var errs = [zErr, hErr]
-        errs.withUnsafeMutableBytes { comm.broadcast($0, root: 0) }
+        comm.broadcast(&errs, root: 0)
         checks.append(VerificationCheck(name: "after/Z_rows", error: errs[0], tolerance: 1e-3, detail: "\(f.afterRows.count) spots"))
         checks.append(VerificationCheck(name: "after/H_rows", error: errs[1], tolerance: 1e-3, detail: "H = Â Z W2, never formed in training"))
         return VerificationReport(fixture: path, kind: "model", ranks: comm.size, checks: checks)
@@ -251,31 +251,12 @@ public enum Verification {
     /// Concatenates every rank's rows (rank order) on every rank.
     static func allGatherRows(_ m: CSRMatrix, comm: Communicator) throws -> CSRMatrix {
         if comm.size == 1 { return m }
-        var bytes = [UInt8]()
-        func put<T>(_ a: [T]) { bytes += withUnsafeBytes(of: Int64(a.count)) { Array($0) }; a.withUnsafeBytes { bytes += $0 } }
-        put(m.indptr.map { Int64($0) }); put(m.indices); put(m.values)
-        let parts = comm.gather(bytes, root: 0)
-        var merged = [UInt8]()
-        if comm.isRoot { for p in parts { merged += withUnsafeBytes(of: Int64(p.count)) { Array($0) } + p } }
-        var len = Int64(merged.count)
-        withUnsafeMutableBytes(of: &len) { comm.broadcast($0, root: 0) }
-        if !comm.isRoot { merged = [UInt8](repeating: 0, count: Int(len)) }
-        merged.withUnsafeMutableBytes { comm.broadcast($0, root: 0) }
-        var ptr = [0], idx = [Int32](), val = [Float]()
-        var off = 0
-        func take<T>(_ t: T.Type) -> [T] {
-            let c = Int(merged.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: off, as: Int64.self) }); off += 8
-            let a = merged.withUnsafeBytes { raw in (0..<c).map { raw.loadUnaligned(fromByteOffset: off + $0 * MemoryLayout<T>.stride, as: T.self) } }
-            off += c * MemoryLayout<T>.stride
-            return a
-        }
-        while off < merged.count {
-            off += 8
-            let p = take(Int64.self), i = take(Int32.self), v = take(Float.self)
-            let base = ptr.last!
-            ptr += p.dropFirst().map { base + Int($0) }
-            idx += i; val += v
-        }
-        return CSRMatrix(rows: ptr.count - 1, cols: m.cols, indptr: ptr, indices: idx, values: val)
+        let rowLengths = Array(comm.allgatherv((0..<m.rows).map { Int64(m.indptr[$0 + 1] - m.indptr[$0]) }).joined())
+        var ptr = [0]
+        ptr.reserveCapacity(rowLengths.count + 1)
+        for c in rowLengths { ptr.append(ptr.last! + Int(c)) }
+        return CSRMatrix(rows: ptr.count - 1, cols: m.cols, indptr: ptr,
+                         indices: Array(comm.allgatherv(m.indices).joined()),
+                         values: Array(comm.allgatherv(m.values).joined()))
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import STCore
 import STComm
+import STCommMPI
 
 /// stgnn-bench: figures for docs/PERFORMANCE.md. Prints Markdown tables; never asserts anything.
 @main
@@ -30,10 +31,21 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var o: BenchOptions
 
-    func run() throws {
+    func run() {
+        do {
+            try measure()
+            try MPIEnvironment.finalize()
+        } catch {
+            // Under mpirun the other ranks may wait in a collective: end the whole job.
+            FileHandle.standardError.write(Data("stgnn-bench: \(error)\n".utf8))
+            MPIEnvironment.abortJob(code: 1)
+        }
+    }
+
+    func measure() throws {
         switch mode {
         case .kernels, .epoch, .all:
-            let comm = makeCommunicator()
+            let comm = try makeCommunicator()
             if comm.isRoot { print(machineLine()) }
             let w = try Workload.from(o, comm: comm)
             if comm.isRoot { print("setup (read, partition, preprocess, graph, model): \(fmt(w.setupSeconds, 2)) s\n") }

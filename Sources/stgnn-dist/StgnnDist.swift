@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import STComm
+import STCommMPI
 import STCore
 import STData
 import STTrain
@@ -29,12 +30,13 @@ import STModel
 
 /// Runs `body` with the job's communicator; any error ends the whole job with one clear line.
 func withJob(_ body: (Communicator) throws -> Int32) -> Never {
-    let comm = makeCommunicator()
+    let comm: Communicator
+    do { comm = try makeCommunicator() } catch { failJob(error) }
     configureBLASThreads(comm: comm)
     do {
         let code = try body(comm)
         comm.barrier()
-        MPIEnvironment.finalize()
+        try MPIEnvironment.finalize()
         exit(code)
     } catch let e as RankLocalError {
         failJob(e.underlying, comm: comm, seenByAllRanks: false)

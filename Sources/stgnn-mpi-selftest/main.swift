@@ -5,12 +5,15 @@
 // ranks)`; a failing rank prints its details to stderr. Exit status 0 iff every check passed.
 //
 // Usage: stgnn-mpi-selftest [--big] [--abort-on-rank R] [--fail-all] [--mismatch]
-//   --big              also move payloads above 2^31 elements/bytes (needs 2+ ranks, ~8 GB)
+//   --big              also move payloads above 2^31 elements/bytes (needs 2+ ranks, ~12 GB)
 //   --abort-on-rank R  rank R calls failJob while the others wait in a barrier (must not hang)
 //   --fail-all         every rank calls failJob(seenByAllRanks: true) (message printed once)
 //   --mismatch         an exchange with inconsistent counts and count checking on (must abort)
+//   --mpi-error        each rank sends 64 bytes to the next, which expects 16: MPI reports a truncation,
+//                      which must end the job with our one-line message and MPI's error string
+import Foundation
 import STComm
-import STCore
+import STCommMPI
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,6 +24,7 @@ var abortRank: Int? = nil
 var failAll = false
 var big = false
 var mismatch = false
+var mpiError = false
 do {
     var args = CommandLine.arguments.dropFirst()
     while let a = args.popFirst() {
@@ -31,12 +35,14 @@ do {
         case "--fail-all": failAll = true
         case "--big": big = true
         case "--mismatch": mismatch = true
-        default: failJob("unknown argument '\(a)' (expected --big, --abort-on-rank R, --fail-all, --mismatch)")
+        case "--mpi-error": mpiError = true
+        default: failJob("unknown argument '\(a)' (expected --big, --abort-on-rank R, --fail-all, --mismatch, --mpi-error)")
         }
     }
 }
 
-let comm = makeCommunicator()
+let comm: Communicator
+do { comm = try makeCommunicator() } catch { failJob(error) }
 let rank = comm.rank
 let P = comm.size
 let mpi = comm as? MPICommunicator
@@ -54,6 +60,12 @@ func check(_ name: String, _ ok: Bool, _ detail: @autoclosure () -> String = "")
         print(bad == 0 ? "PASS \(name)" : "FAIL \(name) (\(bad) of \(P) ranks)")
         fflush(stdout)
     }
+}
+
+/// Finalises MPI and exits with `code` (a failing MPI_Finalize ends the job through failJob).
+func finish(_ code: Int32) -> Never {
+    do { try MPIEnvironment.finalize() } catch { failJob(error, comm: comm) }
+    exit(code)
 }
 
 /// Runs `body` with small message limits (forcing the chunked paths), then restores them.
@@ -81,8 +93,7 @@ if let r = abortRank {
     }
     comm.barrier()   // never completes: rank r never arrives; only MPI_Abort ends this
     print("rank \(rank): ERROR: passed a barrier that rank \(r % P) never entered")
-    MPIEnvironment.finalize()
-    exit(0)
+    finish(0)
 }
 if failAll {
     comm.barrier()
@@ -101,11 +112,32 @@ if mismatch {
     } }
     _ = send
     check("mismatched exchange counts were not detected", P == 1)
-    MPIEnvironment.finalize()
-    exit(P == 1 ? 0 : 1)
+    finish(P == 1 ? 0 : 1)
+}
+
+if mpiError {
+    // Rank r sends 64 bytes to rank (r+1) % P, which expects 16 (count checks off): MPI reports
+    // the truncation through MPI_Waitall.
+    mpi?.checksExchangeCounts = false
+    let next = (rank + 1) % P, prev = (rank + P - 1) % P
+    var sc = [Int](repeating: 0, count: P), rc = sc
+    let z = [Int](repeating: 0, count: P)
+    if P > 1 { sc[next] = 64; rc[prev] = 16 }
+    let send = [UInt8](repeating: 7, count: 64)
+    var recv = [UInt8](repeating: 0, count: 64)
+    send.withUnsafeBytes { s in recv.withUnsafeMutableBytes { r in
+        comm.exchange(send: s, sendCounts: sc, sendOffsets: z, receive: r, recvCounts: rc, recvOffsets: z, elementSize: 1)
+    } }
+    comm.barrier()
+    check("a truncated message was not detected", P == 1)
+    finish(P == 1 ? 0 : 1)
 }
 
 // MARK: Identity
+
+if let mpi {
+    check("MPI_ERRORS_RETURN on MPI_COMM_WORLD and the job's communicator", mpi.returnsErrors)
+}
 
 if let s = getenv("OMPI_COMM_WORLD_SIZE").flatMap({ Int(String(cString: $0)) }) {
     check("rank count matches mpirun (-n \(s))", s == P && mpi != nil, "communicator has \(P) ranks")
@@ -284,35 +316,105 @@ do {   // all counts zero, empty buffers
     check("exchange with all counts zero", r.isEmpty)
 }
 
-// MARK: Gather
+// MARK: Gatherv, allgatherv
 
-func gatherCheck(root: Int, scale: Int, label: String) {
-    func size(_ r: Int) -> Int { ((r &* 37) % 5) &* scale &+ r }    // rank 0 sends nothing
-    func byte(_ r: Int, _ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: r &* 11 &+ i) }
-    let mine = (0..<size(rank)).map { byte(rank, $0) }
-    let got = comm.gather(mine, root: root)
-    var problem = ""
-    if rank == root {
-        if got.count != P { problem = "\(got.count) blocks" }
-        else {
-            for r in 0..<P {
-                if got[r].count != size(r) { problem = "block \(r) has \(got[r].count) bytes, expected \(size(r))"; break }
-                if let i = got[r].indices.first(where: { got[r][$0] != byte(r, $0) }) { problem = "block \(r) byte \(i)"; break }
-            }
+/// Rank r's element count: rank 1 has none (rank 0 has none either when `scale` is 0).
+func gatherCount(_ r: Int, scale: Int) -> Int { r == 1 ? 0 : ((r &* 37) % 5) &* scale &+ r }
+
+/// Checks `gatherv` (on `root`) and `allgatherv` of rank-specific arrays of `T`.
+func gathervCheck<T: BitwiseCopyable & Equatable>(_ type: T.Type, root: Int, scale: Int, label: String,
+                                                  _ element: (Int, Int) -> T) {
+    let mine = (0..<gatherCount(rank, scale: scale)).map { element(rank, $0) }
+    let expected = (0..<P).map { r in (0..<gatherCount(r, scale: scale)).map { element(r, $0) } }
+    let largest = (0..<P).map { gatherCount($0, scale: scale) }.max()!
+    func compare(_ got: [[T]]) -> String {
+        guard got.count == P else { return "\(got.count) blocks, expected \(P)" }
+        for r in 0..<P {
+            if got[r].count != expected[r].count { return "block \(r) has \(got[r].count) elements, expected \(expected[r].count)" }
+            if let i = got[r].indices.first(where: { got[r][$0] != expected[r][$0] }) { return "block \(r) element \(i)" }
         }
-    } else if !got.isEmpty { problem = "non-root got \(got.count) blocks" }
-    check("gather of varying sizes (0...\((0..<P).map(size).max()!) bytes) on rank \(root)\(label)", problem.isEmpty, problem)
+        return ""
+    }
+    let got = comm.gatherv(mine, root: root)
+    let problem = rank == root ? compare(got) : (got.isEmpty ? "" : "non-root got \(got.count) blocks")
+    check("gatherv of \(T.self) (0...\(largest) elements per rank) on rank \(root)\(label)", problem.isEmpty, problem)
+    let all = comm.allgatherv(mine)
+    let allProblem = compare(all)
+    check("allgatherv of \(T.self) (0...\(largest) elements per rank)\(label)", allProblem.isEmpty, allProblem)
 }
+
+/// A 24-byte element (not a power of two) whose every byte is checked.
+struct Triple: BitwiseCopyable, Equatable { var a: Int64; var b: UInt64; var c: Int64 }
+
+func byteOf(_ r: Int, _ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: r &* 11 &+ i) }
 for root in Set([0, P - 1]).sorted() {
-    gatherCheck(root: root, scale: 1, label: "")
-    gatherCheck(root: root, scale: 100_000, label: "")
+    gathervCheck(UInt8.self, root: root, scale: 1, label: "", byteOf)
+    gathervCheck(UInt8.self, root: root, scale: 100_000, label: "", byteOf)
+    gathervCheck(Int64.self, root: root, scale: 1000, label: "") { Int64($0) << 40 | Int64($1) }
+    gathervCheck(Triple.self, root: root, scale: 100, label: "") {
+        Triple(a: Int64($0), b: 0x7FF8_0000_0000_0000 | UInt64($1), c: -Int64($1))
+    }
 }
+gathervCheck(Float.self, root: 0, scale: 0, label: " (rank 1 empty, others tiny)") { Float($0 * 1000 + $1) }
 withSmallMessages(elements: 1 << 30, bytes: 1000) {
-    gatherCheck(root: P - 1, scale: 1000, label: " point-to-point in 1000-byte pieces")
+    gathervCheck(UInt8.self, root: P - 1, scale: 1000, label: " in 1000-byte pieces (exchange path)", byteOf)
+    gathervCheck(Triple.self, root: 0, scale: 100, label: " in 41-element pieces (exchange path)") {
+        Triple(a: Int64($0), b: UInt64($1) * 3, c: Int64($1))
+    }
+}
+withSmallMessages(elements: 7, bytes: 1 << 30) {
+    gathervCheck(Int64.self, root: 0, scale: 10, label: " in 7-element pieces (exchange path)") { Int64($0 &* 1000 &+ $1) }
 }
 do {
-    let got = comm.gather([], root: 0)
-    check("gather of empty blocks", rank == 0 ? got.count == P && got.allSatisfy(\.isEmpty) : got.isEmpty)
+    let got = comm.gatherv([UInt8](), root: 0)
+    check("gatherv of empty arrays", rank == 0 ? got.count == P && got.allSatisfy(\.isEmpty) : got.isEmpty)
+    let all = comm.allgatherv([Double]())
+    check("allgatherv of empty arrays", all.count == P && all.allSatisfy(\.isEmpty))
+}
+
+// MARK: Codable broadcast
+
+struct Record: Codable, Equatable {
+    var name: String
+    var bits: [UInt64]
+    var values: [Double]
+    var optional: Int?
+    var table: [String: [Int32]]
+}
+
+func record(_ r: Int) -> Record {
+    let special: [Double] = [.nan, -0.0, .infinity, -.infinity, .leastNonzeroMagnitude, 0.1, Double(r)]
+    return Record(name: "rank \(r) ✓", bits: special.map(\.bitPattern), values: special,
+                  optional: r % 2 == 0 ? nil : r, table: ["r": [Int32(r)], "": []])
+}
+
+for root in Set([0, P - 1, P / 2]).sorted() {
+    var problem = ""
+    do {
+        let got: Record = try comm.broadcast(rank == root ? record(root) : nil, root: root)
+        let want = record(root)
+        if got.name != want.name || got.optional != want.optional || got.table != want.table { problem = "fields differ: \(got)" }
+        // Finite values and ±∞ bit for bit; NaN as a NaN (JSON keeps no payload).
+        if !got.values[0].isNaN || got.values.dropFirst().map(\.bitPattern) != Array(want.bits.dropFirst()) {
+            problem = "doubles differ bitwise: \(got.values)"
+        }
+        let n: Int = try comm.broadcast(rank == root ? 1_000_003 * (root + 1) : nil, root: root)
+        if n != 1_000_003 * (root + 1) { problem = "Int \(n)" }
+        let big: [Int64] = try comm.broadcast(rank == root ? (0..<100_000).map { Int64($0) * 7 } : nil, root: root)
+        if big != (0..<100_000).map({ Int64($0) * 7 }) { problem = "[Int64] of 100000 differs" }
+    } catch { problem = "threw \(error)" }
+    check("Codable broadcast from rank \(root) (struct with NaN/−0/∞/subnormal doubles, Int, [Int64])", problem.isEmpty, problem)
+}
+do {   // the root cannot encode: every rank throws, nobody waits
+    struct Refused: Error {}
+    struct Unencodable: Codable {
+        init() {}
+        init(from decoder: Decoder) throws { throw Refused() }
+        func encode(to encoder: Encoder) throws { throw Refused() }
+    }
+    var threw = false
+    do { _ = try comm.broadcast(rank == 0 ? Unencodable() : nil, root: 0) } catch { threw = true }
+    check("Codable broadcast the root cannot encode throws on every rank", threw)
 }
 
 // MARK: Barrier
@@ -350,13 +452,20 @@ if big {
             r.withUnsafeBufferPointer { p in for i in 0..<p.count where p[i] != UInt8(truncatingIfNeeded: i &* 7) { bad = i; break } }
             check("exchange of 2^31+17 one-byte elements", bad < 0, "byte \(bad)")
         }
-        do {   // total above 2^31 bytes on the root
+        do {   // gatherv: total above 2^31 bytes on the root
             let each = n / P + 1
             let mine = [UInt8](repeating: UInt8(rank + 1), count: each)
-            let got = comm.gather(mine, root: 0)
+            let got = comm.gatherv(mine, root: 0)
             let ok = rank != 0 || (got.count == P && (0..<P).allSatisfy { r in
                 got[r].count == each && got[r].withUnsafeBufferPointer { p in !p.contains { $0 != UInt8(r + 1) } } })
-            check("gather of \(each * P) bytes in total", ok)
+            check("gatherv of \(each * P) bytes in total", ok)
+        }
+        do {   // allgatherv: total above 2^31 elements on every rank
+            let each = n / P + 1
+            let got = comm.allgatherv([UInt8](repeating: UInt8(rank + 1), count: each))
+            let ok = got.count == P && (0..<P).allSatisfy { r in
+                got[r].count == each && got[r].withUnsafeBufferPointer { p in !p.contains { $0 != UInt8(r + 1) } } }
+            check("allgatherv of \(each * P) one-byte elements in total", ok)
         }
     }
 }
@@ -365,5 +474,4 @@ if rank == 0 {
     print(failedChecks == 0 ? "ALL PASSED" : "\(failedChecks) CHECK(S) FAILED")
     fflush(stdout)
 }
-MPIEnvironment.finalize()
-exit(failedChecks == 0 ? 0 : 1)
+finish(failedChecks == 0 ? 0 : 1)

@@ -3,6 +3,7 @@ import XCTest
 import STCore
 import STComm
 import STPartition
+import STExchange
 import STTrain
 
 /// The distributed code path (partitions, halo and corruption exchanges, allreduce) run in-process

@@ -6,7 +6,8 @@
 #   - under mpirun -n 1, 2, 3, 4: every collective, checked (PASS/FAIL per check),
 #   - the failure paths, each under `timeout`: one rank calls failJob while the others wait in a
 #     barrier (every rank must exit promptly, non-zero, message printed once); every rank fails
-#     (message printed once); inconsistent exchange counts (detected, job aborted).
+#     (message printed once); inconsistent exchange counts (detected, job aborted); an MPI error
+#     (a truncated message: reported with MPI's error string by our one-line message, job aborted).
 #
 # $STGNN_SELFTEST_BIN: use this already-built stgnn-mpi-selftest instead of building one.
 # Usage: Tests/mpi/run-mpi-tests.sh [--debug|--release] [--scratch-path DIR] [--ranks "1 2 3 4"] [--big]
@@ -133,6 +134,15 @@ if [ $rc != 0 ] && [ $rc != 124 ] && grep -q "exchange counts disagree" "$tmp/mi
     pass "mismatched exchange counts: detected, exit $rc after ${secs}s"
 else
     fail "mismatched exchange counts (rc $rc)"; cat "$tmp/mismatch.out" "$tmp/mismatch.err"
+fi
+
+# An error returned by MPI itself (MPI_ERRORS_RETURN, every return code checked): a truncated
+# message. Each rank that sees it may report it, so require a prompt non-zero exit and our line.
+run mpierror 60 "${MPIRUN[@]}" -n 3 "$bin" --mpi-error
+if [ $rc != 0 ] && [ $rc != 124 ] && grep -qE "^stgnn-dist: error: MPI_Waitall .*failed: MPI_ERR_TRUNCATE" "$tmp/mpierror.err"; then
+    pass "MPI error (truncated message): exit $rc after ${secs}s: $(grep -m1 -E '^stgnn-dist: error' "$tmp/mpierror.err")"
+else
+    fail "MPI error (truncated message) (rc $rc)"; cat "$tmp/mpierror.out" "$tmp/mpierror.err"
 fi
 
 if [ $failures = 0 ]; then echo "== all MPI tests passed"; else echo "== $failures MPI test(s) FAILED"; fi

@@ -1,5 +1,6 @@
 import STCore
 import STComm
+import STPartition
 
 extension LocalGraph {
     /// HPCG's TestSymmetry on the partitioned operator: |xᵀ(Ây) − yᵀ(Âx)| / |xᵀ(Ây)| over the

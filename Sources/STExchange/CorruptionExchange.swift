@@ -1,5 +1,6 @@
 import STCore
 import STComm
+import STPartition
 
 /// Moves rows of a distributed N×w matrix according to a global permutation: Ũ[i] = U[perm[i]]
 /// (forward) and dU[perm[i]] += dŨ[i] (backward, its transpose).
