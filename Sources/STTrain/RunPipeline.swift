@@ -102,7 +102,7 @@ public final class RunPipeline {
 
         let weightsL = LossWeights(alpha: config.alpha, beta: config.beta)
         let model = GraphSTModel(x: localPrep.X, graph: graph, dim: config.dim, weights: weightsL,
-                                 readout: config.readout, sideChannels: StopSignal.voteSlots, comm: comm)
+                                 readout: config.readout, comm: comm)
         phase("model_setup")
         return Setup(partition: rcb, owned: localRows, prep: localPrep, graph: graph, model: model, fingerprint: fingerprint)
     }
@@ -219,21 +219,22 @@ extension RunPipeline {
         var checkpoints = [CheckpointRecord]()
         var stopSignal: Int32?
         let t0 = DispatchTime.now().uptimeNanoseconds
+        var votes = [Double](repeating: 0, count: StopSignal.voteSlots)
         while trainer.epochsDone < config.epochs {
             // Stop votes ride in the epoch's allreduce: slot s counts the ranks that saw signal s,
             // so a signal seen by any rank stops every rank after this same epoch.
-            for i in model.sideChannel.indices { model.sideChannel[i] = 0 }
+            for i in votes.indices { votes[i] = 0 }
             if let s = stopRequested(trainer.epochsDone + 1), s > 0 {
-                model.sideChannel[min(Int(s), StopSignal.voteSlots - 1)] = 1
+                votes[min(Int(s), StopSignal.voteSlots - 1)] = 1
             }
-            let r = trainer.step()
+            let r = trainer.step(extra: &votes)
             guard r.loss.isFinite else {
                 throw InputError(file: source.label, "training diverged: loss is \(r.loss) at epoch \(r.epoch)")
             }
             try metrics?.append(r)
             onEpoch?(r, config.epochs)
             last = r
-            let signal = Int32(model.sideChannel.lastIndex { $0 > 0 } ?? 0)
+            let signal = Int32(votes.lastIndex { $0 > 0 } ?? 0)
             let stopping = signal > 0 && r.epoch < config.epochs
             let due = config.checkpointEvery > 0 && (r.epoch % config.checkpointEvery == 0 || r.epoch == config.epochs)
             if due || stopping {

@@ -92,6 +92,7 @@ struct Workload {
     /// Chooses the workload from the options: `--input file.h5ad` or `--spots N --genes G --library L`.
     static func from(_ o: Options, comm: Communicator) throws -> Workload {
         let dim = try o.int("dim", 64)
+        guard dim >= 1, dim % 8 == 0 else { throw BenchError("--dim must be a positive multiple of 8, not \(dim)") }
         if o.values["spots"] != nil {
             return try synthetic(spots: o.int("spots", 10_000), genes: o.int("genes", 300),
                                  library: o.double("library", 2000), dim: dim, comm: comm)

@@ -22,7 +22,7 @@ options:
   --genes G          synthetic genes (default 300)
   --library L        synthetic mean library size (default 2000; ~100 gives a sparse HD-like slide)
   --n-top-genes K    HVG count for --input (default 3000)
-  --dim D            latent width d (default 64)
+  --dim D            latent width d, a positive multiple of 8 (default 64)
   --reps R           kernels: interleaved repetitions (default 15)
   --min-ms T         kernels: minimum milliseconds per sample (default 20)
   --warmup W         epoch: warm-up epochs (default 3)

@@ -92,7 +92,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Adam learning rate.")
     var lr: Double = 1e-3
 
-    @Option(name: .long, help: "Latent width d.")
+    @Option(name: .long, help: "Latent width d (a positive multiple of 8).")
     var dim: Int = 64
 
     @Option(name: .long, help: "Weight α of the reconstruction loss.")
@@ -106,7 +106,7 @@ struct ModelOptions: ParsableArguments {
 
     func validate() throws {
         guard epochs >= 0 else { throw ValidationError("--epochs must be non-negative") }
-        guard dim >= 1 else { throw ValidationError("--dim must be at least 1") }
+        guard dim >= 1, dim % 8 == 0 else { throw ValidationError("--dim must be a positive multiple of 8") }
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
         guard ["local", "global"].contains(readout) else { throw ValidationError("--readout must be local or global") }
     }
