@@ -245,9 +245,7 @@ public final class GraphSTModel {
             GlobalReadout.backward(g: a.g.p, dg: dm, invN: 1 / N, de: a.de.p, n: n, d: d)
         }
         timer?.lap("readout backward, Mᵀ·[∂s|∂s̃], reverse halo")
-        // ∂Z accumulates onto its reconstruction part, ∂Z̃ has none (assigned).
-        ReLU.backward(z: a.z.p, de: a.de.p, dz: a.dz.p, n: n, width: d, ld: d2, accumulate: true)
-        ReLU.backward(z: a.z.p + d, de: a.de.p + d, dz: a.dz.p + d, n: n, width: d, ld: d2, accumulate: false)
+        ReLU.backward(z: a.z.p, de: a.de.p, dz: a.dz.p, n: n, d: d)
         halo.exchange(a.dz.p, width: d2)
         timer?.lap("relu backward, halo [∂Z|∂Z̃]")
         GCNPropagate.backward(adj: graph.adj, dOut: a.dz.p, ldo: d2, width: d2, dInput: a.du.p, ldi: d2)

@@ -11,26 +11,25 @@ enum ReLU {
         for i in 0..<count { e[i] = Swift.max(z[i], 0) }
     }
 
-    /// dz (N, width; ld) (+)= de ∘ 1[z > 0] over N rows of `width` (a multiple of 8) columns, all
-    /// three buffers with row stride ld. `accumulate`: add to dz (∂Z already holds the
-    /// reconstruction part), else overwrite it (∂Z̃).
+    /// [∂Z | ∂Z̃] (N, 2d) (+)= [∂E | ∂Ẽ] ∘ 1[[Z | Z̃] > 0] on the owned rows: the ∂Z half accumulates
+    /// (it already holds the reconstruction part Â∂Y), the ∂Z̃ half is overwritten (it has none).
     static func backward(z: UnsafePointer<Float>, de: UnsafePointer<Float>, dz: UnsafeMutablePointer<Float>,
-                         n: Int, width: Int, ld: Int, accumulate: Bool) {
+                         n: Int, d: Int) {
         // Explicit 8-wide vectors: the three pointers may alias as far as the compiler knows,
         // which kept the scalar form from vectorising.
-        let zero = SIMD8<Float>(repeating: 0)
+        let d2 = 2 * d, zero = SIMD8<Float>(repeating: 0)
         for i in 0..<n {
-            let zr = z + i &* ld, der = de + i &* ld, dzr = dz + i &* ld
-            if accumulate {
-                for a in stride(from: 0, to: width, by: 8) {
-                    let gv = zero.replacing(with: VectorMath.load8(der + a), where: VectorMath.load8(zr + a) .> zero)
-                    VectorMath.store8(VectorMath.load8(dzr + a) + gv, dzr + a)
-                }
-            } else {
-                for a in stride(from: 0, to: width, by: 8) {
-                    let gv = zero.replacing(with: VectorMath.load8(der + a), where: VectorMath.load8(zr + a) .> zero)
-                    VectorMath.store8(gv, dzr + a)
-                }
+            let zr = z + i &* d2, der = de + i &* d2, dzr = dz + i &* d2
+            var a = 0
+            while a < d {
+                let gv = zero.replacing(with: VectorMath.load8(der + a), where: VectorMath.load8(zr + a) .> zero)
+                VectorMath.store8(VectorMath.load8(dzr + a) + gv, dzr + a)
+                a &+= 8
+            }
+            while a < d2 {
+                let gv = zero.replacing(with: VectorMath.load8(der + a), where: VectorMath.load8(zr + a) .> zero)
+                VectorMath.store8(gv, dzr + a)
+                a &+= 8
             }
         }
     }
