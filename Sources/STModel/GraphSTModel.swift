@@ -210,10 +210,10 @@ public final class GraphSTModel {
     func backward(_ p: UnsafePointer<Float>, grad: UnsafeMutablePointer<Float>,
                   extra: UnsafeMutableBufferPointer<Double>) -> Losses {
         let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout, a = act
-        let N = Double(globalCount), pk = packedLayout
+        let nSlide = Double(globalCount), pk = packedLayout
         let sums = packedBuffer(extra: extra.count)
-        let cRec = Float(2 * weights.alpha / (N * Double(G)))   // ∂(α·feat)/∂H = cRec·(H − X)
-        let w = Float(weights.beta / (2 * N))                    // ∂(β·BCE mean)/∂logit = w·(σ(s) − y)
+        let cRec = Float(2 * weights.alpha / (nSlide * Double(G)))   // ∂(α·feat)/∂H = cRec·(H − X)
+        let w = Float(weights.beta / (2 * nSlide))                    // ∂(β·BCE mean)/∂logit = w·(σ(s) − y)
         let wb = p + L.wb.lowerBound
 
         BCEWithLogits.forward(logits: a.logits.p, n: n, sums: sums + pk.losses)
@@ -242,7 +242,7 @@ public final class GraphSTModel {
             dm.update(repeating: 0, count: d2)
             Bilinear.backwardSummarySum(e: a.e.p, dlogits: a.dlogits.p, wb: wb, dcSum: dm, n: n, d: d)
             comm.allreduceSum(UnsafeMutableBufferPointer(start: dm, count: d2))
-            GlobalReadout.backward(g: a.g.p, dg: dm, invN: 1 / N, de: a.de.p, n: n, d: d)
+            GlobalReadout.backward(g: a.g.p, dg: dm, invN: 1 / nSlide, de: a.de.p, n: n, d: d)
         }
         timer?.lap("readout backward, Mᵀ·[∂s|∂s̃], reverse halo")
         ReLU.backward(z: a.z.p, de: a.de.p, dz: a.dz.p, n: n, d: d)
@@ -264,7 +264,7 @@ public final class GraphSTModel {
         timer?.lap("allreduce")
 
         // Replicated epilogue: losses, ∂W2 = cRec·(K W2 − C), and the flat gradient.
-        let sl1 = (sums[0] + sums[1]) / (2 * N), sl2 = (sums[2] + sums[3]) / (2 * N)
+        let sl1 = (sums[0] + sums[1]) / (2 * nSlide), sl2 = (sums[2] + sums[3]) / (2 * nSlide)
         let sse = ReconstructionLoss.reduce(k: sums + pk.k, ct: sums + pk.xt, ldct: d2, w2: p + L.w2.lowerBound,
                                             xNormSquared: xNormSquared, scale: cRec, dw2: grad + L.w2.lowerBound,
                                             w2d: w2d, kw2: kw2, d: d, genes: G)
@@ -272,7 +272,7 @@ public final class GraphSTModel {
         for i in 0..<(d &* d) { grad[L.wb.lowerBound &+ i] = Float(sums[pk.wb &+ i]) }
         grad[L.bias.lowerBound] = Float(sums[pk.b])
         timer?.lap("epilogue: ∂W2 = KW2 − C, gradient")
-        let feat = sse / (N * Double(G))
+        let feat = sse / (nSlide * Double(G))
         return Losses(total: weights.alpha * feat + weights.beta * (sl1 + sl2), feat: feat, sl1: sl1, sl2: sl2)
     }
 
