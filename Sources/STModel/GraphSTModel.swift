@@ -3,24 +3,36 @@ import STComm
 import STPartition
 import STExchange
 
-// GraphST on one rank's partition: forward and backward written out, llm.c style.
+// GraphST on one rank's partition: the orchestration of the ops in Ops/ and of the communication
+// between them. Each op is a plain forward/backward pair over buffers and sizes (llm.c); the
+// buffers are named views of one activation arena (Ops/Activations.swift); no op sees a
+// communicator: halo exchanges, the corruption exchange and the allreduce sit between ops here, as
+// HPCG's ExchangeHalo sits beside its kernels.
 //
-// Dimensions: N = spots in the slide, n = spots owned by this rank, nL = owned + ghost rows,
-// G = genes, d = latent width. Every N×d quantity is stored for the nL local rows (owned first).
+// N = spots owned, L = local rows (owned + ghosts), d = latent width (a multiple of 8), G = genes;
+// N_slide = spots in the slide (every loss is normalised by it, never by a rank's own count).
 //
 //   U  = X W1            Z  = Â U          E  = relu(Z)
 //   Ũ  = P U             Z̃  = Â Ũ          Ẽ  = relu(Z̃)            (corruption: P permutes rows)
 //   g  = σ(rownorm(M E))         g̃ = σ(rownorm(M Ẽ))
 //   s1 = B(E, g)  s2 = B(Ẽ, g)   s3 = B(Ẽ, g̃)  s4 = B(E, g̃)     B(h, c)_i = h_i·Wb·c_i + b
 //   Y  = Â Z             H  = Y W2   (never formed)
-//   L  = α‖H − X‖²/(N·G) + β[(Σsp(−s1) + Σsp(s2)) + (Σsp(−s3) + Σsp(s4))]/(2N)
+//   L  = α‖H − X‖²/(N_slide·G) + β[(Σsp(−s1) + Σsp(s2)) + (Σsp(−s3) + Σsp(s4))]/(2 N_slide)
 //
-// The reconstruction term uses the Gram form (DESIGN §2): with K = YᵀY (d×d), C = YᵀX (d×G),
-// ‖YW2 − X‖² = tr(W2ᵀKW2) − 2tr(W2ᵀC) + ‖X‖², ∂W2 = 2(KW2 − C), ∂Y = 2(Y W2W2ᵀ − X W2ᵀ).
-// X is touched by exactly two sparse passes per epoch: X·[W1 | W2ᵀ] and Xᵀ·[Y | dU].
-// Communication: the corruption exchange of U, halo exchanges of [U|Ũ], [Z|Z̃], dY, [dZ|dZ̃],
-// the reverse halo of [dE|dẼ] (Mᵀ), the reverse corruption exchange, and one allreduce of a packed
-// float64 buffer per epoch (loss sums, K, [C | dW1], dWb, db).
+// op (Ops/…)                     forward                          backward
+// InputProjection                [U | XW2ᵀ] = X·[W1 | W2ᵀ]        [Cᵀ | ∂W1] += Xᵀ·[Y | ∂U]
+// GCNPropagate                   Z = Â U,  Y = Â Z                ∂U = Â ∂Z,  ∂Z += Â ∂Y  (Â symmetric)
+// ReLU                           E = relu(Z)                      ∂Z (+)= ∂E ∘ 1[Z > 0]
+// LocalReadout / GlobalReadout   g = σ(rownorm(M E)) / σ(mean E)  ∂E += Mᵀ ∂s / ∂(mean E)
+// Bilinear                       logits s1..s4                    ∂E, ∂Wb, ∂b, ∂g
+// BCEWithLogits                  Σ softplus                       ∂logits
+// ReconstructionLoss             K += YᵀY (Gram form)             ∂Y; after the allreduce: loss, ∂W2
+// Adam                           one loop over the flat layout
+//
+// Communication per epoch: the corruption exchange of U, halo exchanges of [U|Ũ], [Z|Z̃], ∂Y,
+// [∂Z|∂Z̃], the reverse halo of [∂E|∂Ẽ] (Mᵀ), the reverse corruption exchange, and one allreduce of
+// a packed float64 buffer (loss sums, K, [Cᵀ | ∂W1], ∂Wb, ∂b, then the caller's extra slots).
+// The global readout adds two allreduces of 2d values.
 
 /// Hyper-parameters of the GraphST loss.
 public struct LossWeights: Sendable, Equatable, Codable {
@@ -61,70 +73,41 @@ public final class GraphSTModel {
     public let readout: Readout
     public let graph: LocalGraph
     public let comm: Communicator
-    /// This rank's rows of the preprocessed expression (n × G).
+    /// This rank's rows of the preprocessed expression (N × G).
     public let x: CSRMatrix
 
     let halo: HaloExchanger
     let corruption: CorruptionExchange
+    /// N, L, d, G.
     let n: Int, nL: Int, d: Int, G: Int
-    /// d is a multiple of 8: the per-spot loops run on SIMD8 vectors (else plain scalar loops).
-    let vectorWidth: Bool
     /// ‖X‖² over the whole slide (float64), constant.
     public let xNormSquared: Double
 
-    // Workspaces (allocated once). Shapes in comments, ld = row stride.
-    var xa: [Float]      // (n, 2d)   X·[W1 | W2ᵀ]: U in cols 0..<d, X·W2ᵀ in cols d..<2d
-    var uu: [Float]      // (nL, 2d)  [U | Ũ]
-    var zz: [Float]      // (nL, 2d)  [Z | Z̃]
-    var ee: [Float]      // (nL, 2d)  [E | Ẽ] = relu([Z | Z̃])
-    var ss: [Float]      // (n, 2d)   [M E | M Ẽ]
-    var gg: [Float]      // (n, 2d)   [g | g̃]
-    var nrm: [Float]     // (n, 2)    max(‖M E‖, eps), max(‖M Ẽ‖, eps)
-    var wg: [Float]      // (n, 2d)   [g Wbᵀ | g̃ Wbᵀ]  (row i: Wb g_i, Wb g̃_i)
-    var sc: [Float]      // (n, 4)    logits s1..s4
-    var yd: [Float]      // (n, 2d)   [Y | dU]
-    var dy: [Float]      // (nL, d)   ∂L/∂Y (ghost rows filled by halo)
-    var dzz: [Float]     // (nL, 2d)  [∂Z | ∂Z̃]
-    var dee: [Float]     // (nL, 2d)  [∂E | ∂Ẽ] (ghost rows collect Mᵀ contributions)
-    var dss: [Float]     // (n, 2d)   [∂(ME) | ∂(MẼ)]
-    var pq: [Float]      // (n, 2d)   scratch for the discriminator backward
-    var duu: [Float]     // (n, 2d)   Â·[∂Z | ∂Z̃] = [∂U | ∂Ũ] before the reverse corruption
-    var w12t: [Float]    // (G, 2d)   [W1 | W2ᵀ]
-    var w2w2t: [Float]   // (d, d)    W2·W2ᵀ
-    var packed: [Double] // allreduce buffer, see `Packed`
-    var w2d: [Double]    // (d, G)    W2 in float64, for ∂W2 = KW2 − C
-    var kw2: [Double]    // (d, G)    K·W2
+    /// Every float32 activation and activation gradient: named views of one allocation.
+    let act: Activations
+    /// Float64 scratch, one allocation: [W2 (d, G) | K W2 (d, G) | readout sums (2d)].
+    let f64: UnsafeMutablePointer<Double>
+    var w2d: UnsafeMutablePointer<Double> { f64 }
+    var kw2: UnsafeMutablePointer<Double> { f64 + d * G }
+    var readoutSums: UnsafeMutablePointer<Double> { f64 + 2 * d * G }
+    /// The packed allreduce buffer (`PackedSums`), sized for the last call's extra slots.
+    var packed: UnsafeMutableBufferPointer<Double>
+    let packedLayout: PackedSums
+    /// Scratch the BLAS and sparse reductions grow as they need.
     var scratch32: [Float] = []
     var scratchT: [Float] = []
-
-    /// Offsets into the packed float64 allreduce buffer.
-    struct Packed {
-        let d: Int, G: Int, sideCount: Int
-        let lossCount = 4                      // Σsp(−s1), Σsp(s2), Σsp(−s3), Σsp(s4)
-        var k: Int { lossCount }               // K = YᵀY (d×d)
-        var xt: Int { k + d * d }              // Xᵀ[Y | dU] (G×2d): [Cᵀ | ∂W1]
-        var wb: Int { xt + G * 2 * d }         // ∂Wb (d×d)
-        var b: Int { wb + d * d }              // ∂b
-        var side: Int { b + 1 }                // the caller's side channel (sideCount)
-        var count: Int { side + sideCount }
-    }
-    let packedLayout: Packed
-
-    /// Values the caller wants summed over ranks, carried in the epoch's one allreduce instead of a
-    /// collective of their own (the training loop's stop votes). Set before `lossAndGradient`;
-    /// afterwards it holds the sums, identical on every rank.
-    public var sideChannel: [Double]
 
     /// Per-phase wall-clock timer for benchmarks (`stgnn-bench`); nil (the default) costs nothing.
     public var timer: PhaseTimer?
 
     /// - Parameters:
-    ///   - x: this rank's rows of X (n × G), rows in the graph's owned order.
+    ///   - x: this rank's rows of X (N × G), rows in the graph's owned order.
     ///   - graph: this rank's share of Â and M.
-    ///   - sideChannels: length of `sideChannel`.
+    ///   - dim: the latent width d, a positive multiple of 8 (the per-spot loops are SIMD8).
     public init(x: CSRMatrix, graph: LocalGraph, dim: Int, weights: LossWeights = .init(),
-                readout: Readout = .local, sideChannels: Int = 0, comm: Communicator) {
+                readout: Readout = .local, comm: Communicator) {
         precondition(x.rows == graph.nOwned, "X has \(x.rows) rows but the rank owns \(graph.nOwned) spots")
+        precondition(dim > 0 && dim % 8 == 0, "the latent width d = \(dim) must be a positive multiple of 8")
         self.x = x
         self.graph = graph
         self.comm = comm
@@ -132,522 +115,200 @@ public final class GraphSTModel {
         self.readout = readout
         layout = ParameterLayout(genes: x.cols, dim: dim)
         n = graph.nOwned; nL = graph.nLocal; d = dim; G = x.cols
-        vectorWidth = dim % 8 == 0
         halo = HaloExchanger(plan: graph.halo, comm: comm)
         corruption = CorruptionExchange(graph: graph, comm: comm)
         var sq = 0.0
         for v in x.values { sq += Double(v) * Double(v) }
         xNormSquared = comm.sum(sq)
-        let d2 = 2 * dim
-        xa = [Float](repeating: 0, count: n * d2)
-        uu = [Float](repeating: 0, count: nL * d2)
-        zz = uu; ee = uu; dzz = uu; dee = uu
-        ss = xa; gg = xa; wg = xa; yd = xa; dss = xa; pq = xa; duu = xa
-        nrm = [Float](repeating: 0, count: n * 2)
-        sc = [Float](repeating: 0, count: n * 4)
-        dy = [Float](repeating: 0, count: nL * dim)
-        w12t = [Float](repeating: 0, count: x.cols * d2)
-        w2w2t = [Float](repeating: 0, count: dim * dim)
-        packedLayout = Packed(d: dim, G: x.cols, sideCount: sideChannels)
-        sideChannel = [Double](repeating: 0, count: sideChannels)
-        packed = [Double](repeating: 0, count: packedLayout.count)
-        w2d = [Double](repeating: 0, count: dim * x.cols)
-        kw2 = w2d
+        act = Activations(n: n, nLocal: nL, d: dim, genes: x.cols)
+        let f64Count = 2 * dim * x.cols + 2 * dim
+        f64 = .allocate(capacity: f64Count)
+        f64.initialize(repeating: 0, count: f64Count)
+        packedLayout = PackedSums(d: dim, G: x.cols)
+        packed = .allocate(capacity: packedLayout.count(extra: 0))
+        packed.initialize(repeating: 0)
+    }
+
+    deinit {
+        act.deallocate()
+        f64.deallocate()
+        packed.deallocate()
     }
 
     /// Number of spots in the whole slide.
     public var globalCount: Int { graph.globalCount }
 
-    /// Loss and gradient at `params` with the corruption permutation `perm` (N; row i of the
+    /// Loss and gradient at `params` with the corruption permutation `perm` (N_slide; row i of the
     /// corrupted features is row perm[i]). `grad` receives ∂L/∂params (same layout), identical on
     /// every rank.
-    public func lossAndGradient(params: [Float], perm: [Int32], grad: inout [Float]) -> Losses {
+    ///
+    /// `extra`: the caller's values to be summed over ranks, carried in the epoch's one allreduce
+    /// instead of a collective of their own (the training loop's stop votes); on return they hold
+    /// the sums, identical on every rank. Every rank must pass the same count.
+    public func lossAndGradient(params: [Float], perm: [Int32], grad: inout [Float], extra: inout [Double]) -> Losses {
         precondition(params.count == layout.count && perm.count == globalCount)
         if grad.count != layout.count { grad = [Float](repeating: 0, count: layout.count) }
         timer?.start()
         corruption.setPermutation(perm)
-        forward(params)
-        let losses = backward(params, grad: &grad)
-        return losses
+        return params.withUnsafeBufferPointer { p in
+            grad.withUnsafeMutableBufferPointer { g in
+                extra.withUnsafeMutableBufferPointer { ex in
+                    forward(p.baseAddress!)
+                    return backward(p.baseAddress!, grad: g.baseAddress!, extra: ex)
+                }
+            }
+        }
+    }
+
+    /// `lossAndGradient(params:perm:grad:extra:)` with no extra slots.
+    public func lossAndGradient(params: [Float], perm: [Int32], grad: inout [Float]) -> Losses {
+        var none = [Double]()
+        return lossAndGradient(params: params, perm: perm, grad: &grad, extra: &none)
     }
 
     // MARK: forward
 
-    /// Forward pass up to the logits and Y; fills the workspaces.
-    func forward(_ params: [Float]) {
-        let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout
-        // [W1 | W2ᵀ] (G, 2d) and W2·W2ᵀ (d, d).
-        params.withUnsafeBufferPointer { p in
-            w12t.withUnsafeMutableBufferPointer { w in
-                for g in 0..<G {
-                    let row = w.baseAddress! + g &* d2
-                    row.update(from: p.baseAddress! + L.w1.lowerBound + g &* d, count: d)
-                    for a in 0..<d { row[d &+ a] = p[L.w2.lowerBound &+ a &* G &+ g] }
-                }
-            }
-            let w2 = p.baseAddress! + L.w2.lowerBound
-            BLAS.sgemm(transB: true, m: d, n: d, k: G, a: w2, lda: G, b: w2, ldb: G, c: &w2w2t, ldc: d)
-        }
+    /// Forward pass up to the logits and Y; fills the activations.
+    func forward(_ p: UnsafePointer<Float>) {
+        let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout, a = act
+        let w2 = p + L.w2.lowerBound
+        InputProjection.packWeights(w1: p + L.w1.lowerBound, w2: w2, w12t: a.w12t.p, genes: G, d: d)
+        ReconstructionLoss.prepare(w2: w2, w2w2t: a.w2w2t.p, d: d, genes: G)
         timer?.lap("weights: [W1|W2ᵀ], W2W2ᵀ")
-        // X·[W1 | W2ᵀ]: the first sparse pass over X.
-        w12t.withUnsafeBufferPointer { w in
-            xa.withUnsafeMutableBufferPointer { Sparse.spmm(x, w.baseAddress!, ldb: d2, width: d2, into: $0.baseAddress!, ldc: d2) }
-        }
+        InputProjection.forward(x: x, w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2)
         timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d)")
-        // [U | Ũ]: U from xa, Ũ = P U by the corruption exchange; then ghost rows by halo.
-        uu.withUnsafeMutableBufferPointer { uu in
-            xa.withUnsafeBufferPointer { xa in
-                for i in 0..<n { (uu.baseAddress! + i &* d2).update(from: xa.baseAddress! + i &* d2, count: d) }
-                corruption.forward(xa.baseAddress!, ldu: d2, into: uu.baseAddress! + d, ldut: d2, width: d)
-            }
-            halo.exchange(uu.baseAddress!, width: d2)
-        }
+        // [U | Ũ]: U from the first pass, Ũ = P U by the corruption exchange; ghost rows by halo.
+        for i in 0..<n { a.u.row(i).update(from: a.xw.row(i), count: d) }
+        corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d)
+        halo.exchange(a.u.p, width: d2)
         timer?.lap("corruption + halo [U|Ũ]")
-        // [Z | Z̃] = Â [U | Ũ] on owned rows, ghosts by halo; [E | Ẽ] = relu on all local rows.
-        zz.withUnsafeMutableBufferPointer { zz in
-            uu.withUnsafeBufferPointer { Sparse.spmm(graph.adj, $0.baseAddress!, ldb: d2, width: d2, into: zz.baseAddress!, ldc: d2) }
-            timer?.lap("Â·[U|Ũ] (spmm Â, 2d)")
-            halo.exchange(zz.baseAddress!, width: d2)
-            ee.withUnsafeMutableBufferPointer { ee in
-                for i in 0..<(nL &* d2) { ee[i] = Swift.max(zz[i], 0) }
-            }
-        }
+        GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d2, out: a.z.p, ldo: d2)
+        timer?.lap("Â·[U|Ũ] (spmm Â, 2d)")
+        halo.exchange(a.z.p, width: d2)
+        ReLU.forward(z: a.z.p, e: a.e.p, count: nL * d2)
         timer?.lap("halo [Z|Z̃], relu")
-        // Summaries [g | g̃].
-        params.withUnsafeBufferPointer { p in
-            readoutForward(wbT: p.baseAddress! + L.wb.lowerBound, bias: p[L.bias.lowerBound])
-        }
-        timer?.lap("readout + logits")
-        // Y = Â Z into yd cols 0..<d.
-        zz.withUnsafeBufferPointer { zz in
-            yd.withUnsafeMutableBufferPointer { Sparse.spmm(graph.adj, zz.baseAddress!, ldb: d2, width: d, into: $0.baseAddress!, ldc: d2) }
-        }
-        timer?.lap("Â·Z (spmm Â, d)")
-    }
-
-    /// gg = [g | g̃], nrm, wg = [Wb g | Wb g̃] and the logits sc (n, 4).
-    func readoutForward(wbT wb: UnsafePointer<Float>, bias: Float) {
-        let d = self.d, d2 = 2 * d, n = self.n
         switch readout {
         case .local:
-            ee.withUnsafeBufferPointer { ee in
-                ss.withUnsafeMutableBufferPointer { Sparse.spmm(graph.mask, ee.baseAddress!, ldb: d2, width: d2, into: $0.baseAddress!, ldc: d2) }
-            }
-            timer?.lap("M·[E|Ẽ] (spmm M, 2d)")
-            ss.withUnsafeBufferPointer { ss in
-            gg.withUnsafeMutableBufferPointer { gg in
-            nrm.withUnsafeMutableBufferPointer { nrm in
-                for i in 0..<(2 &* n) {   // each half-row of d values is one summary
-                    let s = ss.baseAddress! + i &* d, g = gg.baseAddress! + i &* d
-                    if vectorWidth {
-                        var sq = SIMD8<Float>()
-                        for a in stride(from: 0, to: d, by: 8) { let v = VectorMath.load8(s + a); sq += v * v }
-                        let nr = Swift.max(sq.sum().squareRoot(), 1e-12)
-                        nrm[i] = nr
-                        for a in stride(from: 0, to: d, by: 8) {
-                            VectorMath.store8(VectorMath.sigmoid(VectorMath.load8(s + a) / nr), g + a)
-                        }
-                    } else {
-                        var sq: Float = 0
-                        for a in 0..<d { sq += s[a] * s[a] }
-                        let nr = Swift.max(sq.squareRoot(), 1e-12)
-                        nrm[i] = nr
-                        for a in 0..<d { g[a] = 1 / (1 + expf(-s[a] / nr)) }
-                    }
-                }
-            } } }
+            LocalReadout.forward(mask: graph.mask, e: a.e.p, s: a.s.p, g: a.g.p, norms: a.norms.p, n: n, d: d)
         case .global:
-            // σ(mean over all N spots of E), and of Ẽ: one allreduce of 2d sums.
-            var sums = [Double](repeating: 0, count: d2)
-            ee.withUnsafeBufferPointer { ee in
-                for i in 0..<n { for a in 0..<d2 { sums[a] += Double(ee[i &* d2 &+ a]) } }
-            }
-            comm.allreduceSum(&sums)
-            let invN = 1 / Double(globalCount)
-            gg.withUnsafeMutableBufferPointer { gg in
-                for i in 0..<n { for a in 0..<d2 { gg[i &* d2 &+ a] = Float(1 / (1 + exp(-sums[a] * invN))) } }
-            }
+            let sums = readoutSums
+            sums.update(repeating: 0, count: d2)
+            GlobalReadout.partialSums(e: a.e.p, n: n, d: d, sums: sums)
+            comm.allreduceSum(UnsafeMutableBufferPointer(start: sums, count: d2))
+            GlobalReadout.forward(sums: sums, invN: 1 / Double(globalCount), g: a.g.p, n: n, d: d)
         }
-        // wg rows: Wb·g_i = (g Wbᵀ)_i, as (2n, d) × (d, d)ᵀ.
-        gg.withUnsafeBufferPointer { gg in
-            wg.withUnsafeMutableBufferPointer {
-                BLAS.sgemm(transB: true, m: 2 * n, n: d, k: d, a: gg.baseAddress!, lda: d, b: wb, ldb: d, c: $0.baseAddress!, ldc: d)
-            }
-        }
-        // Logits: s1 = E·Wb g, s2 = Ẽ·Wb g, s3 = Ẽ·Wb g̃, s4 = E·Wb g̃ (+ b).
-        ee.withUnsafeBufferPointer { ee in
-        wg.withUnsafeBufferPointer { wg in
-        sc.withUnsafeMutableBufferPointer { sc in
-            for i in 0..<n {
-                let e = ee.baseAddress! + i &* d2, et = e + d
-                let w = wg.baseAddress! + i &* d2, wt = w + d
-                var s1: Float = 0, s2: Float = 0, s3: Float = 0, s4: Float = 0
-                if vectorWidth {
-                    var v1 = SIMD8<Float>(), v2 = v1, v3 = v1, v4 = v1
-                    for a in stride(from: 0, to: d, by: 8) {
-                        let ea = VectorMath.load8(e + a), eta = VectorMath.load8(et + a)
-                        let wa = VectorMath.load8(w + a), wta = VectorMath.load8(wt + a)
-                        v1 += ea * wa; v2 += eta * wa; v3 += eta * wta; v4 += ea * wta
-                    }
-                    s1 = v1.sum(); s2 = v2.sum(); s3 = v3.sum(); s4 = v4.sum()
-                } else {
-                    for a in 0..<d {
-                        s1 += e[a] * w[a]; s2 += et[a] * w[a]
-                        s3 += et[a] * wt[a]; s4 += e[a] * wt[a]
-                    }
-                }
-                sc[i &* 4] = s1 + bias; sc[i &* 4 &+ 1] = s2 + bias
-                sc[i &* 4 &+ 2] = s3 + bias; sc[i &* 4 &+ 3] = s4 + bias
-            }
-        } } }
+        timer?.lap("readout (M·[E|Ẽ], rownorm, σ)")
+        Bilinear.forward(e: a.e.p, c: a.g.p, wb: p + L.wb.lowerBound, bias: p[L.bias.lowerBound],
+                         wc: a.wc.p, logits: a.logits.p, n: n, d: d)
+        timer?.lap("discriminator logits")
+        GCNPropagate.forward(adj: graph.adj, input: a.z.p, ldi: d2, width: d, out: a.yd.p, ldo: d2)
+        timer?.lap("Â·Z (spmm Â, d)")
     }
 
     // MARK: backward
 
-    func backward(_ params: [Float], grad: inout [Float]) -> Losses {
-        let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout
-        let N = Double(globalCount)
-        let pk = packedLayout
-        for i in packed.indices { packed[i] = 0 }
-        let cRec = Float(2 * weights.alpha / (N * Double(G)))   // ∂(α·feat)/∂H = cRec·(H − X)
-        let w = Float(weights.beta / (2 * N))                    // ∂(β·BCE mean)/∂logit = w·(σ(s) − y)
+    /// Backward pass, the allreduce and the replicated epilogue: fills `grad` and `extra`.
+    func backward(_ p: UnsafePointer<Float>, grad: UnsafeMutablePointer<Float>,
+                  extra: UnsafeMutableBufferPointer<Double>) -> Losses {
+        let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout, a = act
+        let nSlide = Double(globalCount), pk = packedLayout
+        let sums = packedBuffer(extra: extra.count)
+        let cRec = Float(2 * weights.alpha / (nSlide * Double(G)))   // ∂(α·feat)/∂H = cRec·(H − X)
+        let w = Float(weights.beta / (2 * nSlide))                    // ∂(β·BCE mean)/∂logit = w·(σ(s) − y)
+        let wb = p + L.wb.lowerBound
 
-        // Contrastive losses and ∂L/∂logits r1..r4 (overwrite sc).
-        sc.withUnsafeMutableBufferPointer { sc in
-            var l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
-            for i in 0..<n {
-                let s1 = sc[i &* 4], s2 = sc[i &* 4 &+ 1], s3 = sc[i &* 4 &+ 2], s4 = sc[i &* 4 &+ 3]
-                l0 += softplus(-Double(s1)); l1 += softplus(Double(s2))
-                l2 += softplus(-Double(s3)); l3 += softplus(Double(s4))
-                sc[i &* 4] = w * (sigmoid(s1) - 1); sc[i &* 4 &+ 1] = w * sigmoid(s2)
-                sc[i &* 4 &+ 2] = w * (sigmoid(s3) - 1); sc[i &* 4 &+ 3] = w * sigmoid(s4)
-            }
-            packed[0] = l0; packed[1] = l1; packed[2] = l2; packed[3] = l3
-        }
+        BCEWithLogits.forward(logits: a.logits.p, n: n, sums: sums + pk.losses)
+        BCEWithLogits.backward(logits: a.logits.p, weight: w, dlogits: a.dlogits.p, n: n)
         timer?.lap("BCE losses")
-
-        // K = YᵀY (local partial, float64).
-        yd.withUnsafeBufferPointer { y in
-            packed.withUnsafeMutableBufferPointer { pb in
-                BLAS.gramAccumulate(n: n, p: d, q: d, a: y.baseAddress!, lda: d2, b: y.baseAddress!, ldb: d2,
-                                    into: pb.baseAddress! + pk.k, ldc: d, scratch: &scratch32)
-            }
-        }
+        ReconstructionLoss.forward(y: a.yd.p, ld: d2, n: n, d: d, k: sums + pk.k, scratch: &scratch32)
         timer?.lap("K = YᵀY")
-
-        // ∂Y = cRec·(Y·W2W2ᵀ − X·W2ᵀ) on owned rows; ghosts by halo.
-        yd.withUnsafeBufferPointer { y in
-        dy.withUnsafeMutableBufferPointer { dy in
-            BLAS.sgemm(m: n, n: d, k: d, alpha: cRec, a: y.baseAddress!, lda: d2, b: w2w2t, ldb: d, c: dy.baseAddress!, ldc: d)
-            xa.withUnsafeBufferPointer { xa in
-                for i in 0..<n {
-                    let r = dy.baseAddress! + i &* d, xw = xa.baseAddress! + (i &* d2 &+ d)
-                    for a in 0..<d { r[a] -= cRec * xw[a] }
-                }
-            }
-            halo.exchange(dy.baseAddress!, width: d)
-        } }
+        ReconstructionLoss.backward(y: a.yd.p, xw2t: a.xw.p + d, ld: d2, w2w2t: a.w2w2t.p, scale: cRec,
+                                    dy: a.dy.p, n: n, d: d)
+        halo.exchange(a.dy.p, width: d)
         timer?.lap("∂Y, halo")
-
-        // ∂Z (reconstruction part) = Âᵀ∂Y = Â∂Y (Â symmetric) into dzz cols 0..<d.
-        dy.withUnsafeBufferPointer { dy in
-            dzz.withUnsafeMutableBufferPointer { Sparse.spmm(graph.adj, dy.baseAddress!, ldb: d, width: d, into: $0.baseAddress!, ldc: d2) }
-        }
+        // ∂Z, reconstruction part: Â ∂Y into the ∂Z half of [∂Z | ∂Z̃].
+        GCNPropagate.backward(adj: graph.adj, dOut: a.dy.p, ldo: d, width: d, dInput: a.dz.p, ldi: d2)
         timer?.lap("Â·∂Y (spmm Â, d)")
-
-        // Discriminator backward. r1..r4 in sc.
-        //   ∂E_i += r1 Wb g_i + r4 Wb g̃_i      ∂Ẽ_i += r2 Wb g_i + r3 Wb g̃_i
-        //   ∂g_i  = Wbᵀ(r1 E_i + r2 Ẽ_i)        ∂g̃_i  = Wbᵀ(r3 Ẽ_i + r4 E_i)
-        //   ∂Wb  = Σ_i E_i(r1 g_i + r4 g̃_i)ᵀ + Ẽ_i(r2 g_i + r3 g̃_i)ᵀ,   ∂b = Σ r
-        var db = 0.0
-        sc.withUnsafeBufferPointer { r in
-        ee.withUnsafeBufferPointer { ee in
-        gg.withUnsafeBufferPointer { gg in
-        wg.withUnsafeBufferPointer { wg in
-        dee.withUnsafeMutableBufferPointer { dee in
-        pq.withUnsafeMutableBufferPointer { pq in
-            for i in 0..<(nL &* d2) { dee[i] = 0 }
-            for i in 0..<n {
-                let r1 = r[i &* 4], r2 = r[i &* 4 &+ 1], r3 = r[i &* 4 &+ 2], r4 = r[i &* 4 &+ 3]
-                db += Double(r1) + Double(r2) + Double(r3) + Double(r4)
-                let g = gg.baseAddress! + i &* d2, gt = g + d
-                let wgi = wg.baseAddress! + i &* d2, wgt = wgi + d
-                let de = dee.baseAddress! + i &* d2, det = de + d
-                let p = pq.baseAddress! + i &* d2, q = p + d
-                if vectorWidth {
-                    for a in stride(from: 0, to: d, by: 8) {
-                        let w1 = VectorMath.load8(wgi + a), w2 = VectorMath.load8(wgt + a)
-                        let g1 = VectorMath.load8(g + a), g2 = VectorMath.load8(gt + a)
-                        VectorMath.store8(r1 * w1 + r4 * w2, de + a)
-                        VectorMath.store8(r2 * w1 + r3 * w2, det + a)
-                        VectorMath.store8(r1 * g1 + r4 * g2, p + a)
-                        VectorMath.store8(r2 * g1 + r3 * g2, q + a)
-                    }
-                } else {
-                    for a in 0..<d {
-                        de[a] = r1 * wgi[a] + r4 * wgt[a]
-                        det[a] = r2 * wgi[a] + r3 * wgt[a]
-                        p[a] = r1 * g[a] + r4 * gt[a]      // pairs with E_i  for ∂Wb
-                        q[a] = r2 * g[a] + r3 * gt[a]      // pairs with Ẽ_i  for ∂Wb
-                    }
-                }
-            }
-        } } } } } }
-        packed[pk.b] = db
-        // ∂Wb = Σ over the 2n half-rows of [E|Ẽ]ᵀ·[p|q]: (2n, d) viewed rows.
-        ee.withUnsafeBufferPointer { ee in
-        pq.withUnsafeBufferPointer { pq in
-        packed.withUnsafeMutableBufferPointer { pb in
-            BLAS.gramAccumulate(n: 2 * n, p: d, q: d, a: ee.baseAddress!, lda: d, b: pq.baseAddress!, ldb: d,
-                                into: pb.baseAddress! + pk.wb, ldc: d, scratch: &scratch32)
-        } } }
+        Bilinear.backward(e: a.e.p, c: a.g.p, wc: a.wc.p, dlogits: a.dlogits.p, de: a.de.p, pq: a.pq.p,
+                          dwb: sums + pk.wb, db: sums + pk.b, n: n, d: d, scratch: &scratch32)
         timer?.lap("discriminator backward, ∂Wb")
-
         switch readout {
         case .local:
-            // pq ← [r1 E + r2 Ẽ | r3 Ẽ + r4 E]; ∂[g|g̃] = pq·Wb (as (2n, d) × (d, d)) into dss.
-            sc.withUnsafeBufferPointer { r in
-            ee.withUnsafeBufferPointer { ee in
-            pq.withUnsafeMutableBufferPointer { pq in
-                for i in 0..<n {
-                    let r1 = r[i &* 4], r2 = r[i &* 4 &+ 1], r3 = r[i &* 4 &+ 2], r4 = r[i &* 4 &+ 3]
-                    let e = ee.baseAddress! + i &* d2, et = e + d
-                    let p = pq.baseAddress! + i &* d2, q = p + d
-                    if vectorWidth {
-                        for a in stride(from: 0, to: d, by: 8) {
-                            let ea = VectorMath.load8(e + a), eta = VectorMath.load8(et + a)
-                            VectorMath.store8(r1 * ea + r2 * eta, p + a)
-                            VectorMath.store8(r3 * eta + r4 * ea, q + a)
-                        }
-                    } else {
-                        for a in 0..<d { p[a] = r1 * e[a] + r2 * et[a]; q[a] = r3 * et[a] + r4 * e[a] }
-                    }
-                }
-            } } }
-            params.withUnsafeBufferPointer { pp in
-            pq.withUnsafeBufferPointer { pq in
-            dss.withUnsafeMutableBufferPointer { dss in
-                BLAS.sgemm(m: 2 * n, n: d, k: d, a: pq.baseAddress!, lda: d, b: pp.baseAddress! + L.wb.lowerBound, ldb: d,
-                           c: dss.baseAddress!, ldc: d)
-            } } }
-            // Through g = σ(q), q = s/‖s‖: ∂q = ∂g∘g∘(1−g); ∂s = (∂q − q(q·∂q))/‖s‖.
-            ss.withUnsafeBufferPointer { ss in
-            gg.withUnsafeBufferPointer { gg in
-            nrm.withUnsafeBufferPointer { nrm in
-            dss.withUnsafeMutableBufferPointer { dss in
-                for h in 0..<(2 &* n) {
-                    let s = ss.baseAddress! + h &* d, g = gg.baseAddress! + h &* d, ds = dss.baseAddress! + h &* d
-                    let nr = nrm[h]
-                    if vectorWidth {
-                        var dotv = SIMD8<Float>()
-                        for a in stride(from: 0, to: d, by: 8) {
-                            let ga = VectorMath.load8(g + a)
-                            let dq = VectorMath.load8(ds + a) * ga * (1 - ga)
-                            VectorMath.store8(dq, ds + a)
-                            dotv += dq * (VectorMath.load8(s + a) / nr)
-                        }
-                        let dot = dotv.sum(), scale: Float = nr > 1e-12 ? 1 : 0
-                        for a in stride(from: 0, to: d, by: 8) {
-                            let q = VectorMath.load8(s + a) / nr
-                            VectorMath.store8((VectorMath.load8(ds + a) - q * (dot * scale)) / nr, ds + a)
-                        }
-                    } else {
-                        var dot: Float = 0
-                        for a in 0..<d {
-                            let dq = ds[a] * g[a] * (1 - g[a])
-                            ds[a] = dq
-                            dot += dq * (s[a] / nr)
-                        }
-                        if nr > 1e-12 {
-                            for a in 0..<d { ds[a] = (ds[a] - (s[a] / nr) * dot) / nr }
-                        } else {
-                            for a in 0..<d { ds[a] = ds[a] / nr }
-                        }
-                    }
-                }
-            } } } }
-            timer?.lap("readout backward")
-            // [∂E | ∂Ẽ] += Mᵀ [∂s | ∂s̃]: scatter into local rows (ghosts included), then send the
-            // ghost contributions to their owners.
-            dss.withUnsafeBufferPointer { dss in
-            dee.withUnsafeMutableBufferPointer { dee in
-                let m = graph.mask
-                m.indptr.withUnsafeBufferPointer { ptr in
-                m.indices.withUnsafeBufferPointer { idx in
-                    for i in 0..<n {
-                        let src = dss.baseAddress! + i &* d2
-                        for p in ptr[i]..<ptr[i &+ 1] {
-                            let dst = dee.baseAddress! + Int(idx[p]) &* d2
-                            for a in 0..<d2 { dst[a] += src[a] }
-                        }
-                    }
-                } }
-                halo.reverseAdd(dee.baseAddress!, width: d2)
-            } }
-            timer?.lap("Mᵀ·[∂s|∂s̃] (scatter, 2d), reverse halo")
+            Bilinear.backwardSummary(e: a.e.p, dlogits: a.dlogits.p, wb: wb, pq: a.pq.p, dc: a.ds.p, n: n, d: d)
+            LocalReadout.backward(mask: graph.mask, s: a.s.p, g: a.g.p, norms: a.norms.p, ds: a.ds.p, de: a.de.p,
+                                  n: n, nLocal: nL, d: d)
+            halo.reverseAdd(a.de.p, width: d2)
         case .global:
-            // g = σ(mean E): ∂(mean E)_a = Σ_i ∂g_i,a · g_a(1−g_a) (allreduced), then ∂E_j += that / N.
-            var dm = [Double](repeating: 0, count: d2)
-            sc.withUnsafeBufferPointer { r in
-            ee.withUnsafeBufferPointer { ee in
-            params.withUnsafeBufferPointer { pp in
-                let wb = pp.baseAddress! + L.wb.lowerBound
-                var ve = [Float](repeating: 0, count: d), vt = [Float](repeating: 0, count: d)
-                for i in 0..<n {
-                    let r1 = r[i &* 4], r2 = r[i &* 4 &+ 1], r3 = r[i &* 4 &+ 2], r4 = r[i &* 4 &+ 3]
-                    let e = ee.baseAddress! + i &* d2, et = e + d
-                    for a in 0..<d { ve[a] = r1 * e[a] + r2 * et[a]; vt[a] = r3 * et[a] + r4 * e[a] }
-                    // ∂g_i = Wbᵀ ve  → component b: Σ_a Wb[a, b] ve[a]
-                    for a in 0..<d {
-                        let row = wb + a &* d
-                        let va = Double(ve[a]), vta = Double(vt[a])
-                        for b in 0..<d { dm[b] += va * Double(row[b]); dm[d &+ b] += vta * Double(row[b]) }
-                    }
-                }
-            } } }
-            comm.allreduceSum(&dm)
-            let invN = 1 / N
-            gg.withUnsafeBufferPointer { gg in
-                for a in 0..<d2 { let g = Double(gg[a]); dm[a] *= g * (1 - g) * invN }
-            }
-            dee.withUnsafeMutableBufferPointer { dee in
-                for i in 0..<n { for a in 0..<d2 { dee[i &* d2 &+ a] += Float(dm[a]) } }
-            }
+            let dm = readoutSums
+            dm.update(repeating: 0, count: d2)
+            Bilinear.backwardSummarySum(e: a.e.p, dlogits: a.dlogits.p, wb: wb, dcSum: dm, n: n, d: d)
+            comm.allreduceSum(UnsafeMutableBufferPointer(start: dm, count: d2))
+            GlobalReadout.backward(g: a.g.p, dg: dm, invN: 1 / nSlide, de: a.de.p, n: n, d: d)
         }
-
-        // [∂Z | ∂Z̃] += [∂E | ∂Ẽ] ∘ 1[Z > 0] on owned rows (∂Z̃ has no reconstruction part).
-        zz.withUnsafeBufferPointer { zz in
-        dee.withUnsafeBufferPointer { dee in
-        dzz.withUnsafeMutableBufferPointer { dzz in
-            // Explicit 8-wide vectors: the three pointers may alias as far as the compiler knows,
-            // which kept the scalar form from vectorising. ∂Z (cols 0..<d) accumulates, ∂Z̃
-            // (cols d..<2d) is assigned.
-            let zero = SIMD8<Float>(repeating: 0)
-            for i in 0..<n {
-                let zs = zz.baseAddress! + i &* d2, ds = dee.baseAddress! + i &* d2, dzs = dzz.baseAddress! + i &* d2
-                let z = UnsafeRawPointer(zs), de = UnsafeRawPointer(ds), dz = UnsafeMutableRawPointer(dzs)
-                for half in 0..<2 {
-                    let accumulate = half == 0, hi = accumulate ? d : d2
-                    var a = accumulate ? 0 : d
-                    while a &+ 8 <= hi {
-                        let off = a &* 4
-                        let zv = z.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
-                        let gv = zero.replacing(with: de.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self),
-                                                where: zv .> zero)
-                        let out = accumulate ? dz.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self) + gv : gv
-                        dz.storeBytes(of: out, toByteOffset: off, as: SIMD8<Float>.self)
-                        a &+= 8
-                    }
-                    while a < hi {
-                        let g: Float = zs[a] > 0 ? ds[a] : 0
-                        dzs[a] = accumulate ? dzs[a] + g : g
-                        a &+= 1
-                    }
-                }
-            }
-            halo.exchange(dzz.baseAddress!, width: d2)
-        } } }
+        timer?.lap("readout backward, Mᵀ·[∂s|∂s̃], reverse halo")
+        ReLU.backward(z: a.z.p, de: a.de.p, dz: a.dz.p, n: n, d: d)
+        halo.exchange(a.dz.p, width: d2)
         timer?.lap("relu backward, halo [∂Z|∂Z̃]")
-        // [∂U | ∂Ũ] = Â [∂Z | ∂Z̃]; ∂U += Pᵀ ∂Ũ; ∂U goes to yd cols d..<2d.
-        dzz.withUnsafeBufferPointer { dzz in
-        duu.withUnsafeMutableBufferPointer { duu in
-        yd.withUnsafeMutableBufferPointer { yd in
-            Sparse.spmm(graph.adj, dzz.baseAddress!, ldb: d2, width: d2, into: duu.baseAddress!, ldc: d2)
-            timer?.lap("Â·[∂Z|∂Z̃] (spmm Â, 2d)")
-            for i in 0..<n { (yd.baseAddress! + (i &* d2 &+ d)).update(from: duu.baseAddress! + i &* d2, count: d) }
-            corruption.backwardAdd(duu.baseAddress! + d, lddut: d2, into: yd.baseAddress! + d, lddu: d2, width: d)
-        } } }
+        GCNPropagate.backward(adj: graph.adj, dOut: a.dz.p, ldo: d2, width: d2, dInput: a.du.p, ldi: d2)
+        timer?.lap("Â·[∂Z|∂Z̃] (spmm Â, 2d)")
+        // ∂U = Â∂Z + Pᵀ(Â∂Z̃), into the ∂U half of [Y | ∂U].
+        for i in 0..<n { (a.yd.row(i) + d).update(from: a.du.row(i), count: d) }
+        corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d)
         timer?.lap("reverse corruption")
-        // Xᵀ [Y | ∂U] = [Cᵀ | ∂W1]: the second sparse pass over X.
-        yd.withUnsafeBufferPointer { yd in
-            packed.withUnsafeMutableBufferPointer { pb in
-                Sparse.spmmTransposedAccumulate(x, yd.baseAddress!, ldb: d2, width: d2, into: pb.baseAddress! + pk.xt,
-                                                ldc: d2, scratch: &scratchT)
-            }
-        }
+        InputProjection.backward(x: x, yd: a.yd.p, d: d, xt: sums + pk.xt, scratch: &scratchT)
         timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
 
-        // One allreduce for everything summed over spots (and the caller's side channel).
-        for i in 0..<pk.sideCount { packed[pk.side &+ i] = sideChannel[i] }
-        comm.allreduceSum(&packed)
-        for i in 0..<pk.sideCount { sideChannel[i] = packed[pk.side &+ i] }
+        // One allreduce for everything summed over spots, and the caller's extra slots.
+        if extra.count > 0 { (sums + pk.extra).update(from: extra.baseAddress!, count: extra.count) }
+        comm.allreduceSum(packed)
+        if extra.count > 0 { extra.baseAddress!.update(from: sums + pk.extra, count: extra.count) }
         timer?.lap("allreduce")
 
         // Replicated epilogue: losses, ∂W2 = cRec·(K W2 − C), and the flat gradient.
-        let sl1 = (packed[0] + packed[1]) / (2 * N), sl2 = (packed[2] + packed[3]) / (2 * N)
-        var trWKW = 0.0, trWC = 0.0
-        params.withUnsafeBufferPointer { p in
-        packed.withUnsafeBufferPointer { pb in
-        grad.withUnsafeMutableBufferPointer { gr in
-            let w2 = p.baseAddress! + L.w2.lowerBound
-            let k = pb.baseAddress! + pk.k, xt = pb.baseAddress! + pk.xt
-            // KW2 (d×G) in float64: W2 widened once, then one dgemm.
-            w2d.withUnsafeMutableBufferPointer { w2d in
-            kw2.withUnsafeMutableBufferPointer { kw in
-                for i in 0..<(d &* G) { w2d[i] = Double(w2[i]) }
-                BLAS.dgemm(m: d, n: G, k: d, a: k, lda: d, b: w2d.baseAddress!, ldb: G, c: kw.baseAddress!, ldc: G)
-                for a in 0..<d {
-                    let w2a = w2d.baseAddress! + a &* G, kwa = kw.baseAddress! + a &* G
-                    for g in 0..<G {
-                        let c = xt[g &* d2 &+ a]         // C[a, g] = Cᵀ[g, a]
-                        trWKW += w2a[g] * kwa[g]
-                        trWC += w2a[g] * c
-                        gr[L.w2.lowerBound &+ a &* G &+ g] = Float(Double(cRec) * (kwa[g] - c))
-                    }
-                }
-            } }
-            for g in 0..<G {
-                for a in 0..<d { gr[L.w1.lowerBound &+ g &* d &+ a] = Float(xt[g &* d2 &+ d &+ a]) }
-            }
-            for i in 0..<(d &* d) { gr[L.wb.lowerBound &+ i] = Float(pb[pk.wb &+ i]) }
-            gr[L.bias.lowerBound] = Float(pb[pk.b])
-        } } }
+        let sl1 = (sums[0] + sums[1]) / (2 * nSlide), sl2 = (sums[2] + sums[3]) / (2 * nSlide)
+        let sse = ReconstructionLoss.reduce(k: sums + pk.k, ct: sums + pk.xt, ldct: d2, w2: p + L.w2.lowerBound,
+                                            xNormSquared: xNormSquared, scale: cRec, dw2: grad + L.w2.lowerBound,
+                                            w2d: w2d, kw2: kw2, d: d, genes: G)
+        InputProjection.gradient(xt: sums + pk.xt, dw1: grad + L.w1.lowerBound, genes: G, d: d)
+        for i in 0..<(d &* d) { grad[L.wb.lowerBound &+ i] = Float(sums[pk.wb &+ i]) }
+        grad[L.bias.lowerBound] = Float(sums[pk.b])
         timer?.lap("epilogue: ∂W2 = KW2 − C, gradient")
-        let feat = (trWKW - 2 * trWC + xNormSquared) / (N * Double(G))
+        let feat = sse / (nSlide * Double(G))
         return Losses(total: weights.alpha * feat + weights.beta * (sl1 + sl2), feat: feat, sl1: sl1, sl2: sl2)
+    }
+
+    /// The packed buffer for `extra` caller slots, zeroed (reallocated when the count changes).
+    func packedBuffer(extra: Int) -> UnsafeMutablePointer<Double> {
+        let count = packedLayout.count(extra: extra)
+        if packed.count != count {
+            packed.deallocate()
+            packed = .allocate(capacity: count)
+        }
+        packed.initialize(repeating: 0)
+        return packed.baseAddress!
     }
 
     // MARK: outputs
 
-    /// Z = Â X W1 (the hidden embedding GraphST returns) for the owned rows, (n × d) row-major,
-    /// and optionally Y = Â Z (n × d), from which H = Y W2 and PCA(H) follow without forming H.
+    /// Z = Â X W1 (the hidden embedding GraphST returns) for the owned rows, (N × d) row-major,
+    /// and Y = Â Z (N × d), from which H = Y W2 and PCA(H) follow without forming H.
     public func embed(params: [Float]) -> (z: Matrix, y: Matrix) {
-        let d = self.d, d2 = 2 * d, L = layout
-        // Only U is needed: reuse the forward's pieces without the corruption branch.
+        let d = self.d, d2 = 2 * d, n = self.n, a = act
+        // Only the clean branch: U = X W1 straight into the U half of [U | Ũ].
         params.withUnsafeBufferPointer { p in
-            w12t.withUnsafeMutableBufferPointer { w in
-                for g in 0..<G { (w.baseAddress! + g &* d2).update(from: p.baseAddress! + L.w1.lowerBound + g &* d, count: d) }
-            }
+            InputProjection.packW1(w1: p.baseAddress! + layout.w1.lowerBound, w12t: a.w12t.p, genes: G, d: d)
         }
-        w12t.withUnsafeBufferPointer { w in
-            xa.withUnsafeMutableBufferPointer { Sparse.spmm(x, w.baseAddress!, ldb: d2, width: d, into: $0.baseAddress!, ldc: d2) }
-        }
-        uu.withUnsafeMutableBufferPointer { uu in
-            xa.withUnsafeBufferPointer { xa in
-                for i in 0..<n { (uu.baseAddress! + i &* d2).update(from: xa.baseAddress! + i &* d2, count: d) }
-            }
-            halo.exchange(uu.baseAddress!, width: d2)
-        }
-        zz.withUnsafeMutableBufferPointer { zz in
-            uu.withUnsafeBufferPointer { Sparse.spmm(graph.adj, $0.baseAddress!, ldb: d2, width: d, into: zz.baseAddress!, ldc: d2) }
-            halo.exchange(zz.baseAddress!, width: d2)
-        }
+        InputProjection.forward(x: x, w12t: a.w12t.p, d: d, width: d, out: a.u.p, ld: d2)
+        halo.exchange(a.u.p, width: d2)
+        GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d, out: a.z.p, ldo: d2)
+        halo.exchange(a.z.p, width: d2)
         var z = Matrix(zeros: n, d), y = Matrix(zeros: n, d)
-        zz.withUnsafeBufferPointer { zz in
-            z.data.withUnsafeMutableBufferPointer { zb in
-                for i in 0..<n { (zb.baseAddress! + i &* d).update(from: zz.baseAddress! + i &* d2, count: d) }
-            }
-            y.data.withUnsafeMutableBufferPointer { Sparse.spmm(graph.adj, zz.baseAddress!, ldb: d2, width: d, into: $0.baseAddress!, ldc: d) }
+        z.data.withUnsafeMutableBufferPointer { zb in
+            for i in 0..<n { (zb.baseAddress! + i &* d).update(from: a.z.row(i), count: d) }
+        }
+        y.data.withUnsafeMutableBufferPointer {
+            GCNPropagate.forward(adj: graph.adj, input: a.z.p, ldi: d2, width: d, out: $0.baseAddress!, ldo: d)
         }
         return (z, y)
     }
 }
-
-@inline(__always) func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
-
-/// log(1 + eˣ), stable for all x (torch's BCEWithLogits form).
-@inline(__always) func softplus(_ x: Double) -> Double { Swift.max(x, 0) + log1p(exp(-Swift.abs(x))) }
-
-#if canImport(Glibc)
-import Glibc
-#endif

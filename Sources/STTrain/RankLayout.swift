@@ -64,8 +64,7 @@ public struct RankLayout: Sendable {
     }
 
     /// The GraphST model on this rank's rows of X (local row order) and graph.
-    public func model(x: CSRMatrix, dim: Int, weights: LossWeights, readout: Readout, sideChannels: Int = 0,
-                      comm: Communicator) -> GraphSTModel {
-        GraphSTModel(x: x, graph: graph, dim: dim, weights: weights, readout: readout, sideChannels: sideChannels, comm: comm)
+    public func model(x: CSRMatrix, dim: Int, weights: LossWeights, readout: Readout, comm: Communicator) -> GraphSTModel {
+        GraphSTModel(x: x, graph: graph, dim: dim, weights: weights, readout: readout, comm: comm)
     }
 }

@@ -97,8 +97,8 @@ public final class RunPipeline {
         prep.X = layout.localRows(prep.X)
         phase("graph")
 
-        let model = layout.model(x: prep.X, dim: config.model.dim, weights: LossWeights(alpha: config.model.alpha, beta: config.model.beta),
-                                 readout: config.model.readout, sideChannels: StopSignal.voteSlots, comm: comm)
+        let model = layout.model(x: prep.X, dim: config.model.dim, weights: config.model.lossWeights,
+                                 readout: config.model.readout, comm: comm)
         phase("model_setup")
         return Setup(layout: layout, prep: prep, model: model, fingerprint: fingerprint)
     }
@@ -215,21 +215,22 @@ extension RunPipeline {
         var checkpoints = [CheckpointRecord]()
         var stopSignal: Int32?
         let t0 = DispatchTime.now().uptimeNanoseconds
+        var votes = [Double](repeating: 0, count: StopSignal.voteSlots)
         while trainer.epochsDone < config.model.epochs {
             // Stop votes ride in the epoch's allreduce: slot s counts the ranks that saw signal s,
             // so a signal seen by any rank stops every rank after this same epoch.
-            for i in model.sideChannel.indices { model.sideChannel[i] = 0 }
+            for i in votes.indices { votes[i] = 0 }
             if let s = stopRequested(trainer.epochsDone + 1), s > 0 {
-                model.sideChannel[min(Int(s), StopSignal.voteSlots - 1)] = 1
+                votes[min(Int(s), StopSignal.voteSlots - 1)] = 1
             }
-            let r = trainer.step()
+            let r = trainer.step(extra: &votes)
             guard r.loss.isFinite else {
                 throw InputError(file: source.label, "training diverged: loss is \(r.loss) at epoch \(r.epoch)")
             }
             try metrics?.append(r)
             onEpoch?(r, config.model.epochs)
             last = r
-            let signal = Int32(model.sideChannel.lastIndex { $0 > 0 } ?? 0)
+            let signal = Int32(votes.lastIndex { $0 > 0 } ?? 0)
             let stopping = signal > 0 && r.epoch < config.model.epochs
             let due = config.output.checkpointEvery > 0 && (r.epoch % config.output.checkpointEvery == 0 || r.epoch == config.model.epochs)
             if due || stopping {

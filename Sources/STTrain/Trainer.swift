@@ -57,9 +57,17 @@ public final class Trainer {
     /// Returns the losses computed before the step (as GraphST reports them).
     @discardableResult
     public func step() -> EpochRecord {
+        var none = [Double]()
+        return step(extra: &none)
+    }
+
+    /// `step()`, with `extra` summed over ranks in the epoch's one allreduce (see
+    /// `GraphSTModel.lossAndGradient(params:perm:grad:extra:)`).
+    @discardableResult
+    public func step(extra: inout [Double]) -> EpochRecord {
         let t0 = DispatchTime.now().uptimeNanoseconds
         permutations.permutation(epoch: epochsDone, count: model.globalCount, into: &perm)
-        let l = model.lossAndGradient(params: params, perm: perm, grad: &grad)
+        let l = model.lossAndGradient(params: params, perm: perm, grad: &grad, extra: &extra)
         optimiser.update(&params, grad: grad)
         epochsDone += 1
         let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9

@@ -81,6 +81,9 @@ public enum Verification {
     public static func model(path: String, comm: Communicator) throws -> VerificationReport {
         let f = try ModelFixture(path: path)
         let n = f.nSpots, d = f.dim
+        guard d > 0, d % 8 == 0 else {
+            throw InputError(file: path, field: "dim", "is \(d); expected a positive multiple of 8 (the model's latent width)")
+        }
         var checks = [VerificationCheck]()
 
         // The normalisation code against the fixture's Â and M, from the fixture's kNN edges.

@@ -75,4 +75,12 @@ final class RunCommandTests: XCTestCase {
             XCTAssertEqual(r.stdout, expected, "help of '\(sub)' changed; if deliberate, rerun with STGNN_UPDATE_SNAPSHOTS=1")
         }
     }
+
+    /// The model's per-spot loops are SIMD8 only: a latent width that is not a multiple of 8 is a
+    /// usage error, before anything is read.
+    func testDimMustBeAMultipleOf8() throws {
+        let r = try Executable.run(["run", "--dim", "12", "--epochs", "1", "--output", "/nonexistent/never-written"])
+        XCTAssertEqual(r.status, 64, r.stderr)
+        XCTAssertTrue(r.stderr.contains("--dim must be a positive multiple of 8"), r.stderr)
+    }
 }

@@ -42,7 +42,7 @@ final class GradientTests: XCTestCase {
         return (errors, losses, ref.loss(p64, perm: perm))
     }
 
-    func check(kipf: Bool, readout: Readout, seed: UInt64, d: Int = 6, file: StaticString = #filePath, line: UInt = #line) {
+    func check(kipf: Bool, readout: Readout, seed: UInt64, d: Int = 8, file: StaticString = #filePath, line: UInt = #line) {
         let prob = TinyProblem(n: 40, g: 11, d: d, seed: seed, kipf: kipf)
         let (errors, m, r) = gradientErrors(prob: prob, readout: readout, seed: seed)
         XCTAssertEqual(m.total, r.total, accuracy: 1e-5 * abs(r.total), "total loss (seed \(seed))", file: file, line: line)
@@ -57,15 +57,16 @@ final class GradientTests: XCTestCase {
     func testGradient10xLocal() { check(kipf: false, readout: .local, seed: 7) }
     func testGradientKipfLocal() { check(kipf: true, readout: .local, seed: 11) }
     func testGradient10xGlobal() { check(kipf: false, readout: .global, seed: 13) }
-    /// d a multiple of 8: the SIMD8 paths of the per-spot loops (d = 6 above takes the scalar ones).
-    func testGradientVectorPaths() {
+    /// Other widths (d is always a multiple of 8: the per-spot loops are SIMD8 only): two vectors per
+    /// half-row, and the global readout with Kipf's normalisation.
+    func testGradientOtherWidths() {
         check(kipf: false, readout: .local, seed: 17, d: 16)
         check(kipf: true, readout: .global, seed: 19, d: 8)
     }
 
     /// The check must be able to fail: a gradient off by 1% is rejected.
     func testCheckDetectsWrongGradient() {
-        let prob = TinyProblem(n: 30, g: 9, d: 5, seed: 3)
+        let prob = TinyProblem(n: 30, g: 9, d: 8, seed: 3)
         let (errors, _, _) = gradientErrors(prob: prob, readout: .local, seed: 3, corrupt: true)
         for (name, e) in errors { XCTAssertGreaterThan(e, 2e-3, "\(name): a 1% error went unnoticed") }
     }

@@ -1,0 +1,59 @@
+import STCore
+
+// N = spots owned, L = local rows (owned + ghosts), d = latent width, G = genes.
+//
+// ‖H − X‖² with H = Y W2 never formed (DESIGN §2, the Gram form). With K = YᵀY (d, d) and
+// C = YᵀX (d, G), both sums over the spots of the slide:
+//   ‖YW2 − X‖² = tr(W2ᵀKW2) − 2 tr(W2ᵀC) + ‖X‖²
+//   ∂/∂W2 = 2(KW2 − C)        ∂/∂Y = 2(Y W2W2ᵀ − X W2ᵀ)          (each × α/(N_slide·G))
+// `forward` adds this rank's part of K; C comes from the second pass over X (InputProjection);
+// after the caller's allreduce, `reduce` gives the loss and ∂W2, identically on every rank.
+// ∂Y needs only the rank's own rows: Y, X W2ᵀ (from the first pass over X) and W2W2ᵀ.
+
+enum ReconstructionLoss {
+    /// w2w2t (d, d) = W2 W2ᵀ, w2 (d, G).
+    static func prepare(w2: UnsafePointer<Float>, w2w2t: UnsafeMutablePointer<Float>, d: Int, genes G: Int) {
+        BLAS.sgemm(transB: true, m: d, n: d, k: G, a: w2, lda: G, b: w2, ldb: G, c: w2w2t, ldc: d)
+    }
+
+    /// k (d, d, float64) += YᵀY over the N owned rows of y (N, d; row stride ld).
+    static func forward(y: UnsafePointer<Float>, ld: Int, n: Int, d: Int, k: UnsafeMutablePointer<Double>,
+                        scratch: inout [Float]) {
+        BLAS.gramAccumulate(n: n, p: d, q: d, a: y, lda: ld, b: y, ldb: ld, into: k, ldc: d, scratch: &scratch)
+    }
+
+    /// dy (N, d) = scale·(Y W2W2ᵀ − X W2ᵀ), with y and xw2t (N, d; row stride ld) and w2w2t (d, d);
+    /// scale = 2α/(N_slide·G).
+    static func backward(y: UnsafePointer<Float>, xw2t: UnsafePointer<Float>, ld: Int, w2w2t: UnsafePointer<Float>,
+                         scale: Float, dy: UnsafeMutablePointer<Float>, n: Int, d: Int) {
+        BLAS.sgemm(m: n, n: d, k: d, alpha: scale, a: y, lda: ld, b: w2w2t, ldb: d, c: dy, ldc: d)
+        for i in 0..<n {
+            let r = dy + i &* d, xw = xw2t + i &* ld
+            for a in stride(from: 0, to: d, by: 8) {
+                VectorMath.store8(VectorMath.load8(r + a) - scale * VectorMath.load8(xw + a), r + a)
+            }
+        }
+    }
+
+    /// After the allreduce: dw2 (d, G) = scale·(K W2 − C) and the return value ‖YW2 − X‖² =
+    /// tr(W2ᵀKW2) − 2tr(W2ᵀC) + xNormSquared. k (d, d) and ct = Cᵀ (G rows, row stride ldct) are the
+    /// global sums; w2d and kw2 (d, G, float64) are scratch.
+    static func reduce(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
+                       xNormSquared: Double, scale: Float, dw2: UnsafeMutablePointer<Float>,
+                       w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int) -> Double {
+        // KW2 (d, G) in float64: W2 widened once, then one dgemm.
+        for i in 0..<(d &* G) { w2d[i] = Double(w2[i]) }
+        BLAS.dgemm(m: d, n: G, k: d, a: k, lda: d, b: w2d, ldb: G, c: kw2, ldc: G)
+        var trWKW = 0.0, trWC = 0.0
+        for a in 0..<d {
+            let w2a = w2d + a &* G, kwa = kw2 + a &* G, dw2a = dw2 + a &* G
+            for g in 0..<G {
+                let c = ct[g &* ldct &+ a]         // C[a, g] = Cᵀ[g, a]
+                trWKW += w2a[g] * kwa[g]
+                trWC += w2a[g] * c
+                dw2a[g] = Float(Double(scale) * (kwa[g] - c))
+            }
+        }
+        return trWKW - 2 * trWC + xNormSquared
+    }
+}
