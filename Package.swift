@@ -60,11 +60,12 @@ let package = Package(
         .testTarget(name: "STCoreTests", dependencies: ["STCore", "STTestSupport"]),
         .testTarget(name: "STDataTests", dependencies: ["STData", "STTestSupport"]),
         .testTarget(name: "STPrepTests", dependencies: ["STPrep", "STData", "STComm", "STTestSupport"]),
-        .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STPartition", "STTestSupport"]),
+        .testTarget(name: "STModelTests", dependencies: ["STModel", "STComm", "STPartition", "STCore"]),
         .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STPrep", "STCore", "STTestSupport"]),
         .testTarget(name: "STPlotTests", dependencies: ["STPlot", "CCairo", "STTestSupport"]),
-        .testTarget(name: "SlideSourceTests", dependencies: ["STTrain", "STData", "STPrep", "STCore", "STTestSupport"]),
-        .testTarget(name: "STClusterTests", dependencies: ["STCluster", "STPartition", "STPrep", "STComm", "STCore", "STData", "STTrain", "STTestSupport"]),
+        .testTarget(name: "STClusterTests", dependencies: ["STCluster", "STPartition", "STPrep", "STComm", "STCore", "STData", "STTestSupport"]),
+        // STTrain: training loop, checkpoints, slide sources, `verify` against the reference fixtures.
+        .testTarget(name: "STTrainTests", dependencies: ["STTrain", "STModel", "STCluster", "STPrep", "STData", "STComm", "STCore", "STTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["STTestSupport", "STData"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]

@@ -3,7 +3,6 @@ import XCTest
 import STCore
 import STComm
 import STPartition
-import STTrain
 
 /// The distributed code path (partitions, halo and corruption exchanges, allreduce) run in-process
 /// with one thread per rank, against the single-process result.
@@ -21,13 +20,22 @@ final class DistributedTests: XCTestCase {
         return GraphSTModel(x: prob.x.selectingRows(owned), graph: graph, dim: prob.d, readout: readout, comm: comm)
     }
 
+    /// `epochs` full-batch Adam steps (seeded corruption permutations) on every rank: the model's
+    /// own loss, gradient and optimiser, without STTrain's loop.
     func train(_ prob: TinyProblem, parts: Int, epochs: Int, readout: Readout,
-               curveOrder: Bool = false) throws -> [(records: [EpochRecord], params: [Float])] {
+               curveOrder: Bool = false) throws -> [(records: [(epoch: Int, loss: Double)], params: [Float])] {
         try ThreadGroupCommunicator.run(ranks: parts) { comm in
             let model = try self.localModel(prob, parts: parts, comm: comm, readout: readout, curveOrder: curveOrder)
-            let trainer = Trainer(model: model, params: model.layout.initialise(seed: 5), lr: 1e-2, permutations: .seeded(5))
-            let records = (0..<epochs).map { _ in trainer.step() }
-            return (records, trainer.params)
+            var params = model.layout.initialise(seed: 5), grad = [Float]()
+            var adam = Adam(count: params.count, lr: 1e-2)
+            var records = [(epoch: Int, loss: Double)]()
+            for e in 0..<epochs {
+                let perm = corruptionPermutation(seed: 5, epoch: e, count: model.globalCount)
+                let l = model.lossAndGradient(params: params, perm: perm, grad: &grad)
+                adam.update(&params, grad: grad)
+                records.append((e + 1, l.total))
+            }
+            return (records, params)
         }
     }
 
