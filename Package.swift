@@ -57,7 +57,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Multi-rank self-test of MPICommunicator, run under mpirun by Tests/mpi/run-mpi-tests.sh.
-        .executableTarget(name: "stgnn-mpi-selftest", dependencies: ["STComm", "STCommMPI"]),
+        .executableTarget(name: "stgnn-mpi-selftest", dependencies: ["STCore", "STComm", "STCommMPI"]),
         // Benchmarks (kernels vs sgemm, epoch breakdown, memory scaling): see docs/PERFORMANCE.md.
         .executableTarget(name: "stgnn-bench", dependencies: ["STCore", "STComm", "STCommMPI", "STData", "STPrep", "STPartition", "STModel", "STTrain",
                                                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -70,11 +70,12 @@ let package = Package(
         .testTarget(name: "STCommTests", dependencies: ["STComm"]),
         .testTarget(name: "STDataTests", dependencies: ["STData", "STTestSupport"]),
         .testTarget(name: "STPrepTests", dependencies: ["STPrep", "STData", "STComm", "STTestSupport"]),
-        .testTarget(name: "STModelTests", dependencies: ["STModel", "STTrain", "STData", "STComm", "STPartition", "STExchange", "STTestSupport"]),
+        .testTarget(name: "STModelTests", dependencies: ["STModel", "STComm", "STPartition", "STExchange", "STCore"]),
         .testTarget(name: "STPartitionTests", dependencies: ["STPartition", "STPrep", "STCore", "STTestSupport"]),
         .testTarget(name: "STPlotTests", dependencies: ["STPlot", "CCairo", "STTestSupport"]),
-        .testTarget(name: "SlideSourceTests", dependencies: ["STTrain", "STData", "STPrep", "STCore", "STTestSupport"]),
-        .testTarget(name: "STClusterTests", dependencies: ["STCluster", "STPartition", "STPrep", "STComm", "STCore", "STData", "STTrain", "STTestSupport"]),
+        .testTarget(name: "STClusterTests", dependencies: ["STCluster", "STPartition", "STPrep", "STComm", "STCore", "STData", "STTestSupport"]),
+        // STTrain: training loop, checkpoints, slide sources, `verify` against the reference fixtures.
+        .testTarget(name: "STTrainTests", dependencies: ["STTrain", "STModel", "STCluster", "STPrep", "STData", "STComm", "STCore", "STTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["STTestSupport", "STData"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]

@@ -52,11 +52,11 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable, Equatable {
     @inlinable public mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1p-53 }
 }
 
-/// Purposes of the independent random streams derived from the run's seed.
+/// Purposes of the independent random streams derived from the run's seed. The raw values are part
+/// of every stream's identity (3 was a dropout stream nothing drew from: unused, not renumbered).
 public enum RandomStream: UInt64, Sendable {
     case initialisation = 1
     case corruption = 2
-    case dropout = 3
     case synthetic = 4
 }
 

@@ -59,15 +59,10 @@ public struct IndexMap: Sendable {
     public let owned: [GlobalIndex]
     /// Global index of each ghost row (nGhost); ghost k is local row nOwned + k.
     public let ghosts: [GlobalIndex]
-    let lookup: [GlobalIndex: LocalIndex]
 
     public init(owned: [GlobalIndex], ghosts: [GlobalIndex]) {
         self.owned = owned
         self.ghosts = ghosts
-        var l = [GlobalIndex: LocalIndex](minimumCapacity: owned.count + ghosts.count)
-        for (i, g) in owned.enumerated() { l[g] = LocalIndex(i) }
-        for (k, g) in ghosts.enumerated() { l[g] = LocalIndex(owned.count + k) }
-        lookup = l
     }
 
     public var nOwned: Int { owned.count }
@@ -78,7 +73,4 @@ public struct IndexMap: Sendable {
     public func global(_ l: LocalIndex) -> GlobalIndex {
         l.int < owned.count ? owned[l.int] : ghosts[l.int - owned.count]
     }
-
-    /// The local row of a global spot, or nil if it is neither owned nor a ghost here.
-    public func local(_ g: GlobalIndex) -> LocalIndex? { lookup[g] }
 }

@@ -10,10 +10,23 @@
 
 /// numpy's `np.argsort(keys)` for float64 on AVX-512 x86-64 (numpy 2.x, x86-simd-sort):
 /// the returned permutation sorts `keys` ascending, ties ordered as numpy orders them there.
-func numpyArgsortAVX512(_ keys: [Double]) -> [Int] {
+func numpyArgsortAVX512(_ keys: [Double]) -> [Int] { numpyArgsortAVX512Traced(keys).order }
+
+/// The code path an argsort took: tests check each against numpy.
+enum NumpyArgsortPath: Equatable {
+    /// 0 or 1 keys, or already sorted: the identity.
+    case identity
+    /// Some key is NaN: std::sort with NaN last.
+    case nan
+    /// The vectorised quicksort; `stdSortFallbacks` ranges ran out of depth and went to std::sort.
+    case quicksort(stdSortFallbacks: Int)
+}
+
+/// `numpyArgsortAVX512` and the path it took.
+func numpyArgsortAVX512Traced(_ keys: [Double]) -> (order: [Int], path: NumpyArgsortPath) {
     let n = keys.count
     var arg = Array(0..<n)
-    if n <= 1 { return arg }
+    if n <= 1 { return (arg, .identity) }
     if keys.contains(where: { $0.isNaN }) {
         // x86-simd-sort hands arrays with NaN to std::sort with NaN ordered last.
         keys.withUnsafeBufferPointer { K in
@@ -23,22 +36,24 @@ func numpyArgsortAVX512(_ keys: [Double]) -> [Int] {
                 return !x.isNaN
             }
         }
-        return arg
+        return (arg, .nan)
     }
     var sorted = true
     for i in 1..<n where keys[i] < keys[i - 1] { sorted = false; break }
-    if sorted { return arg }
+    if sorted { return (arg, .identity) }
     var s = XSSArgsort(keys: keys, arg: arg)
     var lg = 0
     while (1 << (lg + 1)) <= n { lg += 1 }          // (size_t)log2(n)
     s.quicksort(0, n - 1, 2 * lg)
-    return s.arg
+    return (s.arg, .quicksort(stdSortFallbacks: s.stdSortFallbacks))
 }
 
 /// State of the emulated x86-simd-sort 64-bit argsort (8 lanes per register).
 struct XSSArgsort {
     let keys: [Double]
     var arg: [Int]
+    /// Ranges handed to std::sort for lack of depth (for tests).
+    var stdSortFallbacks = 0
     static let lanes = 8
     static let sentinel = Int.max
 
@@ -47,6 +62,7 @@ struct XSSArgsort {
     /// Sorts arg[left...right] (inclusive).
     mutating func quicksort(_ left: Int, _ right: Int, _ maxIters: Int) {
         if maxIters <= 0 {
+            stdSortFallbacks += 1
             let k = keys
             LibstdcxxSort.sort(&arg, left, right + 1) { k[$0] < k[$1] }
             return

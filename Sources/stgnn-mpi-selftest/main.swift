@@ -13,6 +13,7 @@
 //                      which must end the job with our one-line message and MPI's error string
 import Foundation
 import STComm
+import STCore
 import STCommMPI
 #if canImport(Glibc)
 import Glibc
@@ -419,8 +420,18 @@ do {   // the root cannot encode: every rank throws, nobody waits
 
 // MARK: Barrier
 
+// The last rank arrives half a second late: no rank may leave the barrier before it has arrived.
+// (A barrier that returns at once leaves the other ranks with ~0 s here.) Ranks leave the first
+// barrier within milliseconds of each other; 0.25 s of slack allows for oversubscribed cores.
 comm.barrier()
-check("barrier", true)
+do {
+    let t0 = PhaseTimer.now()
+    if rank == P - 1 { usleep(500_000) }
+    comm.barrier()
+    let waited = Double(PhaseTimer.now() - t0) * 1e-9
+    check("barrier holds every rank until the last (0.5 s late) arrives", waited >= 0.25,
+          "left the barrier after \(waited) s")
+}
 
 // MARK: Beyond 2^31 (optional)
 

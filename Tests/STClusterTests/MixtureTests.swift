@@ -126,14 +126,21 @@ final class MixtureTests: XCTestCase {
         XCTAssertTrue(run.failure!.contains("component 2 emptied"), run.failure!)
     }
 
-    /// The mclust fixture: our best restart reaches mclust's log-likelihood (within 1e-4 relative).
-    func testMclustFixture() throws {
-        let f = try GMMFixture(path: try SharedData.path("reference/gmm_dlpfc151676_eee7.h5"))
+    /// The small mclust fixture (Tests/reference: 300 spots, 7 components on 4 domains): always run.
+    func testSmallMclustFixture() throws { try checkMclustFixture(try SmallFixtures.path(SmallFixtures.gmm)) }
+
+    /// The shared mclust fixture (DLPFC 151676; skips without ../shared).
+    func testMclustFixture() throws { try checkMclustFixture(try SharedData.path("reference/gmm_dlpfc151676_eee7.h5")) }
+
+    /// An mclust fixture: our E-step agrees with mclust's parameters and our best restart reaches
+    /// mclust's log-likelihood (within 1e-4 relative).
+    func checkMclustFixture(_ path: String) throws {
+        let f = try GMMFixture(path: path)
         let n = f.pcs.rows, p = f.pcs.cols, k = f.clusters
         // Our E-step on mclust's own parameters. mclust reports the log-likelihood of the last
         // E-step and the parameters of the M-step after it (one EM step further), so ours on its
         // parameters is not below its number and above it by at most one converged step,
-        // tol·(1 + |ℓ|). Measured: −146554.42 vs −146555.45.
+        // tol·(1 + |ℓ|). Measured: −146554.42 vs −146555.45 (DLPFC), −8454.956 vs −8455.008 (small).
         let theirs = MixtureModel(proportions: f.pro, means: f.mean.data, covariance: f.sigma.data)
         let llTheirs = GaussianMixture.logLikelihood(theirs, rows: f.pcs, comm: SingleProcessCommunicator())!
         XCTAssertGreaterThanOrEqual(llTheirs, f.loglik)

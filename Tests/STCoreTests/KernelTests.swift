@@ -1,5 +1,8 @@
 import XCTest
 import STCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Optimised kernels against their frozen `_ref` twins, on random matrices with fixed seeds.
 final class KernelTests: XCTestCase {
@@ -149,20 +152,29 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(Sparse.Path.allCases.map(\.description), ["portable", "avx2", "avx512"])
     }
 
+    /// Laps accumulate the time since the previous mark into the right phase, and time between
+    /// repetitions (before `start()`) is not counted: checked against sleeps and the wall clock.
     func testPhaseTimerAccumulatesInOrder() {
         let t = PhaseTimer()
+        let t0 = PhaseTimer.now()
         for _ in 0..<3 {
+            usleep(30_000)   // outside any phase
             t.start()
+            usleep(20_000)
             t.lap("first")
             t.lap("second")
+            usleep(10_000)
             t.lap("first")   // a phase may recur within one repetition
         }
+        let wall = Double(PhaseTimer.now() - t0) * 1e-9
         XCTAssertEqual(t.names, ["first", "second"])
         XCTAssertEqual(t.counts, [6, 3])
-        XCTAssertTrue(t.seconds.allSatisfy { $0 >= 0 })
-        XCTAssertEqual(t.total, t.seconds.reduce(0, +))
+        XCTAssertGreaterThanOrEqual(t.seconds[0], 3 * 0.030, "the sleeps inside phase 'first'")
+        XCTAssertLessThan(t.seconds[1], t.seconds[0], "'second' holds no sleep")
+        XCTAssertLessThanOrEqual(t.total, wall - 3 * 0.030, "the 30 ms before each start() is not counted")
         t.reset()
         XCTAssertTrue(t.names.isEmpty)
+        XCTAssertEqual(t.total, 0)
     }
 
     func testGramAccumulate() {

@@ -3,8 +3,73 @@ import STCore
 @testable import STData
 import STTestSupport
 
-/// The reference fixtures load with the shapes and values read independently with h5py.
+/// The reference fixtures load with the shapes and values read independently with h5py: the small
+/// ones committed in Tests/reference (always; written by h5py with gzip + shuffle, HDF5 1.10
+/// object format) and the large shared ones (skip without ../shared).
 final class FixtureTests: XCTestCase {
+    func testSmallModelFixtures() throws {
+        let cases: [(String, norm: String, adj: Int, loss0: Double, adj0: [Float])] = [
+            (SmallFixtures.model10x, "10x", 1624, 2166.529541015625, [1, 0.28867513, 0.28867513]),
+            (SmallFixtures.modelKipf, "kipf", 1438, 389.2813415527344, [0.25, 0.2236068, 0.20412415]),
+        ]
+        for c in cases {
+            let path = try SmallFixtures.path(c.0)
+            XCTAssertEqual(try ReferenceFixture.kind(of: path), .model)
+            let f = try ModelFixture(path: path)
+            XCTAssertEqual([f.nSpots, f.nGenes, f.epochs, f.dim, f.k, f.seed], [300, 80, 10, 16, 3, 41], c.0)
+            XCTAssertEqual([f.alpha, f.beta, f.lr], [10, 1, 0.001])
+            XCTAssertEqual(f.normalisation, c.norm)
+            XCTAssertTrue(f.source.hasPrefix("GraphST 1.1.1, torch 2.13.0+cpu"), f.source)
+            XCTAssertEqual(Array(f.geneNames.prefix(2)), ["gene_0001", "gene_0002"])
+            XCTAssertEqual([f.X.rows, f.X.cols], [300, 80])
+            XCTAssertEqual([f.knn.count, f.adj.count, f.mask.count], [900, c.adj, 1200])
+            XCTAssertEqual(Array(f.adj.val.prefix(3)), c.adj0)
+            XCTAssertEqual([f.initial.W1.rows, f.initial.W1.cols, f.initial.W2.rows, f.initial.Wb.cols], [80, 16, 16, 16])
+            XCTAssertEqual(f.initial.b, 0)
+            XCTAssertEqual(f.perm.count, 10)
+            XCTAssertEqual(Set(f.perm[9]).count, 300)
+            XCTAssertEqual(f.loss.total[0], c.loss0)
+            for e in 0..<f.epochs {
+                XCTAssertEqual(f.loss.total[e], f.alpha * f.loss.feat[e] + f.beta * (f.loss.sl1[e] + f.loss.sl2[e]),
+                               accuracy: 1e-6 * f.loss.total[e], "the fixture's loss terms add up (epoch \(e))")
+            }
+            XCTAssertEqual(Array(f.afterRows.prefix(5)), [0, 4, 9, 11, 20])
+            XCTAssertEqual([f.afterZRows.rows, f.afterZRows.cols, f.afterHRows.cols], [32, 16, 80])
+        }
+        let s = try ModelFixture(path: try SmallFixtures.path(SmallFixtures.model10x))
+        XCTAssertEqual(Array(s.perm[0].prefix(5)), [168, 58, 63, 243, 65])
+    }
+
+    func testSmallPrepFixture() throws {
+        let path = try SmallFixtures.path(SmallFixtures.prep)
+        let f = try PrepFixture(path: path)
+        XCTAssertEqual([f.counts.rows, f.counts.cols, f.counts.nnz], [300, 83, 24641])
+        XCTAssertEqual([f.X.rows, f.X.cols, f.X.nnz], [300, 40, 11811])
+        XCTAssertEqual(f.nTopGenes, 40)
+        XCTAssertEqual(f.highlyVariable.filter { $0 }.count, 40)
+        XCTAssertEqual(Array(f.highlyVariableRank.prefix(6)), [8, 19, -1, -1, -1, -1])
+        XCTAssertEqual(Array(f.hvgNames.prefix(3)), ["gene_0001", "gene_0002", "gene_0008"])
+        // The tied group across the cut: gene_0013 and its three copies.
+        XCTAssertEqual(Array(f.geneNames.suffix(3)), ["gene_0013_copy1", "gene_0013_copy2", "gene_0013_copy3"])
+        XCTAssertEqual([12, 80, 81, 82].map { f.highlyVariableRank[$0] }, [-1, 37, 39, 38])
+        XCTAssertEqual(Set([12, 80, 81, 82].map { f.variancesNorm[$0] }).count, 1)
+        XCTAssertEqual(f.variancesNorm[12], 1.012824378710824)
+        XCTAssertThrowsError(try ModelFixture(path: path)) { err in XCTAssertTrue("\(err)".contains("attrs[kind]"), "\(err)") }
+    }
+
+    func testSmallGMMFixture() throws {
+        let f = try GMMFixture(path: try SmallFixtures.path(SmallFixtures.gmm))
+        XCTAssertEqual([f.clusters, f.pcs.rows, f.pcs.cols, f.mean.rows, f.mean.cols, f.sigma.rows, f.pro.count], [7, 300, 20, 7, 20, 20, 7])
+        XCTAssertEqual(f.pro[0], 0.05472758592652003)
+        XCTAssertEqual(f.loglik, -8455.007900499373)
+        XCTAssertEqual(f.bic, -18940.562361976354)
+        XCTAssertEqual(Array(f.labels.prefix(5)), [1, 1, 3, 3, 3])
+        XCTAssertEqual(Array(f.truth.prefix(2)), ["domain_1", "domain_1"])
+        XCTAssertEqual(Set(f.truth.compactMap { $0 }).count, 4)
+        let source = try HDF5File(path: f.path).stringAttribute("/", "source")
+        XCTAssertTrue(source.contains("mclust 6.0.0"), source)
+    }
+
     func testModelFixtures() throws {
         let cases: [(String, n: Int, g: Int, e: Int, norm: String, knn: Int, adj: Int, loss0: Double)] = [
             ("model_starmap_mpfc_bz5_10x.h5", 1049, 166, 20, "10x", 3147, 4887, 149.0239563),

@@ -105,6 +105,16 @@ final class HDF5Tests: XCTestCase {
         assertInputError(bad, nil, contains: "cannot create") { _ = try HDF5Writer(path: bad) }
     }
 
+    func testFixedLengthStringsInSmallFixture() throws {
+        // The fixtures store names as fixed-length byte strings (h5py dtype "S"), here gzip-compressed.
+        let f = try HDF5File(path: try SmallFixtures.path(SmallFixtures.gmm))
+        XCTAssertEqual(try f.elementClass("truth"), .string(variableLength: false))
+        XCTAssertEqual(Array(try f.readStrings("truth").prefix(2)), ["domain_1", "domain_1"])
+        XCTAssertEqual(try f.readStrings("truth", range: 299..<300), ["domain_4"])
+        XCTAssertEqual(try f.stringAttribute("/", "kind"), "gmm")
+        XCTAssertEqual(try f.scalarAttribute("/", "clusters", as: Int64.self), 7)
+    }
+
     func testFixedLengthStrings() throws {
         // The fixtures store names as fixed-length byte strings (h5py dtype "S").
         let f = try HDF5File(path: try SharedData.path("reference/gmm_dlpfc151676_eee7.h5"))

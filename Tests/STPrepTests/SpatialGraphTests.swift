@@ -226,37 +226,57 @@ final class SpatialGraphTests: XCTestCase {
         ("reference/model_dlpfc151676_10x.h5", .tenX),
     ]
 
-    /// Our Â and M from the fixture's own kNN edges equal GraphST's adj (float32) and mask (exactly).
+    /// The small fixtures committed in Tests/reference (GraphST on the 300-spot synthetic lattice).
+    private static let smallFixtures: [(file: String, norm: AdjacencyNormalisation)] = [
+        (SmallFixtures.model10x, .tenX),
+        (SmallFixtures.modelKipf, .kipf),
+    ]
+
+    func testAdjacencyAndMaskFromSmallFixtureKNNMatchGraphST() throws {
+        for (name, norm) in Self.smallFixtures { try checkAdjacencyAndMask(try SmallFixtures.path(name), norm) }
+    }
+
     func testAdjacencyAndMaskFromFixtureKNNMatchGraphST() throws {
-        for (name, norm) in Self.fixtures {
-            let h = try HDF5File(path: try SharedData.path(name))
-            let n = try h.shape("spatial")[0]
-            let knn = try KNNGraph(count: n, rows: try h.read("graph/knn_row", as: Int64.self).map(Int.init),
-                                   cols: try h.read("graph/knn_col", as: Int64.self).map(Int.init))
-            let g = SpatialGraph(knn: knn, normalisation: norm)
+        for (name, norm) in Self.fixtures { try checkAdjacencyAndMask(try SharedData.path(name), norm) }
+    }
 
-            let aRow = try h.read("graph/adj_row", as: Int64.self), aCol = try h.read("graph/adj_col", as: Int64.self)
-            let aVal = try h.read("graph/adj_val", as: Float.self)
-            XCTAssertEqual(g.adjacency.nnz, aVal.count, name)
-            var exact = 0, maxRel = 0.0
-            var e = 0
-            for i in 0..<n {
-                for p in g.adjacency.indptr[i]..<g.adjacency.indptr[i + 1] where e < aVal.count {
-                    XCTAssertEqual(Int64(i), aRow[e]); XCTAssertEqual(Int64(g.adjacency.indices[p]), aCol[e])
-                    let ours = g.adjacency.values[p], theirs = aVal[e]
-                    if ours == theirs { exact += 1 }
-                    maxRel = max(maxRel, Double(abs(ours - theirs)) / Double(abs(theirs)))
-                    e += 1
-                }
+    func testOwnKNNMatchesSmallFixtureUpToTies() throws {
+        for (name, _) in Self.smallFixtures { try checkOwnKNN(try SmallFixtures.path(name)) }
+    }
+
+    func testOwnKNNMatchesFixtureUpToTies() throws {
+        for (name, _) in Self.fixtures { try checkOwnKNN(try SharedData.path(name)) }
+    }
+
+    /// Our Â and M from the fixture's own kNN edges equal GraphST's adj (float32) and mask (exactly).
+    func checkAdjacencyAndMask(_ name: String, _ norm: AdjacencyNormalisation) throws {
+        let h = try HDF5File(path: name)
+        let n = try h.shape("spatial")[0]
+        let knn = try KNNGraph(count: n, rows: try h.read("graph/knn_row", as: Int64.self).map(Int.init),
+                               cols: try h.read("graph/knn_col", as: Int64.self).map(Int.init))
+        let g = SpatialGraph(knn: knn, normalisation: norm)
+
+        let aRow = try h.read("graph/adj_row", as: Int64.self), aCol = try h.read("graph/adj_col", as: Int64.self)
+        let aVal = try h.read("graph/adj_val", as: Float.self)
+        XCTAssertEqual(g.adjacency.nnz, aVal.count, name)
+        var exact = 0, maxRel = 0.0
+        var e = 0
+        for i in 0..<n {
+            for p in g.adjacency.indptr[i]..<g.adjacency.indptr[i + 1] where e < aVal.count {
+                XCTAssertEqual(Int64(i), aRow[e]); XCTAssertEqual(Int64(g.adjacency.indices[p]), aCol[e])
+                let ours = g.adjacency.values[p], theirs = aVal[e]
+                if ours == theirs { exact += 1 }
+                maxRel = max(maxRel, Double(abs(ours - theirs)) / Double(abs(theirs)))
+                e += 1
             }
-            XCTAssertLessThanOrEqual(maxRel, 2e-7, name)   // ≤ 1 float32 ulp
-
-            let mRow = try h.read("graph/mask_row", as: Int64.self), mCol = try h.read("graph/mask_col", as: Int64.self)
-            var ourRows = [Int64](), ourCols = [Int64]()
-            for i in 0..<n { for p in g.mask.indptr[i]..<g.mask.indptr[i + 1] { ourRows.append(Int64(i)); ourCols.append(Int64(g.mask.indices[p])) } }
-            XCTAssertEqual(ourRows, mRow, name); XCTAssertEqual(ourCols, mCol, name)
-            print("fixture \(name) [\(norm)]: Â nnz \(aVal.count), \(exact) values bitwise equal, max relative difference \(maxRel); M nnz \(mRow.count) equal")
         }
+        XCTAssertLessThanOrEqual(maxRel, 2e-7, name)   // ≤ 1 float32 ulp
+
+        let mRow = try h.read("graph/mask_row", as: Int64.self), mCol = try h.read("graph/mask_col", as: Int64.self)
+        var ourRows = [Int64](), ourCols = [Int64]()
+        for i in 0..<n { for p in g.mask.indptr[i]..<g.mask.indptr[i + 1] { ourRows.append(Int64(i)); ourCols.append(Int64(g.mask.indices[p])) } }
+        XCTAssertEqual(ourRows, mRow, name); XCTAssertEqual(ourCols, mCol, name)
+        print("fixture \(name) [\(norm)]: Â nnz \(aVal.count), \(exact) values bitwise equal, max relative difference \(maxRel); M nnz \(mRow.count) equal")
     }
 
     /// Our kNN from `spatial` equals GraphST's except where GraphST broke a tie differently.
@@ -267,46 +287,44 @@ final class SpatialGraphTests: XCTestCase {
     /// and assigns query i's neighbours to the row of its *first* hit; for a spot with a coordinate
     /// twin that first hit may be the twin, so one spot of each duplicated pair has no outgoing
     /// edges in the fixture. Those rows are counted separately.
-    func testOwnKNNMatchesFixtureUpToTies() throws {
-        for (name, _) in Self.fixtures {
-            let h = try HDF5File(path: try SharedData.path(name))
-            let c = try h.read("spatial", as: Double.self)
-            let n = c.count / 2
-            let k = 3
-            let ours = try KNNGraph(coordinates: c, k: k)
-            let theirs = try KNNGraph(count: n, rows: try h.read("graph/knn_row", as: Int64.self).map(Int.init),
-                                      cols: try h.read("graph/knn_col", as: Int64.self).map(Int.init))
-            let tree = KDTree(coordinates: c)
-            let (_, d2) = tree.nearestNeighbours(of: Array(0..<n), k: k, withDistances: true)
-            func dist2(_ i: Int, _ j: Int) -> Double {
-                let dx = c[2 * j] - c[2 * i], dy = c[2 * j + 1] - c[2 * i + 1]
-                return dx * dx + dy * dy
-            }
-            var mismatchedRows = 0, exactTieRows = 0, roundingTieRows = 0, twinRows = 0, other = 0
-            for i in 0..<n {
-                let a = Set(ours.neighbours(of: i)), b = Set(theirs.neighbours(of: i))
-                if a == b { continue }
-                mismatchedRows += 1
-                let kth = d2[i * k + k - 1]
-                // Every fixture neighbour is a valid candidate: no farther than our k-th.
-                for j in b { XCTAssertLessThanOrEqual(dist2(i, Int(j)), kth * (1 + 1e-9), "\(name) row \(i)") }
-                if b.count < k {
-                    // GraphST's first-hit quirk: the spot must have a twin at distance 0.
-                    XCTAssertEqual(d2[i * k], 0, "\(name): short row \(i) without a duplicate")
-                    twinRows += 1
-                    continue
-                }
-                let diff = a.symmetricDifference(b).map { dist2(i, Int($0)) }
-                if diff.allSatisfy({ $0 == kth }) {
-                    exactTieRows += 1
-                } else if diff.allSatisfy({ abs($0 - kth) <= 1e-9 * kth }) {
-                    roundingTieRows += 1
-                } else {
-                    other += 1
-                }
-            }
-            XCTAssertEqual(other, 0, "\(name): rows differing by more than a tie")
-            print("fixture \(name): N \(n), kNN rows differing from GraphST \(mismatchedRows): exact ties \(exactTieRows), ties up to rounding \(roundingTieRows), duplicate-coordinate rows \(twinRows), other \(other)")
+    func checkOwnKNN(_ name: String) throws {
+        let h = try HDF5File(path: name)
+        let c = try h.read("spatial", as: Double.self)
+        let n = c.count / 2
+        let k = 3
+        let ours = try KNNGraph(coordinates: c, k: k)
+        let theirs = try KNNGraph(count: n, rows: try h.read("graph/knn_row", as: Int64.self).map(Int.init),
+                                  cols: try h.read("graph/knn_col", as: Int64.self).map(Int.init))
+        let tree = KDTree(coordinates: c)
+        let (_, d2) = tree.nearestNeighbours(of: Array(0..<n), k: k, withDistances: true)
+        func dist2(_ i: Int, _ j: Int) -> Double {
+            let dx = c[2 * j] - c[2 * i], dy = c[2 * j + 1] - c[2 * i + 1]
+            return dx * dx + dy * dy
         }
+        var mismatchedRows = 0, exactTieRows = 0, roundingTieRows = 0, twinRows = 0, other = 0
+        for i in 0..<n {
+            let a = Set(ours.neighbours(of: i)), b = Set(theirs.neighbours(of: i))
+            if a == b { continue }
+            mismatchedRows += 1
+            let kth = d2[i * k + k - 1]
+            // Every fixture neighbour is a valid candidate: no farther than our k-th.
+            for j in b { XCTAssertLessThanOrEqual(dist2(i, Int(j)), kth * (1 + 1e-9), "\(name) row \(i)") }
+            if b.count < k {
+                // GraphST's first-hit quirk: the spot must have a twin at distance 0.
+                XCTAssertEqual(d2[i * k], 0, "\(name): short row \(i) without a duplicate")
+                twinRows += 1
+                continue
+            }
+            let diff = a.symmetricDifference(b).map { dist2(i, Int($0)) }
+            if diff.allSatisfy({ $0 == kth }) {
+                exactTieRows += 1
+            } else if diff.allSatisfy({ abs($0 - kth) <= 1e-9 * kth }) {
+                roundingTieRows += 1
+            } else {
+                other += 1
+            }
+        }
+        XCTAssertEqual(other, 0, "\(name): rows differing by more than a tie")
+        print("fixture \(name): N \(n), kNN rows differing from GraphST \(mismatchedRows): exact ties \(exactTieRows), ties up to rounding \(roundingTieRows), duplicate-coordinate rows \(twinRows), other \(other)")
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end multi-rank tests of stgnn-dist under a real mpirun:
-#   - `verify` of every shared model fixture (and the prep fixture) on 1, 2, 3 and 4 ranks;
+#   - `verify` of the small committed fixtures (Tests/reference: GraphST 10x and kipf, scanpy prep,
+#     mclust gmm) on 1, 2, 3 and 4 ranks, always; of every shared fixture too when ../shared is there;
 #   - a real dataset trained on 1 and on 3 ranks: every epoch's loss within 1e-5 relative and the
 #     same embedding (checked by `stgnn-dist compare-runs`... here by tools/compare_runs.py-free awk);
 #   - two slides integrated (--input twice) on 1 and on 3 ranks, compared the same way;
@@ -18,7 +19,18 @@ failures=0
 pass() { echo "ok:   $*"; }
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-# 1. Fixtures on 1-4 ranks.
+# 1. Fixtures on 1-4 ranks: the small committed ones always, the shared ones when present.
+small=(Tests/reference/model_synth300_10x.h5 Tests/reference/model_synth300_kipf.h5
+       Tests/reference/prep_synth300.h5 Tests/reference/gmm_synth300_eee7.h5)
+for n in 1 2 3 4; do
+    if timeout 600 "${MPIRUN[@]}" -n "$n" "$bin" verify "${small[@]}" >"$tmp/small$n.out" 2>&1 \
+        && [ "$(grep -c '^PASSED$' "$tmp/small$n.out")" = ${#small[@]} ] \
+        && [ "$(grep -c "(.*, $n rank" "$tmp/small$n.out")" = ${#small[@]} ]; then
+        pass "verify the ${#small[@]} small fixtures (Tests/reference) on $n rank(s): $(grep -m1 'gmm/loglik ' "$tmp/small$n.out" | sed 's/  */ /g')"
+    else
+        fail "verify small fixtures on $n rank(s)"; cat "$tmp/small$n.out"
+    fi
+done
 if [ -d "$shared/reference" ]; then
     for n in 1 2 3 4; do
         if timeout 900 "${MPIRUN[@]}" -n "$n" "$bin" verify "$shared"/reference/model_*.h5 >"$tmp/verify$n.out" 2>&1; then

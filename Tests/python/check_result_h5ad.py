@@ -153,7 +153,6 @@ def main():
             warnings.simplefilter("ignore", PendingDeprecationWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             sc.pl.embedding(b, basis="spatial", color="domain", show=False)
-        sc.tl.rank_genes_groups  # the API a user reaches next exists
 
     check("scanpy: neighbors on emb_pca, spatial scatter by domain", scanpy_use)
 
