@@ -57,7 +57,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Multi-rank self-test of MPICommunicator, run under mpirun by Tests/mpi/run-mpi-tests.sh.
-        .executableTarget(name: "stgnn-mpi-selftest", dependencies: ["STCore", "STComm", "STCommMPI"]),
+        .executableTarget(name: "stgnn-mpi-selftest", dependencies: ["STCore", "STComm", "STCommMPI",
+                                                                 .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Benchmarks (kernels vs sgemm, epoch breakdown, memory scaling): see docs/PERFORMANCE.md.
         .executableTarget(name: "stgnn-bench", dependencies: ["STCore", "STComm", "STCommMPI", "STData", "STPrep", "STPartition", "STModel", "STTrain",
                                                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),

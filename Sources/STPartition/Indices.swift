@@ -37,7 +37,8 @@ public struct Partition: Sendable, Equatable {
 
     public var count: Int { owner.count }
 
-    /// The global spots owned by `rank`, ascending (this is their local order).
+    /// The global spots owned by `rank`, ascending (the order X is read in; a rank's local row
+    /// order is chosen by `LocalGraph`'s `ownedOrder`, a Z-order curve in a run).
     public func owned(by rank: Int) -> [GlobalIndex] {
         var out = [GlobalIndex]()
         for (g, o) in owner.enumerated() where Int(o) == rank { out.append(GlobalIndex(g)) }
@@ -52,10 +53,11 @@ public struct Partition: Sendable, Equatable {
     }
 }
 
-/// Local ↔ global maps of one rank: owned rows in ascending global order, then ghost rows ordered
+/// Local ↔ global maps of one rank: owned rows in local row order (the `ownedOrder` given to
+/// `LocalGraph`: a Z-order curve in a run, ascending global index by default), then ghost rows ordered
 /// by (owner rank, global index), so each neighbour's ghosts form one contiguous block.
 public struct IndexMap: Sendable {
-    /// Global index of each owned row (nOwned), ascending.
+    /// Global index of each owned row (nOwned), in local row order.
     public let owned: [GlobalIndex]
     /// Global index of each ghost row (nGhost); ghost k is local row nOwned + k.
     public let ghosts: [GlobalIndex]

@@ -28,8 +28,8 @@ public struct LocalGraph: Sendable {
     /// Builds the local graph of `rank`.
     ///
     /// - Parameters:
-    ///   - adjRows: rows of Â for the owned spots (nOwned × N), in ascending global order, with
-    ///     global column indices sorted within each row. Â's pattern must be symmetric (it is:
+    ///   - adjRows: rows of Â for the owned spots (nOwned × N), in `ownedOrder`, with global column
+    ///     indices sorted within each row. Â's pattern must be symmetric (it is:
     ///     A = clip(K + Kᵀ, 1)), which lets every rank derive its send lists without communication.
     ///   - maskRows: rows of M for the owned spots (nOwned × N); its pattern must lie inside Â's.
     ///   - ownedOrder: the owned spots in local row order (a permutation of `partition.owned(by:)`);

@@ -36,7 +36,7 @@ public final class IntegratedSource: SlideSource {
     public let sliceNames: [String]
     public let aligned: Bool
     /// k the side-by-side gap is computed for.
-    public let neighbors: Int
+    public let neighbours: Int
     /// offsets[s] = first global row of slice s; offsets[slices.count] = spotCount.
     public let offsets: [Int]
     /// The shared genes, in the first slice's order.
@@ -49,12 +49,12 @@ public final class IntegratedSource: SlideSource {
     /// The gap between neighbouring slices' bounding boxes (0 when aligned); known after `spatial()`.
     public private(set) var gap: Double = 0
 
-    public init(slices: [SlideSource], names: [String], aligned: Bool, neighbors: Int = 3) throws {
+    public init(slices: [SlideSource], names: [String], aligned: Bool, neighbours: Int = 3) throws {
         precondition(slices.count == names.count && !slices.isEmpty)
         self.slices = slices
         self.sliceNames = names
         self.aligned = aligned
-        self.neighbors = max(1, neighbors)
+        self.neighbours = max(1, neighbours)
         var off = [0]
         for s in slices { off.append(off.last! + s.spotCount) }
         offsets = off
@@ -124,7 +124,7 @@ public final class IntegratedSource: SlideSource {
         } else {
             var m = 0.0, d = 0.0
             for c in per {
-                let (median, kth) = Self.spacing(c, k: neighbors)
+                let (median, kth) = Self.spacing(c, k: neighbours)
                 m = max(m, median); d = max(d, kth)
             }
             var g = max(10 * m, 1.5 * d)

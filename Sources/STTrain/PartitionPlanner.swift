@@ -8,13 +8,13 @@ import STPartition
 public enum PartitionPlanner {
     /// Partition figures for `ranks` ranks: RCB weighted by raw nnz per spot, the kNN graph, and
     /// each rank's halo plan. X is not read beyond its row pointers.
-    public static func report(source: SlideSource, ranks: Int, neighbors: Int,
+    public static func report(source: SlideSource, ranks: Int, neighbours: Int,
                               normalisation: AdjacencyNormalisation) throws -> PartitionReport {
         let spatial = try source.spatial()
-        try SpatialGraph.validateCoordinates(spatial, k: neighbors, file: source.label)
+        try SpatialGraph.validateCoordinates(spatial, k: neighbours, file: source.label)
         let nnz = try source.rowNNZ()
         let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: nnz, ranks: ranks)
-        let knn = try KNNGraph(coordinates: spatial, k: neighbors, file: source.label)
+        let knn = try KNNGraph(coordinates: spatial, k: neighbours, file: source.label)
         let reports = ThreadGroupCommunicator.run(ranks: ranks) { comm -> PartitionReport in
             let layout = RankLayout(partition: rcb, rank: comm.rank, coordinates: spatial) { rows in
                 let sg = SpatialGraph(knn: knn, rows: rows.map(\.int), normalisation: normalisation)

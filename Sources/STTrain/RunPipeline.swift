@@ -59,7 +59,7 @@ public final class RunPipeline {
         clock = DispatchTime.now().uptimeNanoseconds
         let n = source.spotCount
         let spatial = try source.spatial()
-        try SpatialGraph.validateCoordinates(spatial, k: config.data.neighbors, file: source.label)
+        try SpatialGraph.validateCoordinates(spatial, k: config.data.neighbours, file: source.label)
         phase("read_coordinates")
 
         let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: try source.rowNNZ(), ranks: comm.size)
@@ -89,7 +89,7 @@ public final class RunPipeline {
                                                   geneNames: (try? source.geneNames()) ?? [], genesInput: source.geneCount, comm: comm)
         phase("preprocess")
 
-        let knn = try KNNGraph(coordinates: spatial, k: config.data.neighbors, communicator: comm, file: source.label)
+        let knn = try KNNGraph(coordinates: spatial, k: config.data.neighbours, communicator: comm, file: source.label)
         let layout = RankLayout(partition: rcb, rank: comm.rank, coordinates: spatial) { rows in
             let sg = SpatialGraph(knn: knn, rows: rows.map(\.int), normalisation: config.data.normalisation)
             return (sg.adjacency, sg.mask)

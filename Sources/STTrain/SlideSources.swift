@@ -32,17 +32,17 @@ public enum SlideSources {
     ///   - aligned: several slides: use their coordinates as given (already aligned, e.g. by PASTE,
     ///     or consecutive sections: neighbours may then cross slices), instead of placing them side
     ///     by side.
-    ///   - neighbors: k of the spatial graph; side by side, slices are separated far enough that no
+    ///   - neighbours: k of the spatial graph; side by side, slices are separated far enough that no
     ///     spot's k nearest neighbours lie in another slice.
     public static func open(paths: [String], positions: String? = nil, aligned: Bool = false,
-                            neighbors: Int = 3) throws -> SlideSource {
+                            neighbours: Int = 3) throws -> SlideSource {
         guard let first = paths.first else { throw InputError("no input given; \(expected)") }
         if paths.count == 1 { return try openOne(path: first, positions: positions) }
         if let positions {
             throw InputError(file: positions, "--positions applies to a single --input; with several inputs, give each 10x matrix its spatial/tissue_positions.csv folder (or convert the slides to .h5ad)")
         }
         let slices = try paths.map { try openOne(path: $0, positions: nil) }
-        return try IntegratedSource(slices: slices, names: sliceNames(for: paths), aligned: aligned, neighbors: neighbors)
+        return try IntegratedSource(slices: slices, names: sliceNames(for: paths), aligned: aligned, neighbours: neighbours)
     }
 
     /// One input, detected from what the path is.

@@ -204,7 +204,7 @@ struct Partition: ParsableCommand {
     func run() throws {
         do {
             let source = try data.source()
-            let report = try PartitionPlanner.report(source: source, ranks: ranks, neighbors: data.neighbors,
+            let report = try PartitionPlanner.report(source: source, ranks: ranks, neighbours: data.neighbours,
                                                      normalisation: data.normalisation)
             print("\(source.label): \(source.spotCount) spots over \(ranks) ranks (RCB, weighted by nnz)")
             print(report.table, terminator: "")

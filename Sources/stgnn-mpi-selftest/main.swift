@@ -11,6 +11,7 @@
 //   --mismatch         an exchange with inconsistent counts and count checking on (must abort)
 //   --mpi-error        each rank sends 64 bytes to the next, which expects 16: MPI reports a truncation,
 //                      which must end the job with our one-line message and MPI's error string
+import ArgumentParser
 import Foundation
 import STComm
 import STCore
@@ -21,26 +22,26 @@ import Glibc
 
 // MARK: Options
 
-var abortRank: Int? = nil
-var failAll = false
-var big = false
-var mismatch = false
-var mpiError = false
-do {
-    var args = CommandLine.arguments.dropFirst()
-    while let a = args.popFirst() {
-        switch a {
-        case "--abort-on-rank":
-            guard let v = args.popFirst(), let r = Int(v) else { failJob("--abort-on-rank needs a rank number") }
-            abortRank = r
-        case "--fail-all": failAll = true
-        case "--big": big = true
-        case "--mismatch": mismatch = true
-        case "--mpi-error": mpiError = true
-        default: failJob("unknown argument '\(a)' (expected --big, --abort-on-rank R, --fail-all, --mismatch, --mpi-error)")
-        }
-    }
+struct SelftestOptions: ParsableArguments {
+    @Flag(help: "Also move payloads above 2^31 elements/bytes (needs 2+ ranks, ~12 GB).")
+    var big = false
+    @Option(name: .customLong("abort-on-rank"), help: "Rank R calls failJob while the others wait in a barrier (must not hang).")
+    var abortRank: Int?
+    @Flag(help: "Every rank calls failJob(seenByAllRanks: true) (message printed once).")
+    var failAll = false
+    @Flag(help: "An exchange with inconsistent counts and count checking on (must abort).")
+    var mismatch = false
+    @Flag(help: "Each rank sends 64 bytes to the next, which expects 16: MPI reports a truncation, which must end the job with our one-line message and MPI's error string.")
+    var mpiError = false
 }
+
+// Parsed before MPI starts: a usage error prints the help and exits like any parser error.
+let options = SelftestOptions.parseOrExit()
+let abortRank = options.abortRank
+let failAll = options.failAll
+let big = options.big
+let mismatch = options.mismatch
+let mpiError = options.mpiError
 
 let comm: Communicator
 do { comm = try makeCommunicator() } catch { failJob(error) }

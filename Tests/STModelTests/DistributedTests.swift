@@ -59,7 +59,7 @@ final class DistributedTests: XCTestCase {
 
     /// HPCG's TestSymmetry on the partitioned operator: xᵀ(Ây) = yᵀ(Âx) summed over ranks.
     func testPartitionedOperatorIsSymmetric() throws {
-        let prob = TinyProblem(n: 120, g: 4, d: 4, seed: 8)
+        let prob = TinyProblem(n: 120, g: 4, d: 8, seed: 8)
         var rng = Xoshiro256(seed: 99)
         let xs = (0..<prob.n).map { _ in Float(rng.nextDouble() - 0.5) }
         let ys = (0..<prob.n).map { _ in Float(rng.nextDouble() - 0.5) }
@@ -91,7 +91,7 @@ final class DistributedTests: XCTestCase {
     /// The run-time symmetry check (recorded in every summary.json) passes on correct partitions
     /// and catches a broken operator.
     func testRuntimeSymmetryCheck() throws {
-        let prob = TinyProblem(n: 150, g: 4, d: 4, seed: 12)
+        let prob = TinyProblem(n: 150, g: 4, d: 8, seed: 12)
         for parts in [1, 2, 5] {
             let defects = try ThreadGroupCommunicator.run(ranks: parts) { comm -> Double in
                 try self.localModel(prob, parts: parts, comm: comm).graph.symmetryDefect(comm: comm)

@@ -107,7 +107,7 @@ final class IntegrationTests: XCTestCase {
         try writeA(t.file("A.h5ad"), coordinates: c)
         try writeB(t.file("B.h5ad"))
         for k in [3, 8] {
-            let src = try SlideSources.open(paths: [t.file("A.h5ad"), t.file("B.h5ad")], neighbors: k)
+            let src = try SlideSources.open(paths: [t.file("A.h5ad"), t.file("B.h5ad")], neighbours: k)
             XCTAssertEqual(try crossSliceEdges(try src.spatial(), k: k, boundary: 120), 0, "k = \(k)")
         }
     }

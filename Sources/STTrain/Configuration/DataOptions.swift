@@ -22,7 +22,7 @@ public struct DataOptions: ConfigurationSection {
     public var nTopGenes: Int = 3000
 
     @Option(name: .long, help: "k of the spatial k-nearest-neighbour graph.")
-    public var neighbors: Int = 3
+    public var neighbours: Int = 3
 
     @Option(name: .long, help: "Adjacency normalisation: 10x (D^-1/2 A D^-1/2 + I, GraphST's Visium default) or kipf (D̃^-1/2 (A+I) D̃^-1/2).")
     public var normalisation: AdjacencyNormalisation = .tenX
@@ -48,7 +48,7 @@ public struct DataOptions: ConfigurationSection {
     /// built-in synthetic slide.
     public func source() throws -> SlideSource {
         if !input.isEmpty {
-            return try SlideSources.open(paths: input, positions: positions, aligned: aligned, neighbors: neighbors)
+            return try SlideSources.open(paths: input, positions: positions, aligned: aligned, neighbours: neighbours)
         }
         return try SyntheticSource(SyntheticSlide.Parameters(spots: syntheticSpots, genes: syntheticGenes,
                                                              domains: syntheticDomains))
@@ -56,7 +56,7 @@ public struct DataOptions: ConfigurationSection {
 
     public func validate() throws {
         guard nTopGenes >= 1 else { throw ValidationError("--n-top-genes must be at least 1") }
-        guard neighbors >= 1 else { throw ValidationError("--neighbors must be at least 1") }
+        guard neighbours >= 1 else { throw ValidationError("--neighbors must be at least 1") }
         guard targetSum > 0 else { throw ValidationError("--target-sum must be positive") }
         guard maxValue > 0 else { throw ValidationError("--max-value must be positive") }
         if positions != nil && input.count != 1 {
