@@ -16,21 +16,27 @@ func loadPrepFixture() throws -> PrepFixture {
     try PrepFixture(path: try SharedData.path("reference/prep_dlpfc151676.h5"))
 }
 
+/// Our seurat_v3 HVGs and preprocessing against a scanpy prep fixture, far inside the fixture
+/// README's tolerances (1e-5, 1e-5, 2e-2, 10 genes, 1e-5): the same ranks (the order of tied genes
+/// included), the same genes, the values to float32 rounding (numpy's float32 log1p, SVML on
+/// AVX-512, and libm's differ by 1 ulp on ~5% of values).
+func assertReproducesScanpy(_ f: PrepFixture, name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let report = try PrepVerification.run(prepReference(f))
+    print("\(name) (interpolate):\n\(report)")
+    XCTAssertTrue(report.passed, "\(report)", file: file, line: line)
+    let e = Dictionary(uniqueKeysWithValues: report.checks.map { ($0.name, $0.error) })
+    XCTAssertLessThan(e["hvg/means"]!, 1e-12, file: file, line: line)
+    XCTAssertLessThan(e["hvg/variances"]!, 1e-12, file: file, line: line)
+    XCTAssertLessThan(e["hvg/variances_norm"]!, 1e-10, file: file, line: line)
+    XCTAssertEqual(e["hvg/highly_variable_rank"]!, 0, "ranks, including the order of tied genes", file: file, line: line)
+    XCTAssertEqual(e["hvg/highly_variable"]!, 0, file: file, line: line)
+    XCTAssertLessThan(e["X"]!, 1e-6, file: file, line: line)
+}
+
 /// scanpy 1.11.5 seurat_v3 HVGs and GraphST preprocessing on DLPFC 151676 (3460 spots × 5000 genes).
 final class HVGFixtureTests: XCTestCase {
     func testInterpolatingSurfaceReproducesScanpy() throws {
-        let report = try PrepVerification.run(prepReference(try loadPrepFixture()))
-        print("prep_dlpfc151676 (interpolate):\n\(report)")
-        XCTAssertTrue(report.passed, "\(report)")
-        // Far inside the README's tolerances (1e-5, 1e-5, 2e-2, 10 genes, 1e-5).
-        let e = Dictionary(uniqueKeysWithValues: report.checks.map { ($0.name, $0.error) })
-        XCTAssertLessThan(e["hvg/means"]!, 1e-12)
-        XCTAssertLessThan(e["hvg/variances"]!, 1e-12)
-        XCTAssertLessThan(e["hvg/variances_norm"]!, 1e-10)
-        XCTAssertEqual(e["hvg/highly_variable_rank"]!, 0, "ranks, including the order of tied genes")
-        XCTAssertEqual(e["hvg/highly_variable"]!, 0)
-        // float32 log1p: numpy's (SVML on AVX-512) and libm's differ by 1 ulp on ~5% of values.
-        XCTAssertLessThan(e["X"]!, 1e-6)
+        try assertReproducesScanpy(try loadPrepFixture(), name: "prep_dlpfc151676")
     }
 
     /// The plain exact loess moves variances_norm by ~1% and changes a few selected genes, as the
@@ -54,16 +60,7 @@ final class SmallPrepFixtureTests: XCTestCase {
     func load() throws -> PrepFixture { try PrepFixture(path: try SmallFixtures.path(SmallFixtures.prep)) }
 
     func testReproducesScanpy() throws {
-        let report = try PrepVerification.run(prepReference(try load()))
-        print("prep_synth300 (interpolate):\n\(report)")
-        XCTAssertTrue(report.passed, "\(report)")
-        let e = Dictionary(uniqueKeysWithValues: report.checks.map { ($0.name, $0.error) })
-        XCTAssertLessThan(e["hvg/means"]!, 1e-12)
-        XCTAssertLessThan(e["hvg/variances"]!, 1e-12)
-        XCTAssertLessThan(e["hvg/variances_norm"]!, 1e-10)
-        XCTAssertEqual(e["hvg/highly_variable_rank"]!, 0, "ranks, including the order of the four tied genes")
-        XCTAssertEqual(e["hvg/highly_variable"]!, 0)
-        XCTAssertLessThan(e["X"]!, 1e-6)
+        try assertReproducesScanpy(try load(), name: "prep_synth300")
     }
 
     /// Which of the tied genes scanpy drops is numpy's argsort order, not the gene order: with
