@@ -232,7 +232,7 @@ public enum SpatialDomains {
             throw ClusteringError.shapeMismatch("refinement: the rows (\(N) spots, \(misplaced) not owned by their rank) do not match the partition (\(spatial.partition.count) spots) and coordinates (\(spatial.coordinates.count / 2))")
         }
         guard let r = config.refineRadius ?? RefinementRadius.auto(spots: N, clusters: config.clusters) else {
-            result.summary.refineSkipped = "an average domain of \(N / max(config.clusters, 1)) spots is too small for a vote over one ring of \(RefinementRadius.minimum) neighbours (needs \(8 * RefinementRadius.minimum)); --refine-neighbours N forces a vote"
+            result.summary.refineSkipped = "an average domain of \(N / max(config.clusters, 1)) spots is too small for a vote over one ring of \(RefinementRadius.minimum) neighbours (needs \(8 * RefinementRadius.minimum)); --refine-neighbors N forces a vote"
             return
         }
         let unrefined = result.unrefinedLabels

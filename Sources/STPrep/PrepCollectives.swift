@@ -51,6 +51,7 @@ func prepValidateCounts(_ counts: CSRMatrix, requireNonZeroRows: Bool, names: Pr
                         comm: Communicator) throws {
     var firstInvalid: Int? = nil
     var firstEmpty: Int? = nil
+    var firstOverflow: Int? = nil
     counts.indptr.withUnsafeBufferPointer { P in
         counts.indices.withUnsafeBufferPointer { I in
             counts.values.withUnsafeBufferPointer { V in
@@ -68,6 +69,9 @@ func prepValidateCounts(_ counts: CSRMatrix, requireNonZeroRows: Bool, names: Pr
                     }
                     let g = names.global(r)
                     if !ok { firstInvalid = Swift.min(firstInvalid ?? g, g) }
+                    // normalize_total keeps the total as float32 (as scanpy): beyond its range every
+                    // normalised value of the spot would be 0.
+                    if ok && !Float(total).isFinite { firstOverflow = Swift.min(firstOverflow ?? g, g) }
                     if requireNonZeroRows && !(Float(total) > 0) { firstEmpty = Swift.min(firstEmpty ?? g, g) }
                 }
             }
@@ -75,6 +79,9 @@ func prepValidateCounts(_ counts: CSRMatrix, requireNonZeroRows: Bool, names: Pr
     }
     if let bad = comm.prepMinIndex(firstInvalid) {
         throw InputError(field: "counts", "spot \(bad) has a negative or non-finite count or a gene index outside 0..<\(counts.cols); raw counts are expected")
+    }
+    if let bad = comm.prepMinIndex(firstOverflow) {
+        throw InputError(field: "counts", "spot \(bad)'s total count overflows float32 (above 3.4·10³⁸); raw counts are expected")
     }
     if requireNonZeroRows, let bad = comm.prepMinIndex(firstEmpty) {
         throw InputError(field: "counts", "spot \(bad) has zero total counts; normalize_total would divide by zero (remove empty spots first)")

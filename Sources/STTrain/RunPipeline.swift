@@ -225,7 +225,9 @@ extension RunPipeline {
             }
             let r = trainer.step(extra: &votes)
             guard r.loss.isFinite else {
-                throw InputError(file: source.label, "training diverged: loss is \(r.loss) at epoch \(r.epoch)")
+                // The data were checked finite before training: a non-finite loss comes from the
+                // optimisation. Name what sets its scale.
+                throw InputError(file: source.label, "training diverged: loss is \(r.loss) at epoch \(r.epoch) (last finite: \(last.map { String($0.loss) } ?? "none")); the usual cause is a learning rate or loss weights too large for this slide (--lr \(config.model.lr), --alpha \(config.model.alpha), --beta \(config.model.beta)); try a smaller --lr")
             }
             try metrics?.append(r)
             onEpoch?(r, config.model.epochs)

@@ -10,13 +10,21 @@ import Darwin
 // initialised before a handler can touch it and the handler runs no initialiser.
 nonisolated(unsafe) private var receivedStopSignal: sig_atomic_t = 0
 
-/// The signal handler: records the signal number and does nothing else.
-private func recordStopSignal(_ signal: Int32) {
-    receivedStopSignal = sig_atomic_t(signal)
+/// The signal handler: records the signal number and does nothing else, except that a second
+/// Ctrl-C (SIGINT while a stop is already pending) ends the process at once, as users expect.
+/// `signal` and `raise` are async-signal-safe.
+private func recordStopSignal(_ sig: Int32) {
+    if sig == SIGINT && receivedStopSignal != 0 {
+        _ = signal(SIGINT, SIG_DFL)
+        raise(SIGINT)
+        return
+    }
+    receivedStopSignal = sig_atomic_t(sig)
 }
 
-/// Graceful stop on SIGTERM (how SLURM preempts a job and ends it at its time limit) and SIGUSR1
-/// (which mpirun forwards to every rank without ending the job; `sbatch --signal=B:USR1@120`).
+/// Graceful stop on SIGTERM (how SLURM preempts a job and ends it at its time limit), SIGUSR1
+/// (which mpirun forwards to every rank without ending the job; `sbatch --signal=B:USR1@120`) and
+/// SIGINT (Ctrl-C on a run in a terminal; a second Ctrl-C ends it at once).
 ///
 /// The handler only sets a flag. The training loop polls it in every epoch and sums the ranks'
 /// votes inside the epoch's packed allreduce, so all ranks stop after the same epoch even when only
@@ -26,7 +34,7 @@ public enum StopSignal {
     public static let voteSlots = 32
 
     /// The signals that request a stop.
-    public static let signals: [Int32] = [SIGTERM, SIGUSR1]
+    public static let signals: [Int32] = [SIGTERM, SIGUSR1, SIGINT]
 
     /// Exit status of a run stopped by a signal after writing its checkpoint: 75 (EX_TEMPFAIL,
     /// "temporary failure, try again"), distinct from success (0), from errors (1) and from a

@@ -21,7 +21,8 @@ public struct DataOptions: ConfigurationSection {
     @Option(name: .long, help: "highly_variable_genes(flavor=\"seurat_v3\", n_top_genes=…); slides with fewer genes keep all.")
     public var nTopGenes: Int = 3000
 
-    @Option(name: .long, help: "k of the spatial k-nearest-neighbour graph.")
+    // The flag keeps scanpy's spelling (`sc.pp.neighbors`); the code spells it one way throughout.
+    @Option(name: .customLong("neighbors"), help: "k of the spatial k-nearest-neighbour graph.")
     public var neighbours: Int = 3
 
     @Option(name: .long, help: "Adjacency normalisation: 10x (D^-1/2 A D^-1/2 + I, GraphST's Visium default) or kipf (D̃^-1/2 (A+I) D̃^-1/2).")
@@ -56,9 +57,12 @@ public struct DataOptions: ConfigurationSection {
 
     public func validate() throws {
         guard nTopGenes >= 1 else { throw ValidationError("--n-top-genes must be at least 1") }
-        guard neighbours >= 1 else { throw ValidationError("--neighbors must be at least 1") }
-        guard targetSum > 0 else { throw ValidationError("--target-sum must be positive") }
-        guard maxValue > 0 else { throw ValidationError("--max-value must be positive") }
+        guard neighbours >= 1, neighbours <= 1000 else { throw ValidationError("--neighbors must be in 1…1000, not \(neighbours)") }
+        // A target below one count or beyond 10¹² puts log1p's input outside float32's useful range.
+        guard targetSum.isFinite, targetSum >= 1, targetSum <= 1e12 else {
+            throw ValidationError("--target-sum must be in [1, 10¹²] (scanpy's normalize_total: 10⁴), not \(targetSum)")
+        }
+        guard maxValue.isFinite, maxValue > 0 else { throw ValidationError("--max-value must be positive and finite, not \(maxValue)") }
         if positions != nil && input.count != 1 {
             throw ValidationError(input.isEmpty ? "--positions needs an --input (a 10x .h5 or MatrixMarket folder)"
                                   : "--positions applies to a single --input; with several, give each 10x matrix a spatial/tissue_positions.csv beside it")

@@ -33,7 +33,7 @@ public struct DomainOptions: ConfigurationSection {
     @Flag(name: .long, help: "Refine domains: each spot takes the majority domain of its nearest other spots (GraphST's refine_label).")
     public var refine = false
 
-    @Option(name: .long, help: ArgumentHelp("Spots in the refinement vote; auto = min(50, ⌊N / (8·K)⌋): GraphST's 50 on Visium-sized sections, at most 1/8 of an average domain on small slides, and no vote when that leaves fewer than 6 voters (one lattice ring).", valueName: "n|auto"))
+    @Option(name: .customLong("refine-neighbors"), help: ArgumentHelp("Spots in the refinement vote; auto = min(50, ⌊N / (8·K)⌋): GraphST's 50 on Visium-sized sections, at most 1/8 of an average domain on small slides, and no vote when that leaves fewer than 6 voters (one lattice ring).", valueName: "n|auto"))
     public var refineNeighbours: String = "auto"
 
     @Option(name: .long, help: ArgumentHelp("obs column to score the domains against (ARI, NMI); unlabelled spots (NaN, empty) are left out. The built-in slide is scored against its ground_truth.", valueName: "column"))
@@ -50,7 +50,7 @@ public struct DomainOptions: ConfigurationSection {
 
     public init() {}
 
-    /// `--refine-neighbours` as a number; nil = auto (`RefinementRadius.auto`).
+    /// `--refine-neighbors` as a number; nil = auto (`RefinementRadius.auto`).
     public var refineRadius: Int? { Int(refineNeighbours) }
 
     public func validate() throws {
@@ -59,7 +59,7 @@ public struct DomainOptions: ConfigurationSection {
         guard restarts >= 1 else { throw ValidationError("--restarts must be at least 1") }
         if refineNeighbours != "auto" {
             guard let r = Int(refineNeighbours), r >= 1 else {
-                throw ValidationError("--refine-neighbours must be a positive number or auto, not '\(refineNeighbours)'")
+                throw ValidationError("--refine-neighbors must be a positive number or auto, not '\(refineNeighbours)'")
             }
         }
         if let label, label.isEmpty { throw ValidationError("--label needs an obs column name") }

@@ -33,8 +33,18 @@ public struct ModelOptions: ConfigurationSection {
     public var lossWeights: LossWeights { LossWeights(alpha: alpha, beta: beta) }
 
     public func validate() throws {
-        guard epochs >= 0 else { throw ValidationError("--epochs must be non-negative") }
-        guard dim >= 8, dim % 8 == 0 else { throw ValidationError("--dim must be a positive multiple of 8, not \(dim)") }
-        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1 (0 would write an untrained embedding)") }
+        guard dim >= 8, dim % 8 == 0, dim <= 4096 else {
+            throw ValidationError("--dim must be a positive multiple of 8 (at most 4096), not \(dim)")
+        }
+        // Adam's step is about lr per weight whatever the gradient's scale: beyond 1 it throws the
+        // xavier-initialised weights (|w| < 0.1) far off in one step, and training diverges.
+        guard lr.isFinite, lr > 0, lr <= 1 else { throw ValidationError("--lr must be in (0, 1] (GraphST: 0.001), not \(lr)") }
+        for (name, v) in [("--alpha", alpha), ("--beta", beta)] {
+            guard v.isFinite, v >= 0, v <= 1e6 else {
+                throw ValidationError("\(name) must be a finite weight in [0, 10⁶] (GraphST: α = 10, β = 1), not \(v)")
+            }
+        }
+        guard alpha > 0 || beta > 0 else { throw ValidationError("--alpha and --beta cannot both be 0: nothing would be trained") }
     }
 }
