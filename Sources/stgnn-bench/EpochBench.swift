@@ -194,7 +194,7 @@ struct EpochBench {
         print("| phase (slowest rank) | ms/epoch | GFLOP/epoch | GFLOP/s | floor GFLOP | floor ms at sgemm | fraction of floor |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for ph in phases {
-            print("| \(ph.name) | \(fmt(ph.ms_per_epoch, 3)) | \(fmt(ph.gflop, 4)) | \(ph.gflops.map { fmt($0, 1) } ?? "—") | "
+            print("| \(ph.name.replacingOccurrences(of: "|", with: "\\|")) | \(fmt(ph.ms_per_epoch, 3)) | \(fmt(ph.gflop, 4)) | \(ph.gflops.map { fmt($0, 1) } ?? "—") | "
                   + "\(fmt(ph.floor_gflop, 4)) | \(fmt(ph.floor_ms_at_sgemm, 3)) | \(ph.fraction_of_floor.map { fmt($0, 3) } ?? "—") |")
         }
         print("| epoch (median, plain) | \(fmt(plainMed * 1000, 3)) | \(fmt(allAll / Double(comm.size) * 1e-9, 4)) | "
