@@ -18,6 +18,8 @@ public final class CorruptionExchange {
     var recvRows: [Int32] = []
     var sendCounts: [Int], sendOffsets: [Int], recvCounts: [Int], recvOffsets: [Int]
     var sendBuf: [Float] = [], recvBuf: [Float] = []
+    /// Time and volume accounting (`.corruption`, `.corruptionPlan`); nil (the default) records nothing.
+    public var stats: CommStats?
 
     public init(graph: LocalGraph, comm: Communicator) {
         self.graph = graph
@@ -29,6 +31,8 @@ public final class CorruptionExchange {
 
     /// Prepares the exchange for permutation `perm` (N; corrupted row i is original row perm[i]).
     public func setPermutation(_ perm: [Int32]) {
+        let t0 = stats?.start()
+        defer { if let t0 { stats!.record(.corruptionPlan, since: t0) } }
         let owner = graph.partition.owner, me = Int32(graph.rank), localOf = graph.ownedLocalOfGlobal
         let p = graph.partition.parts
         for r in 0..<p { sendCounts[r] = 0; recvCounts[r] = 0 }
@@ -61,6 +65,9 @@ public final class CorruptionExchange {
     /// with at least nOwned rows; only the first `width` columns move.
     public func forward(_ u: UnsafePointer<Float>, ldu: Int, into ut: UnsafeMutablePointer<Float>, ldut: Int,
                         width: Int) {
+        let t0 = stats?.start()
+        defer { if let t0 { let v = volume(sendCounts, me: graph.rank, rowBytes: width * 4)
+                            stats!.record(.corruption, since: t0, bytes: v.bytes, messages: v.messages) } }
         ensure(width)
         sendBuf.withUnsafeMutableBufferPointer { b in
             for (k, row) in sendRows.enumerated() {
@@ -78,6 +85,9 @@ public final class CorruptionExchange {
     /// dU[perm[i]] += dŨ[i] for the owned rows: the transpose of `forward`.
     public func backwardAdd(_ dut: UnsafePointer<Float>, lddut: Int, into du: UnsafeMutablePointer<Float>,
                             lddu: Int, width: Int) {
+        let t0 = stats?.start()
+        defer { if let t0 { let v = volume(recvCounts, me: graph.rank, rowBytes: width * 4)
+                            stats!.record(.corruption, since: t0, bytes: v.bytes, messages: v.messages) } }
         ensure(width)
         recvBuf.withUnsafeMutableBufferPointer { b in
             for (k, row) in recvRows.enumerated() {

@@ -10,6 +10,8 @@ public final class HaloExchanger {
     let comm: Communicator
     var packed: [Float] = []
     var sendCounts: [Int], sendOffsets: [Int], recvCounts: [Int], recvOffsets: [Int]
+    /// Time and volume accounting (`CommStats.Kind.halo`); nil (the default) records nothing.
+    public var stats: CommStats?
 
     public init(plan: HaloPlan, comm: Communicator) {
         self.plan = plan
@@ -26,6 +28,8 @@ public final class HaloExchanger {
     /// Fills the ghost rows of `v` (nLocal × width, row-major) with their owners' values.
     public func exchange(_ v: UnsafeMutablePointer<Float>, width: Int) {
         if plan.ranks == 1 { return }
+        let t0 = stats?.start()
+        defer { if let t0 { stats!.record(.halo, since: t0, bytes: plan.sendCount * width * 4, messages: plan.neighbours.count) } }
         pack(v, width: width)
         packed.withUnsafeBytes { src in
             let ghosts = UnsafeMutableRawBufferPointer(start: v + plan.nOwned * width,
@@ -40,6 +44,8 @@ public final class HaloExchanger {
     /// the transpose of `exchange`, for products with Mᵀ.
     public func reverseAdd(_ v: UnsafeMutablePointer<Float>, width: Int) {
         if plan.ranks == 1 { return }
+        let t0 = stats?.start()
+        defer { if let t0 { stats!.record(.halo, since: t0, bytes: plan.nGhost * width * 4, messages: plan.neighbours.count) } }
         let total = plan.sendCount * width
         if packed.count < total { packed = [Float](repeating: 0, count: total) }
         packed.withUnsafeMutableBytes { dst in

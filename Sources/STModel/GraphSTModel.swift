@@ -100,6 +100,12 @@ public final class GraphSTModel {
     /// Per-phase wall-clock timer for benchmarks (`stgnn-bench`); nil (the default) costs nothing.
     public var timer: PhaseTimer?
 
+    /// Communication accounting (halo, corruption, allreduce: `CommStats`); nil (the default)
+    /// records nothing. Shared with the model's HaloExchanger and CorruptionExchange.
+    public var commStats: CommStats? {
+        didSet { halo.stats = commStats; corruption.stats = commStats }
+    }
+
     /// - Parameters:
     ///   - x: this rank's rows of X (N × G), rows in the graph's owned order.
     ///   - graph: this rank's share of Â and M.
@@ -194,7 +200,9 @@ public final class GraphSTModel {
             let sums = readoutSums
             sums.update(repeating: 0, count: d2)
             GlobalReadout.partialSums(e: a.e.p, n: n, d: d, sums: sums)
+            let t0 = commStats?.start()
             comm.allreduceSum(UnsafeMutableBufferPointer(start: sums, count: d2))
+            if let t0 { commStats!.record(.allreduce, since: t0, bytes: comm.size > 1 ? d2 * 8 : 0, messages: comm.size > 1 ? 1 : 0) }
             GlobalReadout.forward(sums: sums, invN: 1 / Double(globalCount), g: a.g.p, n: n, d: d)
         }
         timer?.lap("readout (M·[E|Ẽ], rownorm, σ)")
@@ -242,7 +250,9 @@ public final class GraphSTModel {
             let dm = readoutSums
             dm.update(repeating: 0, count: d2)
             Bilinear.backwardSummarySum(e: a.e.p, dlogits: a.dlogits.p, wb: wb, dcSum: dm, n: n, d: d)
+            let t0 = commStats?.start()
             comm.allreduceSum(UnsafeMutableBufferPointer(start: dm, count: d2))
+            if let t0 { commStats!.record(.allreduce, since: t0, bytes: comm.size > 1 ? d2 * 8 : 0, messages: comm.size > 1 ? 1 : 0) }
             GlobalReadout.backward(g: a.g.p, dg: dm, invN: 1 / nSlide, de: a.de.p, n: n, d: d)
         }
         timer?.lap("readout backward, Mᵀ·[∂s|∂s̃], reverse halo")
@@ -260,7 +270,9 @@ public final class GraphSTModel {
 
         // One allreduce for everything summed over spots, and the caller's extra slots.
         if extra.count > 0 { (sums + pk.extra).update(from: extra.baseAddress!, count: extra.count) }
+        let t0 = commStats?.start()
         comm.allreduceSum(packed)
+        if let t0 { commStats!.record(.allreduce, since: t0, bytes: comm.size > 1 ? packed.count * 8 : 0, messages: comm.size > 1 ? 1 : 0) }
         if extra.count > 0 { extra.baseAddress!.update(from: sums + pk.extra, count: extra.count) }
         timer?.lap("allreduce")
 

@@ -21,6 +21,8 @@ public final class Figure {
     public var fontSize: Double = 13
     /// Empty border around the figure, in figure units.
     public var padding: Double = 10
+    /// Lines of small text below all axes, left-aligned (captions: a model's assumptions, sources).
+    public var footnotes: [String] = []
 
     static let gapX = 16.0, gapY = 12.0
     private var grid: (rows: Int, columns: Int)?
@@ -56,11 +58,18 @@ public final class Figure {
         title.map { _ in c.measure("Ag", size: fonts.title * 1.08).height + 8 } ?? 0
     }
 
-    /// The grid cells below the figure title.
+    var footnoteSize: Double { fontSize * 0.8 }
+    func footnoteLineHeight(_ c: Canvas) -> Double { c.measure("Ag", size: footnoteSize).height + 3 }
+    func footnotesHeight(_ c: Canvas) -> Double {
+        footnotes.isEmpty ? 0 : Double(footnotes.count) * footnoteLineHeight(c) + 6
+    }
+
+    /// The grid cells below the figure title (and above the footnotes).
     func cells(_ c: Canvas) -> [Rect] {
         guard let g = grid else { return [] }
         let top = padding + titleHeight(c)
-        let area = Rect(x: padding, y: top, width: Double(width) - 2 * padding, height: Double(height) - top - padding)
+        let area = Rect(x: padding, y: top, width: Double(width) - 2 * padding,
+                        height: Double(height) - top - padding - footnotesHeight(c))
         let gapX = Figure.gapX, gapY = Figure.gapY
         let cw = (area.width - gapX * Double(g.columns - 1)) / Double(g.columns)
         let ch = (area.height - gapY * Double(g.rows - 1)) / Double(g.rows)
@@ -83,6 +92,14 @@ public final class Figure {
             if let f = item.frame { cell = f } else { cell = gridCells[k]; k += 1 }
             let l = item.axes.layout(in: cell, canvas: c, fonts: fonts)
             item.axes.draw(on: c, layout: l, fonts: fonts)
+        }
+        if !footnotes.isEmpty {
+            let lh = footnoteLineHeight(c)
+            var y = Double(height) - padding - Double(footnotes.count) * lh
+            for line in footnotes {
+                c.text(line, at: Point(padding, y), size: footnoteSize, h: .left, v: .top)
+                y += lh
+            }
         }
         return c
     }

@@ -5,6 +5,7 @@ import STData
 import STPrep
 import STPartition
 import STModel
+import STExchange
 
 /// The `run` job: read → partition → preprocess → graph → train → write, on every rank.
 ///
@@ -149,6 +150,9 @@ public struct RunSummary: Encodable {
     /// The same before refinement (with `--refine`).
     public var ari_unrefined: Double?
     public var nmi_unrefined: Double?
+    /// The training loop's time split (compute, halo, corruption all-to-all, allreduce) and the
+    /// bytes each moved, per rank (`CommSummary`).
+    public var comm: CommSummary?
 }
 
 extension RunPipeline {
@@ -216,6 +220,8 @@ extension RunPipeline {
         var stopSignal: Int32?
         let t0 = DispatchTime.now().uptimeNanoseconds
         var votes = [Double](repeating: 0, count: StopSignal.voteSlots)
+        let commStats = CommStats()
+        model.commStats = commStats
         while trainer.epochsDone < config.model.epochs {
             // Stop votes ride in the epoch's allreduce: slot s counts the ranks that saw signal s,
             // so a signal seen by any rank stops every rank after this same epoch.
@@ -246,6 +252,8 @@ extension RunPipeline {
         comm.barrier()
         let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         let epochsThisRun = trainer.epochsDone - startEpoch
+        model.commStats = nil
+        let commSummary = CommSummary.gather(commStats, trainSeconds: trainSeconds, epochs: epochsThisRun, comm: comm)
         phases.append(("train", trainSeconds))
         clock = DispatchTime.now().uptimeNanoseconds
         try metrics?.close()
@@ -272,7 +280,8 @@ extension RunPipeline {
             resumed_from: resumed, checkpoints: checkpoints, stopped_early: stopSignal != nil,
             stop_signal: stopSignal.map(StopSignal.name), domains: domains,
             ari: domains?.scores?.ari, nmi: domains?.scores?.nmi,
-            ari_unrefined: domains?.scores_unrefined?.ari, nmi_unrefined: domains?.scores_unrefined?.nmi)
+            ari_unrefined: domains?.scores_unrefined?.ari, nmi_unrefined: domains?.scores_unrefined?.nmi,
+            comm: commSummary)
         if comm.isRoot {
             try AtomicFile.write(jsonData(summary), to: out.appendingPathComponent("summary.json").path)
         }

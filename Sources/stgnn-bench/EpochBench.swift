@@ -12,6 +12,79 @@ struct EpochBench {
     let warmup: Int
     let epochs: Int
     let rounds: Int
+    /// Where to write the per-phase table as JSON (rank 0), nil for none.
+    var jsonPath: String? = nil
+
+    /// Flops of one phase of the epoch on a rank: everything counted, and the part in the work
+    /// floor 8·nnz(X)·d + 16·N·d² (the two X passes; the n·d² discriminator products).
+    struct PhaseFlops { var all: Double; var floor: Double }
+
+    /// The flops of each instrumented phase, by the name `GraphSTModel` laps it under (unknown
+    /// names count 0: the table then shows no rate for them).
+    static func phaseFlops(_ name: String, nnzX: Int, nnzA: Int, nnzM: Int, n: Int, G: Int, d: Int) -> PhaseFlops {
+        let dd = Double(d), nn = Double(n), x = Double(nnzX), a = Double(nnzA), m = Double(nnzM), g = Double(G)
+        switch name {
+        case let s where s.hasPrefix("weights"): return .init(all: 2 * dd * dd * g, floor: 0)
+        case let s where s.hasPrefix("X·"): return .init(all: 4 * x * dd, floor: 4 * x * dd)
+        case let s where s.hasPrefix("Xᵀ·"): return .init(all: 4 * x * dd, floor: 4 * x * dd)
+        case let s where s.hasPrefix("Â·[U"), let s where s.hasPrefix("Â·[∂Z"): return .init(all: 4 * a * dd, floor: 0)
+        case let s where s.hasPrefix("Â·Z"), let s where s.hasPrefix("Â·∂Y"): return .init(all: 2 * a * dd, floor: 0)
+        case let s where s.hasPrefix("readout backward"): return .init(all: 4 * nn * dd * dd + 2 * m * dd, floor: 4 * nn * dd * dd)
+        case let s where s.hasPrefix("readout"): return .init(all: 4 * m * dd, floor: 0)
+        case let s where s.hasPrefix("discriminator logits"): return .init(all: 4 * nn * dd * dd + 8 * nn * dd, floor: 4 * nn * dd * dd)
+        case let s where s.hasPrefix("discriminator backward"): return .init(all: 8 * nn * dd * dd, floor: 8 * nn * dd * dd)
+        case let s where s.hasPrefix("K = "), let s where s.hasPrefix("∂Y"): return .init(all: 2 * nn * dd * dd, floor: 0)
+        case let s where s.hasPrefix("epilogue"): return .init(all: 2 * dd * dd * g, floor: 0)
+        default: return .init(all: 0, floor: 0)
+        }
+    }
+
+    /// OpenBLAS sgemm (rows×G)·(G×2d) in GFLOP/s on this rank: best of 5 after a warm-up call.
+    static func sgemmRate(n: Int, G: Int, d: Int) -> Double {
+        let rows = Swift.max(1, Swift.min(n, 40_000_000 / Swift.max(G, 1))), w = 2 * d
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: rows * G), b = UnsafeMutablePointer<Float>.allocate(capacity: G * w)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: rows * w)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        var rng = Xoshiro256(seed: 9)
+        for i in 0..<(rows * G) { a[i] = rng.nextFloat() - 0.5 }
+        for i in 0..<(G * w) { b[i] = rng.nextFloat() - 0.5 }
+        BLAS.sgemm(m: rows, n: w, k: G, a: a, lda: G, b: b, ldb: w, c: c, ldc: w)
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let t0 = PhaseTimer.now()
+            BLAS.sgemm(m: rows, n: w, k: G, a: a, lda: G, b: b, ldb: w, c: c, ldc: w)
+            best = Swift.min(best, Double(PhaseTimer.now() - t0) * 1e-9)
+        }
+        return 2 * Double(rows) * Double(G) * Double(w) / best * 1e-9
+    }
+
+    struct Report: Encodable {
+        struct Phase: Encodable {
+            var name: String
+            var ms_per_epoch: Double
+            var share: Double
+            var gflop: Double
+            var gflops: Double?
+            var floor_gflop: Double
+            var floor_ms_at_sgemm: Double
+            var fraction_of_floor: Double?
+        }
+        var machine: String
+        var workload: String
+        var ranks: Int
+        var spots: Int
+        var genes: Int
+        var nnz_x: Int
+        var dim: Int
+        var sgemm_gflops: Double
+        var floor_gflop_per_epoch: Double
+        var floor_ms_at_sgemm: Double
+        var epoch_ms_median: Double
+        var epoch_ms_min: Double
+        var fraction_of_floor: Double
+        var phases: [Phase]
+        var note: String
+    }
 
     /// Floating-point operations of one epoch on this rank (2 per multiply-add).
     struct FlopCount {
@@ -38,6 +111,8 @@ struct EpochBench {
         let x = workload.x, g = workload.graph
         let fc = Self.flops(nnzX: x.nnz, nnzA: g.adj.nnz, nnzM: g.mask.nnz, n: x.rows, G: x.cols, d: model.layout.dim)
         let floorAll = comm.sum(fc.floor), allAll = comm.sum(fc.all)
+        // The sgemm rate of this run (every rank at once, as in the epochs): the slowest rank's.
+        let sgemm = -comm.max(-Self.sgemmRate(n: x.rows, G: x.cols, d: model.layout.dim))
         let trainer = Trainer(model: model, params: model.layout.initialise(seed: 41), lr: 1e-3, permutations: .seeded(41))
         for _ in 0..<warmup { trainer.step() }
 
@@ -74,6 +149,11 @@ struct EpochBench {
         let names = timer.names + ["Adam update + permutation"]
         let plainMed = comm.max(plain.median), plainMin = comm.max(plain.min), timedMed = comm.max(timed.median)
         let nnzAll = comm.sum(x.nnz)
+        // Per-phase flops of the rank with the most (the slowest rank's work), all and floor.
+        var pf = names.map { Self.phaseFlops($0, nnzX: x.nnz, nnzA: g.adj.nnz, nnzM: g.mask.nnz, n: x.rows, G: x.cols,
+                                               d: model.layout.dim) }.flatMap { [$0.all, $0.floor] }
+        pf.withUnsafeMutableBufferPointer { comm.allreduceMax($0) }
+        let floorRank = comm.max(fc.floor + 16 * Double(x.rows) * Double(model.layout.dim * model.layout.dim))
         guard comm.isRoot else { return }
 
         print("## epoch breakdown: \(workload.label), \(comm.size) rank(s)")
@@ -96,5 +176,41 @@ struct EpochBench {
         }
         print("| total (sum of phases) | \(fmt(sum * 1000, 2)) | |")
         print("")
+
+        // Per phase against the work floor 8·nnz·d + 16·N·d² at the sgemm rate of this run.
+        var phases = [Report.Phase]()
+        for (k, name) in names.enumerated() {
+            let all = pf[2 * k], fl = pf[2 * k + 1], t = per[k]
+            let floorT = fl / (sgemm * 1e9)
+            phases.append(.init(name: name, ms_per_epoch: t * 1000, share: t / sum, gflop: all * 1e-9,
+                                gflops: all > 0 && t > 0 ? all / t * 1e-9 : nil, floor_gflop: fl * 1e-9,
+                                floor_ms_at_sgemm: floorT * 1000, fraction_of_floor: fl > 0 && t > 0 ? floorT / t : nil))
+        }
+        let floorT = floorRank / (sgemm * 1e9)
+        print("### per phase against the floor (8·nnz(X)·d + 16·N·d² flops at sgemm \(fmt(sgemm, 1)) GFLOP/s, measured in this run)")
+        print("floor on the busiest rank: \(fmt(floorRank * 1e-9, 3)) GFLOP/epoch = \(fmt(floorT * 1000, 2)) ms at sgemm; "
+              + "median epoch \(fmt(plainMed * 1000, 2)) ms → \(fmt(floorT / plainMed * 100, 1)) % of the floor rate")
+        print("")
+        print("| phase (slowest rank) | ms/epoch | GFLOP/epoch | GFLOP/s | floor GFLOP | floor ms at sgemm | fraction of floor |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for ph in phases {
+            print("| \(ph.name.replacingOccurrences(of: "|", with: "\\|")) | \(fmt(ph.ms_per_epoch, 3)) | \(fmt(ph.gflop, 4)) | \(ph.gflops.map { fmt($0, 1) } ?? "—") | "
+                  + "\(fmt(ph.floor_gflop, 4)) | \(fmt(ph.floor_ms_at_sgemm, 3)) | \(ph.fraction_of_floor.map { fmt($0, 3) } ?? "—") |")
+        }
+        print("| epoch (median, plain) | \(fmt(plainMed * 1000, 3)) | \(fmt(allAll / Double(comm.size) * 1e-9, 4)) | "
+              + "\(fmt(allAll / Double(comm.size) / plainMed * 1e-9, 1)) | \(fmt(floorRank * 1e-9, 4)) | \(fmt(floorT * 1000, 3)) | \(fmt(floorT / plainMed, 3)) |")
+        print("")
+        if let jsonPath {
+            let r = Report(machine: machineLine(), workload: workload.label, ranks: comm.size, spots: workload.spots,
+                           genes: workload.genes, nnz_x: nnzAll, dim: model.layout.dim, sgemm_gflops: sgemm,
+                           floor_gflop_per_epoch: floorRank * 1e-9, floor_ms_at_sgemm: floorT * 1000,
+                           epoch_ms_median: plainMed * 1000, epoch_ms_min: plainMin * 1000,
+                           fraction_of_floor: floorT / plainMed, phases: phases,
+                           note: "per rank: times and flops of the slowest/busiest rank; sgemm (n×G)·(G×2d), slowest rank, best of 5; "
+                               + "fraction of floor = (floor flops / sgemm rate) / measured time")
+            do { try jsonData(r).write(to: URL(fileURLWithPath: jsonPath)); print("wrote \(jsonPath)") } catch {
+                print("stgnn-bench: cannot write \(jsonPath): \(error)")
+            }
+        }
     }
 }

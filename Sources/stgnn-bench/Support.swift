@@ -35,6 +35,8 @@ struct BenchOptions: ParsableArguments {
     var maxSpots: Int?
     @Flag(help: "memory-sweep: skip the real slide.")
     var noReal = false
+    @Option(help: ArgumentHelp("epoch: also write the per-phase table (time, GFLOP/s, fraction of the floor) as JSON.", valueName: "file"))
+    var json: String?
     @Flag(help: "kernels: skip the seed kernels.")
     var noBaseline = false
 

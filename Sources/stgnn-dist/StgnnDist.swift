@@ -19,7 +19,7 @@ struct StgnnDist: ParsableCommand {
         runs as one process.
         """,
         version: stgnnVersion,
-        subcommands: [Run.self, Verify.self, Synth.self, Partition.self, Compare.self],
+        subcommands: [Run.self, Verify.self, Synth.self, Partition.self, Compare.self, ScalingReportCommand.self],
         defaultSubcommand: Run.self)
 }
 
