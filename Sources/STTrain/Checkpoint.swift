@@ -372,6 +372,13 @@ public struct CheckpointStore: Sendable {
         for (name, _) in mine.dropFirst(keep) { unlink(directory + "/" + name) }
     }
 
+    /// This store's checkpoint files, newest first.
+    public func checkpointFiles() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { n in Self.epoch(ofFileName: n).map { (n, $0) } }
+            .sorted { $0.1 > $1.1 }.map { directory + "/" + $0.0 }
+    }
+
     /// The checkpoint file a `--resume` value names: `latest` (this store's `latest` pointer), a
     /// checkpoint file, a `latest` pointer file, or a directory holding one (a checkpoint
     /// directory, or an output directory with `checkpoints/latest`).

@@ -36,8 +36,28 @@ extension RunPipeline {
 
     /// Reads the checkpoint `config.output.resume` names and checks its format and configuration
     /// (rank 0 only, before the setup, so that a wrong checkpoint is refused in seconds).
+    ///
+    /// `auto` (for requeued batch jobs): the newest checkpoint of this output directory that reads
+    /// back intact, skipping corrupt ones with a note; none → nil (a fresh start). A readable
+    /// checkpoint of another configuration is still refused: the folder holds another run.
     func readResumeCheckpoint(_ spec: String, store: CheckpointStore) throws -> (path: String, checkpoint: Checkpoint)? {
-        try onRoot("reading the checkpoint") {
+        if spec == "auto" {
+            let found: (path: String, checkpoint: Checkpoint)?? = try onRoot("looking for a checkpoint") {
+                for path in store.checkpointFiles() {
+                    let c: Checkpoint
+                    do { c = try Checkpoint.read(path: path) } catch {
+                        onNote?("--resume auto: skipping \(path): \(error)")
+                        continue
+                    }
+                    try c.checkConfiguration(config, path: path)
+                    return (path, c)
+                }
+                onNote?("--resume auto: no usable checkpoint in \(store.directory); starting from the initialisation")
+                return nil
+            }
+            return found ?? nil
+        }
+        return try onRoot("reading the checkpoint") {
             let path = try store.resolve(spec)
             let c = try Checkpoint.read(path: path)
             try c.checkConfiguration(config, path: path)

@@ -194,7 +194,9 @@ extension RunPipeline {
         let trainer: Trainer
         var resumed: ResumeRecord?
         var last: EpochRecord?
-        if config.output.resume != nil {
+        // Every rank learns whether rank 0 found a checkpoint (`--resume auto` may start fresh).
+        let resuming: Bool = try comm.broadcast(comm.isRoot ? loaded != nil : nil, root: 0)
+        if resuming {
             let (record, c) = try distributeCheckpoint(loaded, setup: setup)
             trainer = Trainer(model: model, params: c.params, lr: config.model.lr, permutations: .seeded(config.model.seed),
                               optimiser: c.optimiser, epochsDone: c.metadata.epoch)

@@ -214,6 +214,31 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(try metrics(dir).count, 4)
     }
 
+    /// `--resume auto` (requeued batch jobs): a fresh start when the folder has no checkpoint, a
+    /// continuation from the newest one when it has, and, when the newest is corrupt, the newest
+    /// intact one (identical to resuming from it by hand).
+    func testResumeAutoStartsFreshContinuesAndSkipsACorruptNewest() throws {
+        let dir = root + "/auto"
+        let first = try succeed(config(dir, epochs: 4, every: 2, resume: "auto"), ranks: 1)
+        XCTAssertNil(first.resumed_from)
+        XCTAssertEqual(first.epochs_this_run, 4)
+        let second = try succeed(config(dir, epochs: 6, every: 2, resume: "auto"), ranks: 2)
+        XCTAssertEqual(second.resumed_from?.epoch, 4)
+        XCTAssertEqual(second.epochs_this_run, 2)
+        // Corrupt the newest (epoch 6): a byte in the middle of its payload.
+        let newest = ckpt(dir, 6)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: newest))
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: newest))
+        let third = try succeed(config(dir, epochs: 8, every: 2, resume: "auto"), ranks: 3)
+        XCTAssertEqual(third.resumed_from?.epoch, 4, "the corrupt epoch-6 checkpoint is skipped")
+        XCTAssertEqual(third.epochs_this_run, 4)
+        // A checkpoint of another configuration is not silently ignored: the folder holds another run.
+        var other = config(dir, epochs: 10, every: 2, resume: "auto")
+        other.model.lr = 5e-2
+        XCTAssertTrue(refuse(other, ranks: 1).contains("different configuration"))
+    }
+
     // MARK: refusals
 
     func testCheckpointOfAnotherConfigurationIsRefused() throws {

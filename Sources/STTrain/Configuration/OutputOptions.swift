@@ -15,7 +15,7 @@ public struct OutputOptions: ConfigurationSection {
     @Option(name: .long, help: "Checkpoints to keep in DIR/checkpoints (the newest).")
     public var keepCheckpoints: Int = 2
 
-    @Option(name: .long, help: ArgumentHelp("Continue from a checkpoint: 'latest' (DIR/checkpoints/latest), a .ckpt file, or a directory with a 'latest' pointer. --epochs stays the total.", valueName: "latest|path"))
+    @Option(name: .long, help: ArgumentHelp("Continue from a checkpoint: 'latest' (DIR/checkpoints/latest), a .ckpt file, a directory with a 'latest' pointer, or 'auto' (for requeued jobs: the newest intact checkpoint in DIR/checkpoints if there is one, skipping corrupt ones, else a fresh start). --epochs stays the total.", valueName: "auto|latest|path"))
     public var resume: String?
 
     public init() {}
