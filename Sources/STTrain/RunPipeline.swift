@@ -24,6 +24,8 @@ public final class RunPipeline {
     /// signal `StopSignal` received.
     public var stopRequested: (Int) -> Int32? = { _ in StopSignal.received }
     var phases: [(String, Double)] = []
+    /// The output folder's lock (rank 0; held until the process exits).
+    var outputLock: Int32 = -1
     var clock = DispatchTime.now().uptimeNanoseconds
 
     public init(config: RunConfiguration, source: SlideSource, comm: Communicator) {
@@ -161,13 +163,8 @@ extension RunPipeline {
     @discardableResult
     public func run() throws -> RunSummary {
         let out = URL(fileURLWithPath: config.output.output)
-        if comm.isRoot {
-            do {
-                try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-            } catch {
-                throw InputError(file: config.output.output, "cannot create the output directory (\(error.localizedDescription))")
-            }
-        }
+        try onRoot("preparing the output folder") { try prepareOutputFolder() }
+        defer { releaseOutputLock() }
         // obs is read once, by rank 0, before anything long starts: the --label column is checked
         // now, not after training, and the result carries the obs seen here.
         var obs: DataFrame?

@@ -241,6 +241,33 @@ final class CheckpointTests: XCTestCase {
 
     // MARK: refusals
 
+    /// A folder holding another run is refused (naming what it holds) unless the run continues it
+    /// (`--resume`) or replaces it (`--overwrite`, which removes the old outputs first); a folder
+    /// another job is writing into is refused while that job holds its lock.
+    func testOutputFolderOfAnotherRunIsRefusedUnlessOverwritten() throws {
+        let dir = root + "/taken"
+        try succeed(config(dir, epochs: 2, every: 2), ranks: 1)
+        let msg = refuse(config(dir, epochs: 2), ranks: 2)
+        XCTAssertTrue(msg.contains("holds another run's outputs") && msg.contains("result.h5ad") && msg.contains("checkpoints/"), msg)
+        var c = config(dir, epochs: 3)
+        c.output.overwrite = true
+        let s = try succeed(c, ranks: 1)
+        XCTAssertNil(s.resumed_from)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/checkpoints"), "the old checkpoints are gone")
+        let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, "metrics of the new run only")
+
+        // Another job's lock: held by an open flock in this process, as a concurrent job would.
+        let lock = open(dir + "/.stgnn-dist.lock", O_RDWR | O_CREAT, 0o644)
+        XCTAssertEqual(flock(lock, LOCK_EX | LOCK_NB), 0)
+        var d = config(dir, epochs: 3)
+        d.output.overwrite = true
+        XCTAssertTrue(refuse(d, ranks: 1).contains("another stgnn-dist job is writing into this folder"))
+        flock(lock, LOCK_UN)
+        close(lock)
+        XCTAssertNoThrow(try succeed(d, ranks: 1))
+    }
+
     func testCheckpointOfAnotherConfigurationIsRefused() throws {
         let dir = root + "/cfg"
         try succeed(config(dir, epochs: 2, every: 2), ranks: 1)
@@ -364,10 +391,11 @@ final class CheckpointTests: XCTestCase {
 
     func testKeepsNewestCheckpoints() throws {
         let dir = root + "/keep"
-        try FileManager.default.createDirectory(atPath: dir + "/checkpoints", withIntermediateDirectories: true)
-        // A file of a later epoch left by another run is not this run's history: left alone.
+        try succeed(config(dir, epochs: 4, every: 2, keep: 3), ranks: 1)
+        // A file of a later epoch (left by a run that got further) is not this run's history: a
+        // resumed run leaves it alone while pruning its own.
         XCTAssertTrue(FileManager.default.createFile(atPath: ckpt(dir, 50), contents: Data([1, 2, 3])))
-        try succeed(config(dir, epochs: 10, every: 2, keep: 3), ranks: 2)
+        try succeed(config(dir, epochs: 10, every: 2, keep: 3, resume: "latest"), ranks: 2)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/checkpoints").sorted()
         XCTAssertEqual(names, ["epoch-000006.ckpt", "epoch-000008.ckpt", "epoch-000010.ckpt", "epoch-000050.ckpt", "latest"])
         XCTAssertEqual(try latestName(dir), "epoch-000010.ckpt")

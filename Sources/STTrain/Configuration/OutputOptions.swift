@@ -18,9 +18,15 @@ public struct OutputOptions: ConfigurationSection {
     @Option(name: .long, help: ArgumentHelp("Continue from a checkpoint: 'latest' (DIR/checkpoints/latest), a .ckpt file, a directory with a 'latest' pointer, or 'auto' (for requeued jobs: the newest intact checkpoint in DIR/checkpoints if there is one, skipping corrupt ones, else a fresh start). --epochs stays the total.", valueName: "auto|latest|path"))
     public var resume: String?
 
+    @Flag(name: .long, help: "Replace the outputs of another run in DIR (removed first); without it such a folder is refused unless --resume continues that run.")
+    public var overwrite = false
+
     public init() {}
 
     public func validate() throws {
+        guard !output.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ValidationError("--output needs a folder name (an empty one would write into the current folder)")
+        }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be non-negative (0: only when stopped by a signal)") }
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
         if let resume, resume.isEmpty { throw ValidationError("--resume needs 'latest' or a checkpoint path") }
