@@ -44,6 +44,25 @@ public struct LabelColumn: Codable, Sendable, Equatable {
 
 /// Files rank 0 writes after training (besides `metrics.jsonl` and `summary.json`).
 enum OutputFiles {
+    /// Checks, before training, everything of the input's `obs` that `result.h5ad` will carry: one
+    /// name per spot, categorical codes within their categories, column names an `.h5ad` can store. A problem is reported naming the input file and the column, instead of
+    /// surfacing after the last epoch.
+    static func validateObs(_ obs: DataFrame, spots: Int, file: String) throws {
+        guard obs.count == spots else {
+            throw InputError(file: file, field: "obs/_index", "has \(obs.count) names, but X has \(spots) rows")
+        }
+        for name in obs.columnNames {
+            let field = "obs/" + name
+            guard !name.isEmpty, !name.contains("/") else {
+                throw InputError(file: file, field: field, "column name is empty or contains '/', which an .h5ad cannot store")
+            }
+            // (Every column has one row per name: `DataFrame` holds no other kind.)
+            if case .categorical(let codes, let cats, _) = obs[name]!, let bad = codes.first(where: { $0 < -1 || Int($0) >= cats.count }) {
+                throw InputError(file: file, field: field + "/codes", "holds code \(bad), outside -1…\(cats.count - 1) (\(cats.count) categories)")
+            }
+        }
+    }
+
     /// `domains.csv`: one row per spot, `spot,x,y,domain` (the domain empty where unassigned),
     /// fields quoted as RFC 4180 when they hold a comma, a quote or a line break.
     static func writeDomainsCSV(to path: String, names: [String], spatial: [Double], domains: [Int]) throws {

@@ -170,9 +170,7 @@ extension RunPipeline {
         var obs: DataFrame?
         let labelColumn: LabelColumn? = try onRootShared("reading obs") { () -> LabelColumn? in
             let o = try source.obs()
-            guard o.count == source.spotCount else {
-                throw InputError(file: source.label, field: "obs", "has \(o.count) rows, but X has \(source.spotCount)")
-            }
+            try OutputFiles.validateObs(o, spots: source.spotCount, file: source.label)
             obs = o
             // The built-in slide is scored against its truth unless --label names another column.
             let label = config.domains.label ?? (config.data.input.isEmpty && !config.domains.noDomains ? "ground_truth" : nil)
