@@ -1,4 +1,5 @@
 import STCore
+import Dispatch
 
 extension SyntheticSlide {
     /// The order in which `SyntheticSlide.write` stores the spots (the rows of X, obs, obsm).
@@ -38,12 +39,36 @@ extension SyntheticSlide {
         let labels = layout.domainNames
         obs.set("ground_truth", .categorical(codes: rows.map { domains[$0] }, categories: labels, ordered: false))
         let adata = AnnData(obs: obs, vars: DataFrame(index: layout.geneNames), spatial: xy, X: nil, xIsInteger: true)
-        let x = AnnDataWriter.StreamedCSR(rows: n, cols: parameters.genes, integer: true, blockRows: max(1, blockRows)) { lo, hi in
-            try layout.counts(rows: Array(rows[lo..<hi]))
+        // Block k + 1 is generated on a second thread while block k is compressed and written: the
+        // two cost about the same (see docs/PERFORMANCE.md), so two cores nearly halve the time.
+        // At most two blocks are in memory.
+        let step = max(1, blockRows)
+        var next: (lo: Int, block: PendingBlock)?
+        func start(_ lo: Int) -> PendingBlock {
+            let b = PendingBlock(), r = Array(rows[lo..<min(n, lo + step)])
+            DispatchQueue.global().async {
+                b.result = Result { try layout.counts(rows: r) }
+                b.done.signal()
+            }
+            return b
+        }
+        defer { next?.block.done.wait() }   // never leave a generator running after an error
+        let x = AnnDataWriter.StreamedCSR(rows: n, cols: parameters.genes, integer: true, blockRows: step) { lo, hi in
+            let b = next?.lo == lo ? next!.block : start(lo)
+            next = nil
+            b.done.wait()
+            if hi < n { next = (hi, start(hi)) }
+            return try b.result!.get()
         }
         try AnnDataWriter.write(adata, to: path, uns: uns, streamedX: x, compression: compression)
         return rows
     }
+}
+
+/// A block of counts being generated on another thread; `done` is signalled once `result` is set.
+private final class PendingBlock: @unchecked Sendable {
+    var result: Result<CSRMatrix, Error>?
+    let done = DispatchSemaphore(value: 0)
 }
 
 extension SyntheticSlide.Layout {

@@ -18,7 +18,8 @@
 # integer counts as int32, which cannot hold NaN), NaN (0x7fc00000) for float32. Cases 1–2 are
 # skipped with a message when h5repack/h5dump are absent (launch/install installs hdf5-tools).
 #
-# The synthetic slide is a full 40-column × 45-row hexagonal lattice (1800 spots). RCB into 3
+# The synthetic slide is a full 40-column × 45-row hexagonal lattice (1800 spots), written in
+# lattice order (--order lattice: row i of the file is lattice spot i). RCB into 3
 # parts cuts the longer x extent first (1 part left, 2 right), then the right box across y, so the
 # top-right corner spot, the last one (index 1799), belongs to rank 2; the message's
 # "[rank 2 of 3]" checks that this rank, and only it, reported.
@@ -96,7 +97,7 @@ corrupt() {
 
 # 1. An error seen by rank 2 only (a negative count in its rows).
 if command -v h5repack >/dev/null && command -v h5dump >/dev/null; then
-    if "$bin" synth --spots 1800 --genes 100 --domains 4 --output "$tmp/slide.h5ad" >/dev/null \
+    if "$bin" synth --spots 1800 --genes 100 --domains 4 --order lattice --output "$tmp/slide.h5ad" >/dev/null \
         && h5repack -f NONE -l CONTI "$tmp/slide.h5ad" "$tmp/neg.h5ad" \
         && corrupt "$tmp/neg.h5ad" 1799 -1; then
         run_job 3 "$tmp/neg.out" run --input "$tmp/neg.h5ad" --output "$tmp/neg" --epochs 2 --progress-every 0
