@@ -176,9 +176,9 @@ struct Synth: ParsableCommand {
         discussion: """
         The true domain of each spot is in obs["ground_truth"]; X holds integer counts; coordinates in obsm["spatial"].
 
-        The file is written in one streaming pass: counts are generated a block of spots at a time and appended to X (chunked, gzip), so memory stays O(block × genes + spots) whatever the size (about 0.4 GiB at 1 000 000 spots × 3000 genes). Written through a temporary file renamed into place: a failed or interrupted synth leaves nothing.
+        The file is written in one streaming pass: counts are generated a block of spots at a time and appended to X (chunked, gzip), so memory stays O(block × genes + spots) whatever the size (334 MiB peak at 1 000 000 spots × 3000 genes). Written through a temporary file renamed into place: a failed or interrupted synth leaves nothing.
 
-        Row order (--order): 'spatial' (default) stores the spots along a Hilbert curve of their coordinates, so a compact region (the RCB tile one rank reads) is a few long runs of rows; 'lattice' stores them in the array's order (row by row: spot_0001, spot_0002, ...). Names, coordinates and ground_truth go with their spot in either order.
+        Row order (--order): 'spatial' (default) stores the spots along a Hilbert curve of their coordinates, so a compact region (the RCB tile one rank reads) lies in a few contiguous stretches of the file, not one short run per lattice row ('stgnn-dist partition' counts them); 'lattice' stores them in the array's order (row by row: spot_0001, spot_0002, ...). Names, coordinates and ground_truth go with their spot in either order.
         """)
 
     @Option(name: .long, help: "Number of spots.") var spots: Int = 3000
