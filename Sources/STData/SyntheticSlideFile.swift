@@ -39,9 +39,9 @@ extension SyntheticSlide {
         let labels = layout.domainNames
         obs.set("ground_truth", .categorical(codes: rows.map { domains[$0] }, categories: labels, ordered: false))
         let adata = AnnData(obs: obs, vars: DataFrame(index: layout.geneNames), spatial: xy, X: nil, xIsInteger: true)
-        // Block k + 1 is generated on a second thread while block k is compressed and written: the
-        // two cost about the same (see docs/PERFORMANCE.md), so two cores nearly halve the time.
-        // At most two blocks are in memory.
+        // Block k + 1 is generated on a second thread while block k is compressed and written
+        // (compression at level 4 costs ≈ 60 % of the generation, docs/PERFORMANCE.md), so with
+        // two free cores the time approaches the generation's alone. At most two blocks in memory.
         let step = max(1, blockRows)
         var next: (lo: Int, block: PendingBlock)?
         func start(_ lo: Int) -> PendingBlock {
