@@ -9,6 +9,7 @@
 #   2. The same with a NaN in float X (a real dataset from ../shared, when present).
 #   3. More ranks than spots (every rank sees it): refused, message once.
 #   4. A missing input file on 4 ranks (every rank sees it): message once.
+#   5. `synth` onto a full disk (one process): exit 1, one line, no file (root: a tmpfs mount).
 #
 # How the bad files are made, without Python or h5py: `stgnn-dist synth` writes a valid slide
 # (gzip-compressed, chunked); `h5repack -f NONE -l CONTI` (Debian package hdf5-tools) rewrites it
@@ -132,6 +133,23 @@ expect_failure "5 ranks for 4 spots" "$tmp/ranks.out" "$RC" "$SECS" "$tmp/ranks"
 # 4. A missing input file, seen by all 4 ranks: printed once (by rank 0).
 run_job 4 "$tmp/missing.out" run --input "$tmp/absent/slide.h5ad" --output "$tmp/missing" --epochs 2
 expect_failure "missing input on 4 ranks" "$tmp/missing.out" "$RC" "$SECS" "$tmp/missing" "$tmp/absent/slide.h5ad" "no such file"
+
+# 5. synth onto a full disk (a 20 MiB tmpfs; root only): X is streamed, so the write fails
+# half-way; exit 1 (not a crash) with one line naming the file, and nothing left behind.
+full="$tmp/full"; mkdir -p "$full"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=20m tmpfs "$full" 2>/dev/null; then
+    "$bin" synth --spots 100000 --genes 1000 --output "$full/s.h5ad" >"$tmp/full.out" 2>&1
+    rc=$?
+    if [ $rc = 1 ] && [ "$(grep -c "^stgnn-dist: error:" "$tmp/full.out")" = 1 ] \
+       && grep -q "$full/s.h5ad.*could not be written" "$tmp/full.out" && [ -z "$(ls -A "$full")" ]; then
+        pass "synth onto a full disk: exit 1, one message, nothing left: $(grep "^stgnn-dist: error:" "$tmp/full.out" | cut -c1-140)"
+    else
+        fail "synth onto a full disk (exit $rc; left: $(ls -A "$full"))"; sed 's/^/    | /' "$tmp/full.out" | head -n 20
+    fi
+    umount "$full"
+else
+    echo "skip: synth onto a full disk needs root (tmpfs mount)"
+fi
 
 echo "fault tests: $failures failure(s)"
 [ $failures = 0 ]
