@@ -20,10 +20,16 @@ public enum AnnDataWriter {
     ///   every entry of `adata.obsm`.
     /// - `uns` entries are written in anndata's encodings (nested dicts, scalars, 1-D arrays).
     /// - `streamed`: further `obsm` arrays too large to hold, written block of rows by block.
+    /// - `streamedX`: X written block of rows by block (then `adata.X` must be nil), so that a
+    ///   matrix larger than memory is never held whole.
     /// - `compression`: gzip level for arrays (nil = uncompressed).
     public static func write(_ adata: AnnData, to path: String, uns: [String: UnsValue] = [:],
-                             streamed: [StreamedObsm] = [], compression: Int? = 4) throws {
+                             streamed: [StreamedObsm] = [], streamedX: StreamedCSR? = nil,
+                             compression: Int? = 4) throws {
         try validate(adata, path: path)
+        if let sx = streamedX, adata.X != nil || sx.rows != adata.nObs || sx.cols != adata.nVars || sx.blockRows < 1 {
+            throw InputError(file: path, field: "X", "streamed X is \(sx.rows)×\(sx.cols) (blocks of \(sx.blockRows) rows) but obs has \(adata.nObs) rows and var \(adata.nVars), or X is also given")
+        }
         for k in uns.keys { try checkUnsKey(k, under: "uns", path: path) }
         for s in streamed where s.rows != adata.nObs || s.key.isEmpty || s.key.contains("/") || adata.obsm[s.key] != nil {
             throw InputError(file: path, field: "obsm/" + s.key, "streamed array has \(s.rows) rows (expected \(adata.nObs)) or a bad or duplicate key")
@@ -32,6 +38,7 @@ public enum AnnDataWriter {
             try w.setAttribute("/", "encoding-type", "anndata")
             try w.setAttribute("/", "encoding-version", "0.1.0")
             if let x = adata.X { try writeCSR(w, "X", x, integer: adata.xIsInteger, compression: compression) }
+            if let sx = streamedX { try writeCSR(w, "X", sx, compression: compression) }
             try writeDataFrame(w, "obs", adata.obs, compression: compression)
             try writeDataFrame(w, "var", adata.vars, compression: compression)
             try writeDict(w, "obsm")
@@ -73,7 +80,71 @@ public enum AnnDataWriter {
         }
     }
 
+    /// X as a CSR matrix produced block of rows by block: `block(lo, hi)` returns rows lo..<hi
+    /// (hi − lo ≤ `blockRows`, `cols` columns), called once per block in row order. With
+    /// `integer`, every value must be an integer that fits int32 (written as int32 counts, as
+    /// the in-memory writer does for integer X); otherwise float32.
+    public struct StreamedCSR {
+        public var rows: Int
+        public var cols: Int
+        public var integer: Bool
+        public var blockRows: Int
+        public var block: (_ lo: Int, _ hi: Int) throws -> CSRMatrix
+        public init(rows: Int, cols: Int, integer: Bool, blockRows: Int = 4096,
+                    block: @escaping (_ lo: Int, _ hi: Int) throws -> CSRMatrix) {
+            self.rows = rows; self.cols = cols; self.integer = integer; self.blockRows = blockRows; self.block = block
+        }
+    }
+
     // MARK: - Pieces
+
+    /// Writes a streamed CSR matrix group: `data` and `indices` are extendable chunked datasets
+    /// that grow block by block; `indptr` (N + 1 offsets, held) is written at the end, int32 when
+    /// nnz fits, else int64 (as `writeCSR` of an in-memory matrix). Memory: one block plus indptr.
+    static func writeCSR(_ w: HDF5Writer, _ name: String, _ x: StreamedCSR, compression: Int?) throws {
+        try w.createGroup(name)
+        try w.setAttribute(name, "encoding-type", "csr_matrix")
+        try w.setAttribute(name, "encoding-version", "0.1.0")
+        try w.setAttribute(name, "shape", [Int64(x.rows), Int64(x.cols)])
+        let ints = x.integer ? try w.appendableDataset(name + "/data", of: Int32.self, compression: compression) : nil
+        let floats = x.integer ? nil : try w.appendableDataset(name + "/data", of: Float.self, compression: compression)
+        let indices = try w.appendableDataset(name + "/indices", of: Int32.self, compression: compression)
+        var indptr = [Int](repeating: 0, count: x.rows + 1)
+        var lo = 0, nnz = 0
+        var converted = [Int32]()
+        while lo < x.rows {
+            let hi = min(x.rows, lo + x.blockRows)
+            let b = try x.block(lo, hi)
+            guard b.rows == hi - lo, b.cols == x.cols, b.indptr.count == b.rows + 1, b.indptr[0] == 0,
+                  b.indptr[b.rows] == b.nnz, b.values.count == b.nnz else {
+                throw InputError(file: w.path, field: HDF5File.fieldName(name), "block of rows \(lo)..<\(hi) is \(b.rows)×\(b.cols)")
+            }
+            if let ints {
+                converted.removeAll(keepingCapacity: true)
+                converted.reserveCapacity(b.nnz)
+                for f in b.values {
+                    guard f == f.rounded(), abs(f) < 2_147_483_648 else {
+                        throw InputError(file: w.path, field: HDF5File.fieldName(name + "/data"),
+                                         "value \(f) in rows \(lo)..<\(hi) is not an int32 count")
+                    }
+                    converted.append(Int32(f))
+                }
+                try ints.append(contentsOf: converted)
+            } else {
+                try floats!.append(contentsOf: b.values)
+            }
+            try indices.append(contentsOf: b.indices)
+            for r in 0..<b.rows { indptr[lo + r + 1] = nnz + b.indptr[r + 1] }
+            nnz += b.nnz
+            lo = hi
+        }
+        try ints?.finish(); try floats?.finish(); try indices.finish()
+        if nnz <= Int(Int32.max) {
+            try w.write(name + "/indptr", indptr.map { Int32($0) }, compression: compression)
+        } else {
+            try w.write(name + "/indptr", indptr.map { Int64($0) }, compression: compression)
+        }
+    }
 
     static func validate(_ a: AnnData, path: String) throws {
         if let x = a.X, x.rows != a.nObs || x.cols != a.nVars {

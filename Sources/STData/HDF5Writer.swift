@@ -24,6 +24,11 @@ public final class HDF5Writer {
 
     /// Creates (or truncates) the file at `path`.
     public init(path: String) throws {
+        // No HDF5 clean-up at process exit: every file is closed explicitly (and AtomicFile syncs
+        // it) before it counts as written, and after a failed write (disk full) the library's
+        // atexit tear-down of the half-closed file crashed (SIGSEGV after the error line). Only
+        // takes effect when called before the library is first used; harmless otherwise.
+        _ = H5dont_atexit()
         sth5_silence_errors()
         self.path = path
         let fapl = sth5_fapl_tolerant_locking()

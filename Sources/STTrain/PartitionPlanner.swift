@@ -24,4 +24,33 @@ public enum PartitionPlanner {
         }
         return reports[0]
     }
+
+    /// How each rank's spots lie in the file (what its partitioned read of X touches), for RCB over
+    /// `ranks` as `report` partitions: per rank, the runs of consecutive file rows it owns, and the
+    /// chunks of `X/data` those rows' entries span when X/data is stored in chunks of
+    /// `chunkElements` entries (as this package writes it), against the fewest that could hold them,
+    /// and the runs of consecutive chunks among them (the separate reads of X/data).
+    public static func fileLayout(source: SlideSource, ranks: Int, chunkElements: Int = 1 << 16)
+        throws -> [(runs: Int, chunks: Int, minimumChunks: Int, chunkRuns: Int)] {
+        let spatial = try source.spatial()
+        let nnz = try source.rowNNZ()
+        let owner = try RankLayout.partition(coordinates: spatial, rowNNZ: nnz, ranks: ranks).owner
+        var runs = [Int](repeating: 0, count: ranks), total = [Int](repeating: 0, count: ranks)
+        var chunks = [Set<Int>](repeating: [], count: ranks)
+        var offset = 0
+        for i in 0..<owner.count {
+            let r = Int(owner[i])
+            if i == 0 || owner[i - 1] != owner[i] { runs[r] += 1 }
+            if nnz[i] > 0 {
+                for c in (offset / chunkElements)...((offset + nnz[i] - 1) / chunkElements) { chunks[r].insert(c) }
+            }
+            total[r] += nnz[i]
+            offset += nnz[i]
+        }
+        return (0..<ranks).map { r in
+            let sorted = chunks[r].sorted()
+            let chunkRuns = sorted.indices.filter { $0 == 0 || sorted[$0 - 1] + 1 != sorted[$0] }.count
+            return (runs[r], sorted.count, (total[r] + chunkElements - 1) / chunkElements, chunkRuns)
+        }
+    }
 }

@@ -9,6 +9,7 @@
 #   2. The same with a NaN in float X (a real dataset from ../shared, when present).
 #   3. More ranks than spots (every rank sees it): refused, message once.
 #   4. A missing input file on 4 ranks (every rank sees it): message once.
+#   5. `synth` onto a full disk (one process): exit 1, one line, no file (root: a tmpfs mount).
 #
 # How the bad files are made, without Python or h5py: `stgnn-dist synth` writes a valid slide
 # (gzip-compressed, chunked); `h5repack -f NONE -l CONTI` (Debian package hdf5-tools) rewrites it
@@ -18,7 +19,8 @@
 # integer counts as int32, which cannot hold NaN), NaN (0x7fc00000) for float32. Cases 1–2 are
 # skipped with a message when h5repack/h5dump are absent (launch/install installs hdf5-tools).
 #
-# The synthetic slide is a full 40-column × 45-row hexagonal lattice (1800 spots). RCB into 3
+# The synthetic slide is a full 40-column × 45-row hexagonal lattice (1800 spots), written in
+# lattice order (--order lattice: row i of the file is lattice spot i). RCB into 3
 # parts cuts the longer x extent first (1 part left, 2 right), then the right box across y, so the
 # top-right corner spot, the last one (index 1799), belongs to rank 2; the message's
 # "[rank 2 of 3]" checks that this rank, and only it, reported.
@@ -96,7 +98,7 @@ corrupt() {
 
 # 1. An error seen by rank 2 only (a negative count in its rows).
 if command -v h5repack >/dev/null && command -v h5dump >/dev/null; then
-    if "$bin" synth --spots 1800 --genes 100 --domains 4 --output "$tmp/slide.h5ad" >/dev/null \
+    if "$bin" synth --spots 1800 --genes 100 --domains 4 --order lattice --output "$tmp/slide.h5ad" >/dev/null \
         && h5repack -f NONE -l CONTI "$tmp/slide.h5ad" "$tmp/neg.h5ad" \
         && corrupt "$tmp/neg.h5ad" 1799 -1; then
         run_job 3 "$tmp/neg.out" run --input "$tmp/neg.h5ad" --output "$tmp/neg" --epochs 2 --progress-every 0
@@ -131,6 +133,23 @@ expect_failure "5 ranks for 4 spots" "$tmp/ranks.out" "$RC" "$SECS" "$tmp/ranks"
 # 4. A missing input file, seen by all 4 ranks: printed once (by rank 0).
 run_job 4 "$tmp/missing.out" run --input "$tmp/absent/slide.h5ad" --output "$tmp/missing" --epochs 2
 expect_failure "missing input on 4 ranks" "$tmp/missing.out" "$RC" "$SECS" "$tmp/missing" "$tmp/absent/slide.h5ad" "no such file"
+
+# 5. synth onto a full disk (a 20 MiB tmpfs; root only): X is streamed, so the write fails
+# half-way; exit 1 (not a crash) with one line naming the file, and nothing left behind.
+full="$tmp/full"; mkdir -p "$full"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=20m tmpfs "$full" 2>/dev/null; then
+    "$bin" synth --spots 100000 --genes 1000 --output "$full/s.h5ad" >"$tmp/full.out" 2>&1
+    rc=$?
+    if [ $rc = 1 ] && [ "$(grep -c "^stgnn-dist: error:" "$tmp/full.out")" = 1 ] \
+       && grep -q "$full/s.h5ad.*could not be written" "$tmp/full.out" && [ -z "$(ls -A "$full")" ]; then
+        pass "synth onto a full disk: exit 1, one message, nothing left: $(grep "^stgnn-dist: error:" "$tmp/full.out" | cut -c1-140)"
+    else
+        fail "synth onto a full disk (exit $rc; left: $(ls -A "$full"))"; sed 's/^/    | /' "$tmp/full.out" | head -n 20
+    fi
+    umount "$full"
+else
+    echo "skip: synth onto a full disk needs root (tmpfs mount)"
+fi
 
 echo "fault tests: $failures failure(s)"
 [ $failures = 0 ]
