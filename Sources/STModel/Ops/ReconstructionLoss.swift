@@ -18,20 +18,22 @@ enum ReconstructionLoss {
 
     /// k (d, d, float64) += YᵀY over the N owned rows of y (N, d; row stride ld).
     static func forward(y: UnsafePointer<Float>, ld: Int, n: Int, d: Int, k: UnsafeMutablePointer<Double>,
-                        scratch: inout [Float]) {
-        BLAS.gramAccumulate(n: n, p: d, q: d, a: y, lda: ld, b: y, ldb: ld, into: k, ldc: d, scratch: &scratch)
+                        scratch: inout [Float], pool: ThreadPool = .serial) {
+        BLAS.gramAccumulate(n: n, p: d, q: d, a: y, lda: ld, b: y, ldb: ld, into: k, ldc: d, scratch: &scratch, pool: pool)
     }
 
     /// dy (N, d) = scale·(Y W2W2ᵀ − X W2ᵀ), with y and xw2t (N, d; row stride ld) and w2w2t (d, d);
     /// scale = 2α/(N_slide·G).
     static func backward(y: UnsafePointer<Float>, xw2t: UnsafePointer<Float>, ld: Int, w2w2t: UnsafePointer<Float>,
-                         scale: Float, dy: UnsafeMutablePointer<Float>, n: Int, d: Int) {
-        BLAS.sgemm(m: n, n: d, k: d, alpha: scale, a: y, lda: ld, b: w2w2t, ldb: d, c: dy, ldc: d)
-        for i in 0..<n {
+                         scale: Float, dy: UnsafeMutablePointer<Float>, n: Int, d: Int, pool: ThreadPool = .serial) {
+        BLAS.sgemmRows(m: n, n: d, k: d, alpha: scale, a: y, lda: ld, b: w2w2t, ldb: d, c: dy, ldc: d, pool: pool)
+        pool.forEachBlock(count: n) { rows in
+        for i in rows {
             let r = dy + i &* d, xw = xw2t + i &* ld
             for a in stride(from: 0, to: d, by: 8) {
                 VectorMath.store8(VectorMath.load8(r + a) - scale * VectorMath.load8(xw + a), r + a)
             }
+        }
         }
     }
 
