@@ -1,11 +1,13 @@
 // Persistent pthread pool behind thread_pool.h: a job counter (generation) the workers watch,
 // spin-then-sleep, tasks taken with an atomic counter, completion by a countdown.
+#define _GNU_SOURCE
 #include "thread_pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #if defined(__x86_64__)
 #define STGNN_PAUSE() __builtin_ia32_pause()
@@ -121,4 +123,22 @@ void stgnn_pool_run(stgnn_pool *p, ptrdiff_t tasks, stgnn_task_fn fn, void *ctx)
     for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) != 0; spins++) {
         if (spins < STGNN_SPIN) STGNN_PAUSE(); else sched_yield();
     }
+}
+
+int stgnn_affinity_cpus(void) {
+#if defined(__linux__)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int stgnn_online_cpus(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }

@@ -84,23 +84,37 @@ public enum BLAS {
     }
 
     /// C (m×n) = alpha·A·op(B) + beta·C with A (m×k, row-major, not transposed) cut into fixed
-    /// blocks of `ThreadPool.rowBlock` rows, one sgemm per block on the pool. Each block's rows are
-    /// computed by the same OpenBLAS kernel along k as in one call over all m rows (OpenBLAS
-    /// partitions neither k nor the order within a row by m; the tests check it bitwise), so the
-    /// result does not depend on the pool. The serial pool makes the single call.
+    /// row blocks (`sgemmRowBlock`; the last one takes the remainder), one single-threaded OpenBLAS
+    /// call per block, on the pool. The blocks do not depend on the pool, and each block is the same
+    /// call whichever thread makes it, so the result is the same for any number of threads by
+    /// construction (OpenBLAS held at one thread by the caller).
+    ///
+    /// The blocks are large enough (≥ 2²¹ multiply-adds) to stay on OpenBLAS's regular kernels:
+    /// with a few rows it switches to "small matrix" kernels that round differently (measured: an
+    /// 8-row remainder of 6920 × 64 × 64 did). With that, every block computes its rows exactly as
+    /// one call over all m rows does, so the serial result is also today's (tests check both).
     public static func sgemmRows(transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
                                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
                                  pool: ThreadPool = .serial) {
-        if pool.threads == 1 || m <= ThreadPool.rowBlock {
+        let block = sgemmRowBlock(n: n, k: k)
+        let blocks = Swift.max(1, m / block)
+        if blocks == 1 {
             sgemm(transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                   beta: beta, c: c, ldc: ldc)
             return
         }
-        pool.forEachBlock(count: m) { r in
-            sgemm(transB: transB, m: r.count, n: n, k: k, alpha: alpha, a: a + r.lowerBound &* lda, lda: lda,
-                  b: b, ldb: ldb, beta: beta, c: c + r.lowerBound &* ldc, ldc: ldc)
+        pool.run(tasks: blocks) { bi in
+            let r0 = bi &* block, r1 = bi == blocks &- 1 ? m : r0 &+ block
+            sgemm(transB: transB, m: r1 &- r0, n: n, k: k, alpha: alpha, a: a + r0 &* lda, lda: lda,
+                  b: b, ldb: ldb, beta: beta, c: c + r0 &* ldc, ldc: ldc)
         }
+    }
+
+    /// Rows per block of `sgemmRows`: at least `ThreadPool.rowBlock`, and at least 2²¹ multiply-adds.
+    public static func sgemmRowBlock(n: Int, k: Int) -> Int {
+        let work = Swift.max(1, n &* k)
+        return Swift.max(ThreadPool.rowBlock, ((1 << 21) + work - 1) / work)
     }
 
     /// The number of threads OpenBLAS uses.

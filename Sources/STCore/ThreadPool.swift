@@ -1,4 +1,5 @@
 import CSparseSIMD
+import Foundation
 
 /// Threads within a rank: a small persistent pool (Sources/CSparseSIMD/thread_pool.c; workers
 /// spin briefly, then sleep) that runs numbered tasks on the calling thread and `threads − 1`
@@ -53,6 +54,20 @@ public final class ThreadPool: @unchecked Sendable {
         if count <= 0 { return }
         let blocks = (count + block - 1) / block
         run(tasks: blocks) { b in body((b &* block)..<Swift.min(count, (b &+ 1) &* block)) }
+    }
+
+    /// The threads a rank should use when not told: `STGNN_THREADS` if set (the launcher's
+    /// cores ÷ ranks per node); else the CPUs of the process's affinity mask when the launcher
+    /// bound it to fewer than all (mpirun --bind-to …); else the online CPUs divided by the ranks
+    /// on this node (`OMPI_COMM_WORLD_LOCAL_SIZE`, `MPI_LOCALNRANKS`, `SLURM_NTASKS_PER_NODE`), so
+    /// that ranks × threads never exceeds the cores. At least 1.
+    public static func defaultThreads(environment env: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+        if let s = env["STGNN_THREADS"], let n = Int(s), n >= 1 { return n }
+        let mask = Int(stgnn_affinity_cpus()), online = Int(stgnn_online_cpus())
+        if mask < online { return Swift.max(1, mask) }
+        let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]
+            .lazy.compactMap { env[$0].flatMap { Int($0) } }.first ?? 1
+        return Swift.max(1, mask / Swift.max(1, local))
     }
 
     /// Number of blocks of `block` rows covering `count` rows.

@@ -100,7 +100,7 @@ public final class GraphSTModel {
 
     /// Threads within the rank (`ThreadPool`): every op runs on it over fixed blocks, so the
     /// numbers do not depend on its size. Setting a pool of more than one thread builds X in CSC
-    /// (per 4096-row block, once) for the gather form of Xᵀ·[Y|∂U]; OpenBLAS is held at one
+    /// (per 4096-row block, once) for the gather form of Xᵀ·[Y|∂U]. OpenBLAS is held at one
     /// thread during each epoch (our threads make the sgemm calls, one row block each).
     public var pool: ThreadPool = .serial {
         didSet { if pool.threads > 1 && xT == nil { xT = TransposedBlocks(x) } }
@@ -161,7 +161,9 @@ public final class GraphSTModel {
         if grad.count != layout.count { grad = [Float](repeating: 0, count: layout.count) }
         timer?.start()
         corruption.setPermutation(perm)
-        let blasThreads = pool.threads > 1 ? BLAS.threads : 1
+        // Our threads make the BLAS calls (one row block each): OpenBLAS on one thread during
+        // the epoch, whatever the pool, so that its own threading never enters the numbers.
+        let blasThreads = BLAS.threads
         if blasThreads > 1 { BLAS.setThreads(1) }
         defer { if blasThreads > 1 { BLAS.setThreads(blasThreads) } }
         return params.withUnsafeBufferPointer { p in

@@ -99,7 +99,10 @@ final class ThreadPoolTests: XCTestCase {
     }
 
     func testThreadedDenseProductsBitwiseEqualSerial() {
-        let n = 2500, d = 64
+        for (n, d) in [(2500, 64), (10000, 64), (6920, 64), (4400, 16), (4400, 8), (300, 8)] { denseProducts(n: n, d: d) }
+    }
+
+    func denseProducts(n: Int, d: Int) {
         let a = randomDense(n * d, seed: 8), b = randomDense(d * d, seed: 9)
         var one = [Float](repeating: 0, count: n * d)
         one.withUnsafeMutableBufferPointer { c in
@@ -122,7 +125,8 @@ final class ThreadPoolTests: XCTestCase {
                     BLAS.sgemmRows(transB: transB, m: n, n: d, k: d, alpha: 0.7, a: a, lda: d, b: b, ldb: d,
                                    c: cp.baseAddress!, ldc: d, pool: pool)
                 }
-                XCTAssertEqual(c.map(\.bitPattern), ref.map(\.bitPattern), "sgemmRows, \(threads) threads, transB \(transB)")
+                XCTAssertEqual(c.map(\.bitPattern), ref.map(\.bitPattern), "sgemmRows, \(threads) threads, transB \(transB), n \(n) d \(d)")
+                if let i = c.indices.first(where: { c[$0].bitPattern != ref[$0].bitPattern }) { print("first differing row", i / d, "of", n) }
             }
             var gram = [Double](repeating: 0, count: d * d), s2 = [Float]()
             gram.withUnsafeMutableBufferPointer { c in

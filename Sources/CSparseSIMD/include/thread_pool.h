@@ -22,4 +22,9 @@ void stgnn_pool_destroy(stgnn_pool *pool);
 /// Not reentrant: one run at a time per pool, from one calling thread.
 void stgnn_pool_run(stgnn_pool *pool, ptrdiff_t tasks, stgnn_task_fn fn, void *ctx);
 
+/// CPUs this process may run on (its affinity mask; online CPUs where there is none).
+int stgnn_affinity_cpus(void);
+/// CPUs online.
+int stgnn_online_cpus(void);
+
 #endif
