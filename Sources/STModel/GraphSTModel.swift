@@ -285,7 +285,7 @@ public final class GraphSTModel {
         let sl1 = (sums[0] + sums[1]) / (2 * nSlide), sl2 = (sums[2] + sums[3]) / (2 * nSlide)
         let sse = ReconstructionLoss.reduce(k: sums + pk.k, ct: sums + pk.xt, ldct: d2, w2: p + L.w2.lowerBound,
                                             xNormSquared: xNormSquared, scale: cRec, dw2: grad + L.w2.lowerBound,
-                                            w2d: w2d, kw2: kw2, d: d, genes: G)
+                                            w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
         InputProjection.gradient(xt: sums + pk.xt, dw1: grad + L.w1.lowerBound, genes: G, d: d, pool: pool)
         for i in 0..<(d &* d) { grad[L.wb.lowerBound &+ i] = Float(sums[pk.wb &+ i]) }
         grad[L.bias.lowerBound] = Float(sums[pk.b])
