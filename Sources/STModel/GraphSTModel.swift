@@ -99,14 +99,15 @@ public final class GraphSTModel {
     var scratchBCE: [Double] = []
 
     /// Threads within the rank (`ThreadPool`): every op runs on it over fixed blocks, so the
-    /// numbers do not depend on its size. Setting a pool of more than one thread builds X in CSC
-    /// (per 4096-row block, once) for the gather form of Xᵀ·[Y|∂U]. OpenBLAS is held at one
-    /// thread during each epoch (our threads make the sgemm calls, one row block each).
-    public var pool: ThreadPool = .serial {
-        didSet { if pool.threads > 1 && xT == nil { xT = TransposedBlocks(x) } }
-    }
-    /// X in CSC per 4096-row block (the gather form of the transposed pass), when threaded.
+    /// numbers do not depend on its size. OpenBLAS is held at one thread during each epoch (our
+    /// threads make the sgemm calls, one row block each).
+    public var pool: ThreadPool = .serial
+    /// X in CSC per 4096-row block, built once (X is fixed for the run): Xᵀ·[Y|∂U] as a gather,
+    /// row-parallel and bitwise equal to the scatter form; 1.7× faster than the scatter inside an
+    /// epoch on DLPFC even on one thread (docs/PERFORMANCE.md), for nnz(X) × 8 more bytes.
     var xT: TransposedBlocks?
+    /// Mᵀ (L × N, CSR), built once: the readout backward's Mᵀ·[∂s|∂s̃] as a row-parallel gather.
+    let maskT: CSRMatrix
 
     /// Per-phase wall-clock timer for benchmarks (`stgnn-bench`); nil (the default) costs nothing.
     public var timer: PhaseTimer?
@@ -132,6 +133,8 @@ public final class GraphSTModel {
         for v in x.values { sq += Double(v) * Double(v) }
         xNormSquared = comm.sum(sq)
         act = Activations(n: n, nLocal: nL, d: dim, genes: x.cols)
+        xT = TransposedBlocks(x)
+        maskT = graph.mask.transposed()
         let f64Count = 2 * dim * x.cols + 2 * dim
         f64 = .allocate(capacity: f64Count)
         f64.initialize(repeating: 0, count: f64Count)
@@ -252,7 +255,7 @@ public final class GraphSTModel {
         case .local:
             Bilinear.backwardSummary(e: a.e.p, dlogits: a.dlogits.p, wb: wb, pq: a.pq.p, dc: a.ds.p, n: n, d: d,
                                      pool: pool)
-            LocalReadout.backward(mask: graph.mask, s: a.s.p, g: a.g.p, norms: a.norms.p, ds: a.ds.p, de: a.de.p,
+            LocalReadout.backward(mask: graph.mask, maskT: maskT, s: a.s.p, g: a.g.p, norms: a.norms.p, ds: a.ds.p, de: a.de.p,
                                   n: n, nLocal: nL, d: d, pool: pool)
             halo.reverseAdd(a.de.p, width: d2)
         case .global:
