@@ -103,8 +103,8 @@ public final class GraphSTModel {
     /// threads make the sgemm calls, one row block each).
     public var pool: ThreadPool = .serial
     /// X in CSC per 4096-row block, built once (X is fixed for the run): Xᵀ·[Y|∂U] as a gather,
-    /// row-parallel and bitwise equal to the scatter form; 1.7× faster than the scatter inside an
-    /// epoch on DLPFC even on one thread (docs/PERFORMANCE.md), for nnz(X) × 8 more bytes.
+    /// row-parallel and bitwise equal to the scatter form; faster than the scatter inside an epoch
+    /// on DLPFC even on one thread (1.2–1.7×, docs/PERFORMANCE.md), for nnz(X) × 8 more bytes.
     var xT: TransposedBlocks?
     /// Mᵀ (L × N, CSR), built once: the readout backward's Mᵀ·[∂s|∂s̃] as a row-parallel gather.
     let maskT: CSRMatrix
