@@ -48,8 +48,11 @@ public enum Sparse {
     ///
     /// - A: rows × cols CSR. B: cols × ≥w (ldb). C: rows × ≥w (ldc), overwritten.
     /// - path: the implementation (all give bitwise identical results); default `defaultPath`.
+    /// - pool: threads over fixed blocks of `ThreadPool.rowBlock` rows (each row is computed by
+    ///   one thread in the same order, so the result does not depend on the pool).
     public static func spmm(_ a: CSRMatrix, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
-                            into c: UnsafeMutablePointer<Float>, ldc: Int, path: Path = defaultPath) {
+                            into c: UnsafeMutablePointer<Float>, ldc: Int, path: Path = defaultPath,
+                            pool: ThreadPool = .serial) {
         if a.rows == 0 || w <= 0 { return }
         if a.nnz == 0 {
             for i in 0..<a.rows { (c + i &* ldc).update(repeating: 0, count: w) }
@@ -60,14 +63,24 @@ public enum Sparse {
         a.indices.withUnsafeBufferPointer { idx in
         a.values.withUnsafeBufferPointer { val in
             let pp = ptr.baseAddress!, ip = idx.baseAddress!, vp = val.baseAddress!
-            switch p {
-            #if arch(x86_64)
-            case .avx512: stgnn_spmm_avx512(0, a.rows, pp, ip, vp, b, ldb, w, c, ldc)
-            case .avx2: stgnn_spmm_avx2(0, a.rows, pp, ip, vp, b, ldb, w, c, ldc)
-            #endif
-            default: spmmPortable(rows: 0..<a.rows, pp, ip, vp, b, ldb: ldb, width: w, into: c, ldc: ldc)
+            pool.forEachBlock(count: a.rows) { rows in
+                spmmRows(rows, p, pp, ip, vp, b, ldb: ldb, width: w, into: c, ldc: ldc)
             }
         } } }
+    }
+
+    /// `spmm` on one range of rows with the given path.
+    @inline(__always)
+    static func spmmRows(_ rows: Range<Int>, _ p: Path, _ pp: UnsafePointer<Int>, _ ip: UnsafePointer<Int32>,
+                         _ vp: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
+                         into c: UnsafeMutablePointer<Float>, ldc: Int) {
+        switch p {
+        #if arch(x86_64)
+        case .avx512: stgnn_spmm_avx512(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc)
+        case .avx2: stgnn_spmm_avx2(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc)
+        #endif
+        default: spmmPortable(rows: rows, pp, ip, vp, b, ldb: ldb, width: w, into: c, ldc: ldc)
+        }
     }
 
     /// Unaligned load of 16 floats.
@@ -277,3 +290,65 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// Aᵀ·B as a gather: A's rows cut into the same fixed blocks of `block` rows as
+/// `Sparse.spmmTransposedAccumulate` (4096: the float32 partials of DESIGN §1), each block stored
+/// transposed (CSR of Aᵀ, i.e. A in CSC), built once when A is fixed for the run (X).
+///
+/// `accumulate` computes, for every column g of A and every row block in order, the float32 sum
+/// over the block's rows (ascending) of A[i, g]·B[i, :], starting from +0 with separate multiplies
+/// and adds (the `spmm` kernels on Aᵀ), and adds it to the float64 output: exactly the operations
+/// of the scatter form, so the result is bitwise equal to `spmmTransposedAccumulate` (same block);
+/// and since each output row (column g of A) is one task's, equal for any number of threads.
+public struct TransposedBlocks: Sendable {
+    /// A's shape.
+    public let rows: Int, cols: Int
+    /// Rows of A per float32 partial.
+    public let block: Int
+    /// Per block: (first row of A, Aᵀ restricted to the block: cols × rows-in-block, local row indices).
+    public let blocks: [(start: Int, t: CSRMatrix)]
+
+    public init(_ a: CSRMatrix, block: Int = 4096) {
+        precondition(block >= 1, "TransposedBlocks: block must be positive")
+        rows = a.rows; cols = a.cols; self.block = block
+        var bs = [(start: Int, t: CSRMatrix)]()
+        var r0 = 0
+        while r0 < a.rows {
+            let r1 = Swift.min(a.rows, r0 + block)
+            bs.append((r0, a.selectingRows(Array(r0..<r1)).transposed()))
+            r0 = r1
+        }
+        blocks = bs
+    }
+
+    /// Rows of the output (columns of A) per task.
+    public static let outputBlock = 128
+
+    /// c (A.cols × w, float64, ldc) += Aᵀ · B[0..<A.rows, 0..<w] (ldb). scratch: float32, grown to
+    /// A.cols × w. Bitwise equal to `Sparse.spmmTransposedAccumulate(…, block: block)`.
+    public func accumulate(_ b: UnsafePointer<Float>, ldb: Int, width w: Int,
+                           into c: UnsafeMutablePointer<Double>, ldc: Int, scratch: inout [Float],
+                           path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial) {
+        if rows == 0 || cols == 0 || w <= 0 { return }
+        if scratch.count < cols * w { scratch = [Float](repeating: 0, count: cols * w) }
+        let p = Sparse.Path(rawValue: Swift.min(path.rawValue, Sparse.supportedPath.rawValue))!
+        let blocks = self.blocks, g = cols
+        scratch.withUnsafeMutableBufferPointer { s in
+            let acc = s.baseAddress!
+            pool.forEachBlock(count: g, block: TransposedBlocks.outputBlock) { genes in
+                for (start, t) in blocks where t.nnz > 0 {
+                    t.indptr.withUnsafeBufferPointer { ptr in
+                    t.indices.withUnsafeBufferPointer { idx in
+                    t.values.withUnsafeBufferPointer { val in
+                        let pp = ptr.baseAddress!
+                        Sparse.spmmRows(genes, p, pp, idx.baseAddress!, val.baseAddress!, b + start &* ldb,
+                                        ldb: ldb, width: w, into: acc, ldc: w)
+                        for col in genes where pp[col &+ 1] > pp[col] {
+                            Sparse.addToDouble(acc + col &* w, c + col &* ldc, count: w)
+                        }
+                    } } }
+                }
+            }
+        }
+    }
+}

@@ -96,6 +96,18 @@ public final class GraphSTModel {
     /// Scratch the BLAS and sparse reductions grow as they need.
     var scratch32: [Float] = []
     var scratchT: [Float] = []
+    var scratchBCE: [Double] = []
+
+    /// Threads within the rank (`ThreadPool`): every op runs on it over fixed blocks, so the
+    /// numbers do not depend on its size. OpenBLAS is held at one thread during each epoch (our
+    /// threads make the sgemm calls, one row block each).
+    public var pool: ThreadPool = .serial
+    /// X in CSC per 4096-row block, built once (X is fixed for the run): Xᵀ·[Y|∂U] as a gather,
+    /// row-parallel and bitwise equal to the scatter form; faster than the scatter inside an epoch
+    /// on DLPFC even on one thread (1.2–1.7×, docs/PERFORMANCE.md), for nnz(X) × 8 more bytes.
+    var xT: TransposedBlocks?
+    /// Mᵀ (L × N, CSR), built once: the readout backward's Mᵀ·[∂s|∂s̃] as a row-parallel gather.
+    let maskT: CSRMatrix
 
     /// Per-phase wall-clock timer for benchmarks (`stgnn-bench`); nil (the default) costs nothing.
     public var timer: PhaseTimer?
@@ -127,6 +139,8 @@ public final class GraphSTModel {
         for v in x.values { sq += Double(v) * Double(v) }
         xNormSquared = comm.sum(sq)
         act = Activations(n: n, nLocal: nL, d: dim, genes: x.cols)
+        xT = TransposedBlocks(x)
+        maskT = graph.mask.transposed()
         let f64Count = 2 * dim * x.cols + 2 * dim
         f64 = .allocate(capacity: f64Count)
         f64.initialize(repeating: 0, count: f64Count)
@@ -156,6 +170,11 @@ public final class GraphSTModel {
         if grad.count != layout.count { grad = [Float](repeating: 0, count: layout.count) }
         timer?.start()
         corruption.setPermutation(perm)
+        // Our threads make the BLAS calls (one row block each): OpenBLAS on one thread during
+        // the epoch, whatever the pool, so that its own threading never enters the numbers.
+        let blasThreads = BLAS.threads
+        if blasThreads > 1 { BLAS.setThreads(1) }
+        defer { if blasThreads > 1 { BLAS.setThreads(blasThreads) } }
         return params.withUnsafeBufferPointer { p in
             grad.withUnsafeMutableBufferPointer { g in
                 extra.withUnsafeMutableBufferPointer { ex in
@@ -176,26 +195,26 @@ public final class GraphSTModel {
 
     /// Forward pass up to the logits and Y; fills the activations.
     func forward(_ p: UnsafePointer<Float>) {
-        let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout, a = act
+        let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout, a = act, pool = self.pool
         let w2 = p + L.w2.lowerBound
-        InputProjection.packWeights(w1: p + L.w1.lowerBound, w2: w2, w12t: a.w12t.p, genes: G, d: d)
+        InputProjection.packWeights(w1: p + L.w1.lowerBound, w2: w2, w12t: a.w12t.p, genes: G, d: d, pool: pool)
         ReconstructionLoss.prepare(w2: w2, w2w2t: a.w2w2t.p, d: d, genes: G)
         timer?.lap("weights: [W1|W2ᵀ], W2W2ᵀ")
-        InputProjection.forward(x: x, w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2)
+        InputProjection.forward(x: x, w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool)
         timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d)")
         // [U | Ũ]: U from the first pass, Ũ = P U by the corruption exchange; ghost rows by halo.
         for i in 0..<n { a.u.row(i).update(from: a.xw.row(i), count: d) }
         corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d)
         halo.exchange(a.u.p, width: d2)
         timer?.lap("corruption + halo [U|Ũ]")
-        GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d2, out: a.z.p, ldo: d2)
+        GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d2, out: a.z.p, ldo: d2, pool: pool)
         timer?.lap("Â·[U|Ũ] (spmm Â, 2d)")
         halo.exchange(a.z.p, width: d2)
-        ReLU.forward(z: a.z.p, e: a.e.p, count: nL * d2)
+        ReLU.forward(z: a.z.p, e: a.e.p, count: nL * d2, pool: pool)
         timer?.lap("halo [Z|Z̃], relu")
         switch readout {
         case .local:
-            LocalReadout.forward(mask: graph.mask, e: a.e.p, s: a.s.p, g: a.g.p, norms: a.norms.p, n: n, d: d)
+            LocalReadout.forward(mask: graph.mask, e: a.e.p, s: a.s.p, g: a.g.p, norms: a.norms.p, n: n, d: d, pool: pool)
         case .global:
             let sums = readoutSums
             sums.update(repeating: 0, count: d2)
@@ -207,9 +226,9 @@ public final class GraphSTModel {
         }
         timer?.lap("readout (M·[E|Ẽ], rownorm, σ)")
         Bilinear.forward(e: a.e.p, c: a.g.p, wb: p + L.wb.lowerBound, bias: p[L.bias.lowerBound],
-                         wc: a.wc.p, logits: a.logits.p, n: n, d: d)
+                         wc: a.wc.p, logits: a.logits.p, n: n, d: d, pool: pool)
         timer?.lap("discriminator logits")
-        GCNPropagate.forward(adj: graph.adj, input: a.z.p, ldi: d2, width: d, out: a.yd.p, ldo: d2)
+        GCNPropagate.forward(adj: graph.adj, input: a.z.p, ldi: d2, width: d, out: a.yd.p, ldo: d2, pool: pool)
         timer?.lap("Â·Z (spmm Â, d)")
     }
 
@@ -218,33 +237,34 @@ public final class GraphSTModel {
     /// Backward pass, the allreduce and the replicated epilogue: fills `grad` and `extra`.
     func backward(_ p: UnsafePointer<Float>, grad: UnsafeMutablePointer<Float>,
                   extra: UnsafeMutableBufferPointer<Double>) -> Losses {
-        let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout, a = act
+        let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout, a = act, pool = self.pool
         let nSlide = Double(globalCount), pk = packedLayout
         let sums = packedBuffer(extra: extra.count)
         let cRec = Float(2 * weights.alpha / (nSlide * Double(G)))   // ∂(α·feat)/∂H = cRec·(H − X)
         let w = Float(weights.beta / (2 * nSlide))                    // ∂(β·BCE mean)/∂logit = w·(σ(s) − y)
         let wb = p + L.wb.lowerBound
 
-        BCEWithLogits.forward(logits: a.logits.p, n: n, sums: sums + pk.losses)
-        BCEWithLogits.backward(logits: a.logits.p, weight: w, dlogits: a.dlogits.p, n: n)
+        BCEWithLogits.forward(logits: a.logits.p, n: n, sums: sums + pk.losses, terms: &scratchBCE, pool: pool)
+        BCEWithLogits.backward(logits: a.logits.p, weight: w, dlogits: a.dlogits.p, n: n, pool: pool)
         timer?.lap("BCE losses")
-        ReconstructionLoss.forward(y: a.yd.p, ld: d2, n: n, d: d, k: sums + pk.k, scratch: &scratch32)
+        ReconstructionLoss.forward(y: a.yd.p, ld: d2, n: n, d: d, k: sums + pk.k, scratch: &scratch32, pool: pool)
         timer?.lap("K = YᵀY")
         ReconstructionLoss.backward(y: a.yd.p, xw2t: a.xw.p + d, ld: d2, w2w2t: a.w2w2t.p, scale: cRec,
-                                    dy: a.dy.p, n: n, d: d)
+                                    dy: a.dy.p, n: n, d: d, pool: pool)
         halo.exchange(a.dy.p, width: d)
         timer?.lap("∂Y, halo")
         // ∂Z, reconstruction part: Â ∂Y into the ∂Z half of [∂Z | ∂Z̃].
-        GCNPropagate.backward(adj: graph.adj, dOut: a.dy.p, ldo: d, width: d, dInput: a.dz.p, ldi: d2)
+        GCNPropagate.backward(adj: graph.adj, dOut: a.dy.p, ldo: d, width: d, dInput: a.dz.p, ldi: d2, pool: pool)
         timer?.lap("Â·∂Y (spmm Â, d)")
         Bilinear.backward(e: a.e.p, c: a.g.p, wc: a.wc.p, dlogits: a.dlogits.p, de: a.de.p, pq: a.pq.p,
-                          dwb: sums + pk.wb, db: sums + pk.b, n: n, d: d, scratch: &scratch32)
+                          dwb: sums + pk.wb, db: sums + pk.b, n: n, d: d, scratch: &scratch32, pool: pool)
         timer?.lap("discriminator backward, ∂Wb")
         switch readout {
         case .local:
-            Bilinear.backwardSummary(e: a.e.p, dlogits: a.dlogits.p, wb: wb, pq: a.pq.p, dc: a.ds.p, n: n, d: d)
-            LocalReadout.backward(mask: graph.mask, s: a.s.p, g: a.g.p, norms: a.norms.p, ds: a.ds.p, de: a.de.p,
-                                  n: n, nLocal: nL, d: d)
+            Bilinear.backwardSummary(e: a.e.p, dlogits: a.dlogits.p, wb: wb, pq: a.pq.p, dc: a.ds.p, n: n, d: d,
+                                     pool: pool)
+            LocalReadout.backward(mask: graph.mask, maskT: maskT, s: a.s.p, g: a.g.p, norms: a.norms.p, ds: a.ds.p, de: a.de.p,
+                                  n: n, nLocal: nL, d: d, pool: pool)
             halo.reverseAdd(a.de.p, width: d2)
         case .global:
             let dm = readoutSums
@@ -256,16 +276,16 @@ public final class GraphSTModel {
             GlobalReadout.backward(g: a.g.p, dg: dm, invN: 1 / nSlide, de: a.de.p, n: n, d: d)
         }
         timer?.lap("readout backward, Mᵀ·[∂s|∂s̃], reverse halo")
-        ReLU.backward(z: a.z.p, de: a.de.p, dz: a.dz.p, n: n, d: d)
+        ReLU.backward(z: a.z.p, de: a.de.p, dz: a.dz.p, n: n, d: d, pool: pool)
         halo.exchange(a.dz.p, width: d2)
         timer?.lap("relu backward, halo [∂Z|∂Z̃]")
-        GCNPropagate.backward(adj: graph.adj, dOut: a.dz.p, ldo: d2, width: d2, dInput: a.du.p, ldi: d2)
+        GCNPropagate.backward(adj: graph.adj, dOut: a.dz.p, ldo: d2, width: d2, dInput: a.du.p, ldi: d2, pool: pool)
         timer?.lap("Â·[∂Z|∂Z̃] (spmm Â, 2d)")
         // ∂U = Â∂Z + Pᵀ(Â∂Z̃), into the ∂U half of [Y | ∂U].
         for i in 0..<n { (a.yd.row(i) + d).update(from: a.du.row(i), count: d) }
         corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d)
         timer?.lap("reverse corruption")
-        InputProjection.backward(x: x, yd: a.yd.p, d: d, xt: sums + pk.xt, scratch: &scratchT)
+        InputProjection.backward(x: x, xT: xT, yd: a.yd.p, d: d, xt: sums + pk.xt, scratch: &scratchT, pool: pool)
         timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
 
         // One allreduce for everything summed over spots, and the caller's extra slots.
@@ -280,8 +300,8 @@ public final class GraphSTModel {
         let sl1 = (sums[0] + sums[1]) / (2 * nSlide), sl2 = (sums[2] + sums[3]) / (2 * nSlide)
         let sse = ReconstructionLoss.reduce(k: sums + pk.k, ct: sums + pk.xt, ldct: d2, w2: p + L.w2.lowerBound,
                                             xNormSquared: xNormSquared, scale: cRec, dw2: grad + L.w2.lowerBound,
-                                            w2d: w2d, kw2: kw2, d: d, genes: G)
-        InputProjection.gradient(xt: sums + pk.xt, dw1: grad + L.w1.lowerBound, genes: G, d: d)
+                                            w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
+        InputProjection.gradient(xt: sums + pk.xt, dw1: grad + L.w1.lowerBound, genes: G, d: d, pool: pool)
         for i in 0..<(d &* d) { grad[L.wb.lowerBound &+ i] = Float(sums[pk.wb &+ i]) }
         grad[L.bias.lowerBound] = Float(sums[pk.b])
         timer?.lap("epilogue: ∂W2 = KW2 − C, gradient")
@@ -310,16 +330,16 @@ public final class GraphSTModel {
         params.withUnsafeBufferPointer { p in
             InputProjection.packW1(w1: p.baseAddress! + layout.w1.lowerBound, w12t: a.w12t.p, genes: G, d: d)
         }
-        InputProjection.forward(x: x, w12t: a.w12t.p, d: d, width: d, out: a.u.p, ld: d2)
+        InputProjection.forward(x: x, w12t: a.w12t.p, d: d, width: d, out: a.u.p, ld: d2, pool: pool)
         halo.exchange(a.u.p, width: d2)
-        GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d, out: a.z.p, ldo: d2)
+        GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d, out: a.z.p, ldo: d2, pool: pool)
         halo.exchange(a.z.p, width: d2)
         var z = Matrix(zeros: n, d), y = Matrix(zeros: n, d)
         z.data.withUnsafeMutableBufferPointer { zb in
             for i in 0..<n { (zb.baseAddress! + i &* d).update(from: a.z.row(i), count: d) }
         }
         y.data.withUnsafeMutableBufferPointer {
-            GCNPropagate.forward(adj: graph.adj, input: a.z.p, ldi: d2, width: d, out: $0.baseAddress!, ldo: d)
+            GCNPropagate.forward(adj: graph.adj, input: a.z.p, ldi: d2, width: d, out: $0.baseAddress!, ldo: d, pool: pool)
         }
         return (z, y)
     }

@@ -102,6 +102,7 @@ public final class RunPipeline {
 
         let model = layout.model(x: prep.X, dim: config.model.dim, weights: config.model.lossWeights,
                                  readout: config.model.readout, comm: comm)
+        model.pool = ThreadPool(threads: config.output.resolvedThreads)
         phase("model_setup")
         return Setup(layout: layout, prep: prep, model: model, fingerprint: fingerprint)
     }

@@ -68,7 +68,7 @@ public final class Trainer {
         let t0 = DispatchTime.now().uptimeNanoseconds
         permutations.permutation(epoch: epochsDone, count: model.globalCount, into: &perm)
         let l = model.lossAndGradient(params: params, perm: perm, grad: &grad, extra: &extra)
-        optimiser.update(&params, grad: grad)
+        optimiser.update(&params, grad: grad, pool: model.pool)
         epochsDone += 1
         let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         return EpochRecord(epoch: epochsDone, loss: l.total, loss_feat: l.feat, loss_sl_1: l.sl1, loss_sl_2: l.sl2,

@@ -54,6 +54,7 @@ struct Bench: ParsableCommand {
                 KernelBench(workload: w, reps: o.reps, minSeconds: o.minMs / 1000, withBaseline: !o.noBaseline).run()
             }
             if mode != .kernels {
+                w.model.pool = ThreadPool(threads: Swift.max(1, o.threads))
                 EpochBench(workload: w, warmup: o.warmup, epochs: o.epochs ?? 10, rounds: o.rounds, jsonPath: o.json).run()
             }
         case .memory:

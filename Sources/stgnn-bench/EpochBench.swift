@@ -105,6 +105,32 @@ struct EpochBench {
         return FlopCount(floor: floor, all: floor + adj + mask + dense + replicated)
     }
 
+    /// Median and best GFLOP/s of OpenBLAS sgemm (rows×genes)·(genes×width) on random operands,
+    /// with OpenBLAS on `threads` threads (restored afterwards); ranks measure at the same time.
+    static func sgemmRate(rows: Int, genes: Int, width: Int, threads: Int, comm: Communicator) -> (median: Double, best: Double) {
+        let m = Swift.max(rows, 1), k = Swift.max(genes, 1)
+        var rng = Xoshiro256(seed: 7)
+        let a = (0..<(m * k)).map { _ in Float(rng.nextDouble()) }
+        let b = (0..<(k * width)).map { _ in Float(rng.nextDouble()) }
+        var c = [Float](repeating: 0, count: m * width)
+        let saved = BLAS.threads
+        BLAS.setThreads(threads)
+        defer { BLAS.setThreads(saved) }
+        var s = Sample()
+        comm.barrier()
+        for _ in 0..<7 {
+            let t0 = PhaseTimer.now()
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                BLAS.sgemm(m: m, n: width, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: width,
+                           c: cp.baseAddress!, ldc: width)
+            } } }
+            s.add(Double(PhaseTimer.now() - t0) * 1e-9)
+        }
+        comm.barrier()
+        let flops = 2 * Double(m) * Double(k) * Double(width)
+        return (flops / s.median, flops / s.min)
+    }
+
     func run() {
         let comm = workload.comm
         let model = workload.model
@@ -154,6 +180,14 @@ struct EpochBench {
                                                d: model.layout.dim) }.flatMap { [$0.all, $0.floor] }
         pf.withUnsafeMutableBufferPointer { comm.allreduceMax($0) }
         let floorRank = comm.max(fc.floor + 16 * Double(x.rows) * Double(model.layout.dim * model.layout.dim))
+        // The work floor (the performance target): 8·nnz·d + 16·N·d² flops at the OpenBLAS sgemm
+        // rate of this run's cores: every rank measures sgemm (n×G)·(G×2d) at the same time with
+        // OpenBLAS on as many threads as the rank's pool, and the rates add up over ranks.
+        let dd = Double(model.layout.dim), nAll = Double(comm.sum(x.rows))
+        let workFloor = 8 * Double(nnzAll) * dd + 16 * nAll * dd * dd
+        let rates = Self.sgemmRate(rows: x.rows, genes: x.cols, width: 2 * model.layout.dim,
+                                   threads: model.pool.threads, comm: comm)
+        let rateAll = comm.sum(rates.median), floorSeconds = workFloor / rateAll
         guard comm.isRoot else { return }
 
         print("## epoch breakdown: \(workload.label), \(comm.size) rank(s)")
@@ -167,6 +201,11 @@ struct EpochBench {
               + "\(fmt(floorAll / plainMed * 1e-9, 2)) GFLOP/s achieved (median epoch), \(fmt(floorAll / plainMin * 1e-9, 2)) best")
         print("all counted flops (X, Â, M, dense n·d², d²·G): \(fmt(allAll * 1e-9, 3)) GFLOP/epoch → "
               + "\(fmt(allAll / plainMed * 1e-9, 2)) GFLOP/s")
+        print("threads per rank: \(model.pool.threads); work floor 8·nnz·d + 16·N·d² = \(fmt(workFloor * 1e-9, 3)) GFLOP "
+              + "at the sgemm rate of this run (\(comm.size) rank(s) × \(model.pool.threads) OpenBLAS thread(s), sum of "
+              + "per-rank medians \(fmt(rateAll * 1e-9, 1)) GFLOP/s) = \(fmt(floorSeconds * 1000, 2)) ms → fraction of the "
+              + "floor reached \(fmt(floorSeconds / plainMed, 3)) (median epoch), \(fmt(floorSeconds / plainMin, 3)) (best); "
+              + "epoch / floor = \(fmt(plainMed / floorSeconds, 2))×")
         print("")
         print("| phase (slowest rank) | ms/epoch | share |")
         print("|---|---:|---:|")

@@ -25,6 +25,8 @@ struct BenchOptions: ParsableArguments {
     var reps: Int = 15
     @Option(help: "kernels: minimum milliseconds per sample.")
     var minMs: Double = 20
+    @Option(help: "epoch: threads within each rank (the model's ThreadPool; OpenBLAS runs on as many for the sgemm rate).")
+    var threads: Int = 1
     @Option(help: "epoch: warm-up epochs.")
     var warmup: Int = 3
     @Option(help: "epoch: epochs per round (default 10); memory: epochs (default 3).")

@@ -30,4 +30,6 @@ void stgnn_scatter_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const 
 void stgnn_scatter_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
                           const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc);
 
+#include "thread_pool.h"
+
 #endif

@@ -1,3 +1,4 @@
+import STCore
 // One flat parameter layout (ParameterLayout): parameters, gradient and both moments are arrays of
 // the same `count` floats, so the optimiser is one loop.
 
@@ -20,7 +21,8 @@ public struct Adam: Sendable, Equatable, Codable {
     }
 
     /// One update of `params` with gradient `grad` (same layout).
-    public mutating func update(_ params: inout [Float], grad: [Float]) {
+    /// `pool`: threads over fixed blocks of values (element-wise: the same bits for any pool).
+    public mutating func update(_ params: inout [Float], grad: [Float], pool: ThreadPool = .serial) {
         step += 1
         let bc1 = 1 - pow(beta1, Double(step)), bc2 = 1 - pow(beta2, Double(step))
         let stepSize = Float(lr / bc1), bc2Sqrt = Float(bc2.squareRoot())
@@ -30,8 +32,12 @@ public struct Adam: Sendable, Equatable, Codable {
         grad.withUnsafeBufferPointer { g in
         m.withUnsafeMutableBufferPointer { m in
         v.withUnsafeMutableBufferPointer { v in
-            adamUpdate(params: p.baseAddress!, grad: g.baseAddress!, m: m.baseAddress!, v: v.baseAddress!, count: n,
-                       beta1: b1, beta2: b2, eps: e, stepSize: stepSize, bc2Sqrt: bc2Sqrt)
+            let pp = p.baseAddress!, gp = g.baseAddress!, mp = m.baseAddress!, vp = v.baseAddress!
+            pool.forEachBlock(count: n, block: 1 << 14) { r in
+                let o = r.lowerBound
+                adamUpdate(params: pp + o, grad: gp + o, m: mp + o, v: vp + o, count: r.count,
+                           beta1: b1, beta2: b2, eps: e, stepSize: stepSize, bc2Sqrt: bc2Sqrt)
+            }
         } } } }
     }
 }

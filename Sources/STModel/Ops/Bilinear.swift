@@ -15,10 +15,12 @@ import STCore
 enum Bilinear {
     /// wc (N, 2d) = [g Wbᵀ | g̃ Wbᵀ] (row i: Wb g_i, Wb g̃_i); logits (N, 4) = s1..s4 + bias.
     static func forward(e: UnsafePointer<Float>, c: UnsafePointer<Float>, wb: UnsafePointer<Float>, bias: Float,
-                        wc: UnsafeMutablePointer<Float>, logits: UnsafeMutablePointer<Float>, n: Int, d: Int) {
+                        wc: UnsafeMutablePointer<Float>, logits: UnsafeMutablePointer<Float>, n: Int, d: Int,
+                        pool: ThreadPool = .serial) {
         let d2 = 2 * d
-        BLAS.sgemm(transB: true, m: 2 * n, n: d, k: d, a: c, lda: d, b: wb, ldb: d, c: wc, ldc: d)
-        for i in 0..<n {
+        BLAS.sgemmRows(transB: true, m: 2 * n, n: d, k: d, a: c, lda: d, b: wb, ldb: d, c: wc, ldc: d, pool: pool)
+        pool.forEachBlock(count: n) { rows in
+        for i in rows {
             let ei = e + i &* d2, eti = ei + d
             let w = UnsafePointer(wc + i &* d2), wt = w + d
             var v1 = SIMD8<Float>(), v2 = v1, v3 = v1, v4 = v1
@@ -31,6 +33,7 @@ enum Bilinear {
             l[0] = v1.sum() + bias; l[1] = v2.sum() + bias
             l[2] = v3.sum() + bias; l[3] = v4.sum() + bias
         }
+        }
     }
 
     /// de (N, 2d) = [∂E | ∂Ẽ] from the discriminator (overwritten); dwb (d, d, float64) += ∂Wb and
@@ -38,13 +41,17 @@ enum Bilinear {
     static func backward(e: UnsafePointer<Float>, c: UnsafePointer<Float>, wc: UnsafePointer<Float>,
                          dlogits: UnsafePointer<Float>, de: UnsafeMutablePointer<Float>, pq: UnsafeMutablePointer<Float>,
                          dwb: UnsafeMutablePointer<Double>, db: UnsafeMutablePointer<Double>,
-                         n: Int, d: Int, scratch: inout [Float]) {
+                         n: Int, d: Int, scratch: inout [Float], pool: ThreadPool = .serial) {
         let d2 = 2 * d
         var sum = 0.0
-        for i in 0..<n {
+        for i in 0..<n {      // in spot order on one thread: the same bits for any pool
+            let r = dlogits + i &* 4
+            sum += Double(r[0]) + Double(r[1]) + Double(r[2]) + Double(r[3])
+        }
+        pool.forEachBlock(count: n) { rows in
+        for i in rows {
             let r = dlogits + i &* 4
             let r1 = r[0], r2 = r[1], r3 = r[2], r4 = r[3]
-            sum += Double(r1) + Double(r2) + Double(r3) + Double(r4)
             let g = c + i &* d2, gt = g + d
             let wgi = wc + i &* d2, wgt = wgi + d
             let dei = de + i &* d2, deti = dei + d
@@ -58,17 +65,21 @@ enum Bilinear {
                 VectorMath.store8(r2 * g1 + r3 * g2, q + a)
             }
         }
+        }
         db.pointee = sum
         // ∂Wb = [E|Ẽ]ᵀ·[p|q] over the 2N half-rows, each read as (2N, d).
-        BLAS.gramAccumulate(n: 2 * n, p: d, q: d, a: e, lda: d, b: pq, ldb: d, into: dwb, ldc: d, scratch: &scratch)
+        BLAS.gramAccumulate(n: 2 * n, p: d, q: d, a: e, lda: d, b: pq, ldb: d, into: dwb, ldc: d, scratch: &scratch,
+                            pool: pool)
     }
 
     /// dc (N, 2d) = [∂g | ∂g̃] per spot (a local summary): pq (N, 2d, scratch) = [r1 E + r2 Ẽ | r3 Ẽ + r4 E],
     /// then dc = pq · Wb read as (2N, d) × (d, d).
     static func backwardSummary(e: UnsafePointer<Float>, dlogits: UnsafePointer<Float>, wb: UnsafePointer<Float>,
-                                pq: UnsafeMutablePointer<Float>, dc: UnsafeMutablePointer<Float>, n: Int, d: Int) {
+                                pq: UnsafeMutablePointer<Float>, dc: UnsafeMutablePointer<Float>, n: Int, d: Int,
+                                pool: ThreadPool = .serial) {
         let d2 = 2 * d
-        for i in 0..<n {
+        pool.forEachBlock(count: n) { rows in
+        for i in rows {
             let r = dlogits + i &* 4
             let r1 = r[0], r2 = r[1], r3 = r[2], r4 = r[3]
             let ei = e + i &* d2, eti = ei + d
@@ -79,7 +90,8 @@ enum Bilinear {
                 VectorMath.store8(r3 * eta + r4 * ea, q + a)
             }
         }
-        BLAS.sgemm(m: 2 * n, n: d, k: d, a: pq, lda: d, b: wb, ldb: d, c: dc, ldc: d)
+        }
+        BLAS.sgemmRows(m: 2 * n, n: d, k: d, a: pq, lda: d, b: wb, ldb: d, c: dc, ldc: d, pool: pool)
     }
 
     /// dcSum (2d, float64) += Σ over the N owned spots of [∂g_i | ∂g̃_i] (a summary shared by every

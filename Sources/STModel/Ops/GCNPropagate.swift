@@ -11,14 +11,14 @@ import STCore
 enum GCNPropagate {
     /// out (N, width; ldo) = Â (N, L) · input (L, width; ldi).
     static func forward(adj: CSRMatrix, input: UnsafePointer<Float>, ldi: Int, width: Int,
-                        out: UnsafeMutablePointer<Float>, ldo: Int) {
-        Sparse.spmm(adj, input, ldb: ldi, width: width, into: out, ldc: ldo)
+                        out: UnsafeMutablePointer<Float>, ldo: Int, pool: ThreadPool = .serial) {
+        Sparse.spmm(adj, input, ldb: ldi, width: width, into: out, ldc: ldo, pool: pool)
     }
 
     /// dInput (N, width; ldi) = Âᵀ · dOut = Â (N, L) · dOut (L, width; ldo), Â symmetric; the owned
     /// rows of ∂in (ghost-row contributions are already in the owners' rows by symmetry).
     static func backward(adj: CSRMatrix, dOut: UnsafePointer<Float>, ldo: Int, width: Int,
-                         dInput: UnsafeMutablePointer<Float>, ldi: Int) {
-        Sparse.spmm(adj, dOut, ldb: ldo, width: width, into: dInput, ldc: ldi)
+                         dInput: UnsafeMutablePointer<Float>, ldi: Int, pool: ThreadPool = .serial) {
+        Sparse.spmm(adj, dOut, ldb: ldo, width: width, into: dInput, ldc: ldi, pool: pool)
     }
 }

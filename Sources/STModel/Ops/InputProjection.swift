@@ -11,12 +11,14 @@ import STCore
 enum InputProjection {
     /// w12t (G, 2d) = [W1 | W2ᵀ] from w1 (G, d) and w2 (d, G).
     static func packWeights(w1: UnsafePointer<Float>, w2: UnsafePointer<Float>,
-                            w12t: UnsafeMutablePointer<Float>, genes G: Int, d: Int) {
+                            w12t: UnsafeMutablePointer<Float>, genes G: Int, d: Int, pool: ThreadPool = .serial) {
         let d2 = 2 * d
-        for g in 0..<G {
-            let row = w12t + g &* d2
-            row.update(from: w1 + g &* d, count: d)
-            for a in 0..<d { row[d &+ a] = w2[a &* G &+ g] }
+        pool.forEachBlock(count: G) { genes in
+            for g in genes {
+                let row = w12t + g &* d2
+                row.update(from: w1 + g &* d, count: d)
+                for a in 0..<d { row[d &+ a] = w2[a &* G &+ g] }
+            }
         }
     }
 
@@ -27,22 +29,31 @@ enum InputProjection {
 
     /// out (N, width; ld) = X (N, G) · w12t[:, 0..<width] (G, 2d).
     static func forward(x: CSRMatrix, w12t: UnsafePointer<Float>, d: Int, width: Int,
-                        out: UnsafeMutablePointer<Float>, ld: Int) {
-        Sparse.spmm(x, w12t, ldb: 2 * d, width: width, into: out, ldc: ld)
+                        out: UnsafeMutablePointer<Float>, ld: Int, pool: ThreadPool = .serial) {
+        Sparse.spmm(x, w12t, ldb: 2 * d, width: width, into: out, ldc: ld, pool: pool)
     }
 
     /// xt (G, 2d, float64) += Xᵀ (G, N) · yd (N, 2d): a local partial sum over the owned spots.
-    static func backward(x: CSRMatrix, yd: UnsafePointer<Float>, d: Int,
-                         xt: UnsafeMutablePointer<Double>, scratch: inout [Float]) {
+    /// With `xT` (X in CSC, per 4096-row block) the gather form on the pool, else the scatter form;
+    /// both give the same bits (float32 partials over the same 4096-row blocks, rows in order).
+    static func backward(x: CSRMatrix, xT: TransposedBlocks?, yd: UnsafePointer<Float>, d: Int,
+                         xt: UnsafeMutablePointer<Double>, scratch: inout [Float], pool: ThreadPool = .serial) {
         let d2 = 2 * d
-        Sparse.spmmTransposedAccumulate(x, yd, ldb: d2, width: d2, into: xt, ldc: d2, scratch: &scratch)
+        if let xT {
+            xT.accumulate(yd, ldb: d2, width: d2, into: xt, ldc: d2, scratch: &scratch, pool: pool)
+        } else {
+            Sparse.spmmTransposedAccumulate(x, yd, ldb: d2, width: d2, into: xt, ldc: d2, scratch: &scratch)
+        }
     }
 
     /// dw1 (G, d) = the ∂W1 columns of xt (G, 2d, float64), after the allreduce.
-    static func gradient(xt: UnsafePointer<Double>, dw1: UnsafeMutablePointer<Float>, genes G: Int, d: Int) {
+    static func gradient(xt: UnsafePointer<Double>, dw1: UnsafeMutablePointer<Float>, genes G: Int, d: Int,
+                         pool: ThreadPool = .serial) {
         let d2 = 2 * d
-        for g in 0..<G {
-            for a in 0..<d { dw1[g &* d &+ a] = Float(xt[g &* d2 &+ d &+ a]) }
+        pool.forEachBlock(count: G) { genes in
+            for g in genes {
+                for a in 0..<d { dw1[g &* d &+ a] = Float(xt[g &* d2 &+ d &+ a]) }
+            }
         }
     }
 }

@@ -7,18 +7,21 @@ import STCore
 
 enum ReLU {
     /// e (count) = max(z, 0), e.g. [E | Ẽ] (L, 2d) from [Z | Z̃] (L, 2d).
-    static func forward(z: UnsafePointer<Float>, e: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { e[i] = Swift.max(z[i], 0) }
+    static func forward(z: UnsafePointer<Float>, e: UnsafeMutablePointer<Float>, count: Int, pool: ThreadPool = .serial) {
+        pool.forEachBlock(count: count, block: 1 << 15) { r in
+            for i in r { e[i] = Swift.max(z[i], 0) }
+        }
     }
 
     /// [∂Z | ∂Z̃] (N, 2d) (+)= [∂E | ∂Ẽ] ∘ 1[[Z | Z̃] > 0] on the owned rows: the ∂Z half accumulates
     /// (it already holds the reconstruction part Â∂Y), the ∂Z̃ half is overwritten (it has none).
     static func backward(z: UnsafePointer<Float>, de: UnsafePointer<Float>, dz: UnsafeMutablePointer<Float>,
-                         n: Int, d: Int) {
+                         n: Int, d: Int, pool: ThreadPool = .serial) {
         // Explicit 8-wide vectors: the three pointers may alias as far as the compiler knows,
         // which kept the scalar form from vectorising.
         let d2 = 2 * d, zero = SIMD8<Float>(repeating: 0)
-        for i in 0..<n {
+        pool.forEachBlock(count: n) { rows in
+        for i in rows {
             let zr = z + i &* d2, der = de + i &* d2, dzr = dz + i &* d2
             var a = 0
             while a < d {
@@ -31,6 +34,7 @@ enum ReLU {
                 VectorMath.store8(gv, dzr + a)
                 a &+= 8
             }
+        }
         }
     }
 }

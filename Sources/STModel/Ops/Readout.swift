@@ -15,10 +15,12 @@ enum LocalReadout {
     /// s (N, 2d) = M (N, L) · e (L, 2d); g (N, 2d) = σ(s / n), norms (N, 2) = n = max(‖s‖, 1e-12)
     /// per half-row.
     static func forward(mask: CSRMatrix, e: UnsafePointer<Float>, s: UnsafeMutablePointer<Float>,
-                        g: UnsafeMutablePointer<Float>, norms: UnsafeMutablePointer<Float>, n: Int, d: Int) {
+                        g: UnsafeMutablePointer<Float>, norms: UnsafeMutablePointer<Float>, n: Int, d: Int,
+                        pool: ThreadPool = .serial) {
         let d2 = 2 * d
-        Sparse.spmm(mask, e, ldb: d2, width: d2, into: s, ldc: d2)
-        for h in 0..<(2 &* n) {
+        Sparse.spmm(mask, e, ldb: d2, width: d2, into: s, ldc: d2, pool: pool)
+        pool.forEachBlock(count: 2 &* n) { hs in
+        for h in hs {
             let sh = s + h &* d, gh = g + h &* d
             var sq = SIMD8<Float>()
             for a in stride(from: 0, to: d, by: 8) { let v = VectorMath.load8(sh + a); sq += v * v }
@@ -28,17 +30,21 @@ enum LocalReadout {
                 VectorMath.store8(VectorMath.sigmoid(VectorMath.load8(sh + a) / nr), gh + a)
             }
         }
+        }
     }
 
     /// Through g = σ(q), q = s/‖s‖: ∂q = ∂g∘g∘(1−g), ∂s = (∂q − q(q·∂q))/‖s‖ (no projection where
     /// the norm was clamped), in place in ds (N, 2d: ∂g in, ∂s out). Then de (L, 2d) += Mᵀ ds:
     /// owned rows accumulate, ghost rows are overwritten with the contributions their owners need
     /// (the caller's reverse halo exchange adds them there).
-    static func backward(mask: CSRMatrix, s: UnsafePointer<Float>, g: UnsafePointer<Float>, norms: UnsafePointer<Float>,
+    /// With `maskT` (Mᵀ, L × N) the Mᵀ product is a gather per target row, each summing its
+    /// sources in ascending order, as the scatter does: the same bits, row-parallel.
+    static func backward(mask: CSRMatrix, maskT: CSRMatrix? = nil, s: UnsafePointer<Float>, g: UnsafePointer<Float>, norms: UnsafePointer<Float>,
                          ds: UnsafeMutablePointer<Float>, de: UnsafeMutablePointer<Float>,
-                         n: Int, nLocal: Int, d: Int) {
+                         n: Int, nLocal: Int, d: Int, pool: ThreadPool = .serial) {
         let d2 = 2 * d
-        for h in 0..<(2 &* n) {
+        pool.forEachBlock(count: 2 &* n) { hs in
+        for h in hs {
             let sh = s + h &* d, gh = g + h &* d, dsh = ds + h &* d
             let nr = norms[h]
             var dotv = SIMD8<Float>()
@@ -53,6 +59,27 @@ enum LocalReadout {
                 let q = VectorMath.load8(sh + a) / nr
                 VectorMath.store8((VectorMath.load8(dsh + a) - q * (dot * scale)) / nr, dsh + a)
             }
+        }
+        }
+        if let maskT {
+            // Mᵀ as a gather: row j of ∂E (ghost rows from 0) += ∂s_i for i in ascending order.
+            maskT.indptr.withUnsafeBufferPointer { ptr in
+            maskT.indices.withUnsafeBufferPointer { idx in
+                let ptr = ptr.baseAddress!, idx = idx.baseAddress!
+                pool.forEachBlock(count: nLocal) { rows in
+                    for j in rows {
+                        let dst = de + j &* d2
+                        if j >= n { dst.update(repeating: 0, count: d2) }
+                        for p in ptr[j]..<ptr[j &+ 1] {
+                            let src = ds + Int(idx[p]) &* d2
+                            for a in stride(from: 0, to: d2, by: 8) {
+                                VectorMath.store8(VectorMath.load8(dst + a) + VectorMath.load8(src + a), dst + a)
+                            }
+                        }
+                    }
+                }
+            } }
+            return
         }
         // Mᵀ: scatter each owned row's ∂s into the rows it read (ghosts included).
         (de + n &* d2).update(repeating: 0, count: (nLocal &- n) &* d2)

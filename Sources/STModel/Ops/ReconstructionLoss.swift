@@ -11,6 +11,10 @@ import STCore
 // ∂Y needs only the rank's own rows: Y, X W2ᵀ (from the first pass over X) and W2W2ᵀ.
 
 enum ReconstructionLoss {
+    /// Columns (genes) per dgemm call of `reduce`, at least; more when d·d·512 < 2²¹ multiply-adds,
+    /// so that every call stays on OpenBLAS's regular kernels (as one call over all G columns does).
+    static let geneBlock = 512
+
     /// w2w2t (d, d) = W2 W2ᵀ, w2 (d, G).
     static func prepare(w2: UnsafePointer<Float>, w2w2t: UnsafeMutablePointer<Float>, d: Int, genes G: Int) {
         BLAS.sgemm(transB: true, m: d, n: d, k: G, a: w2, lda: G, b: w2, ldb: G, c: w2w2t, ldc: d)
@@ -18,20 +22,22 @@ enum ReconstructionLoss {
 
     /// k (d, d, float64) += YᵀY over the N owned rows of y (N, d; row stride ld).
     static func forward(y: UnsafePointer<Float>, ld: Int, n: Int, d: Int, k: UnsafeMutablePointer<Double>,
-                        scratch: inout [Float]) {
-        BLAS.gramAccumulate(n: n, p: d, q: d, a: y, lda: ld, b: y, ldb: ld, into: k, ldc: d, scratch: &scratch)
+                        scratch: inout [Float], pool: ThreadPool = .serial) {
+        BLAS.gramAccumulate(n: n, p: d, q: d, a: y, lda: ld, b: y, ldb: ld, into: k, ldc: d, scratch: &scratch, pool: pool)
     }
 
     /// dy (N, d) = scale·(Y W2W2ᵀ − X W2ᵀ), with y and xw2t (N, d; row stride ld) and w2w2t (d, d);
     /// scale = 2α/(N_slide·G).
     static func backward(y: UnsafePointer<Float>, xw2t: UnsafePointer<Float>, ld: Int, w2w2t: UnsafePointer<Float>,
-                         scale: Float, dy: UnsafeMutablePointer<Float>, n: Int, d: Int) {
-        BLAS.sgemm(m: n, n: d, k: d, alpha: scale, a: y, lda: ld, b: w2w2t, ldb: d, c: dy, ldc: d)
-        for i in 0..<n {
+                         scale: Float, dy: UnsafeMutablePointer<Float>, n: Int, d: Int, pool: ThreadPool = .serial) {
+        BLAS.sgemmRows(m: n, n: d, k: d, alpha: scale, a: y, lda: ld, b: w2w2t, ldb: d, c: dy, ldc: d, pool: pool)
+        pool.forEachBlock(count: n) { rows in
+        for i in rows {
             let r = dy + i &* d, xw = xw2t + i &* ld
             for a in stride(from: 0, to: d, by: 8) {
                 VectorMath.store8(VectorMath.load8(r + a) - scale * VectorMath.load8(xw + a), r + a)
             }
+        }
         }
     }
 
@@ -40,18 +46,29 @@ enum ReconstructionLoss {
     /// global sums; w2d and kw2 (d, G, float64) are scratch.
     static func reduce(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
                        xNormSquared: Double, scale: Float, dw2: UnsafeMutablePointer<Float>,
-                       w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int) -> Double {
-        // KW2 (d, G) in float64: W2 widened once, then one dgemm.
-        for i in 0..<(d &* G) { w2d[i] = Double(w2[i]) }
-        BLAS.dgemm(m: d, n: G, k: d, a: k, lda: d, b: w2d, ldb: G, c: kw2, ldc: G)
+                       w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
+                       pool: ThreadPool = .serial) -> Double {
+        // KW2 (d, G) in float64: W2 widened once, then dgemm on fixed blocks of `geneBlock` columns
+        // (the last takes the remainder; whatever the pool, the same calls).
+        pool.forEachBlock(count: d &* G, block: 1 << 14) { r in for i in r { w2d[i] = Double(w2[i]) } }
+        let cb = Swift.max(geneBlock, ((1 << 21) + d &* d - 1) / Swift.max(1, d &* d))
+        let blocks = Swift.max(1, G / cb)
+        pool.run(tasks: blocks) { bi in
+            let c0 = bi &* cb, c1 = bi == blocks &- 1 ? G : c0 &+ cb
+            BLAS.dgemm(m: d, n: c1 &- c0, k: d, a: k, lda: d, b: w2d + c0, ldb: G, c: kw2 + c0, ldc: G)
+        }
+        pool.forEachBlock(count: d, block: 1) { r in
+            let a = r.lowerBound
+            let kwa = kw2 + a &* G, dw2a = dw2 + a &* G
+            for g in 0..<G { dw2a[g] = Float(Double(scale) * (kwa[g] - ct[g &* ldct &+ a])) }
+        }
+        // The traces: one running sum each in (a, g) order, on the caller.
         var trWKW = 0.0, trWC = 0.0
         for a in 0..<d {
-            let w2a = w2d + a &* G, kwa = kw2 + a &* G, dw2a = dw2 + a &* G
+            let w2a = w2d + a &* G, kwa = kw2 + a &* G
             for g in 0..<G {
-                let c = ct[g &* ldct &+ a]         // C[a, g] = Cᵀ[g, a]
                 trWKW += w2a[g] * kwa[g]
-                trWC += w2a[g] * c
-                dw2a[g] = Float(Double(scale) * (kwa[g] - c))
+                trWC += w2a[g] * ct[g &* ldct &+ a]         // C[a, g] = Cᵀ[g, a]
             }
         }
         return trWKW - 2 * trWC + xNormSquared

@@ -1,4 +1,5 @@
 import ArgumentParser
+import STCore
 
 /// Where a run writes and how it reports and checkpoints: the remaining options of `run`, the
 /// `output` section of the configuration.
@@ -21,12 +22,19 @@ public struct OutputOptions: ConfigurationSection {
     @Flag(name: .long, help: "Replace the outputs of another run in DIR (removed first); without it such a folder is refused unless --resume continues that run.")
     public var overwrite = false
 
+    @Option(name: .long, help: ArgumentHelp("Threads within each rank, for the sparse kernels, the per-spot loops and the d×d products (default: $STGNN_THREADS, else the cores this rank may run on, shared among the ranks on its node). Never changes a number.", valueName: "n"))
+    public var threads: Int?
+
+    /// `threads`, or the default for this process (`ThreadPool.defaultThreads()`).
+    public var resolvedThreads: Int { threads ?? ThreadPool.defaultThreads() }
+
     public init() {}
 
     public func validate() throws {
         guard !output.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ValidationError("--output needs a folder name (an empty one would write into the current folder)")
         }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be non-negative (0: only when stopped by a signal)") }
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
         if let resume, resume.isEmpty { throw ValidationError("--resume needs 'latest' or a checkpoint path") }

@@ -1,0 +1,140 @@
+import XCTest
+import STCore
+
+/// `ThreadPool` and the threaded kernels: every result bitwise equal to the single-thread one.
+final class ThreadPoolTests: XCTestCase {
+    func randomCSR(rows: Int, cols: Int, density: Double, seed: UInt64) -> CSRMatrix {
+        var rng = Xoshiro256(seed: seed)
+        var r = [Int](), c = [Int](), v = [Float]()
+        for i in 0..<rows { for j in 0..<cols where rng.nextDouble() < density {
+            r.append(i); c.append(j); v.append(Float(rng.nextDouble() * 4 - 1))
+        } }
+        return CSRMatrix(rows: rows, cols: cols, row: r, col: c, val: v)
+    }
+
+    func randomDense(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = Xoshiro256(seed: seed)
+        return (0..<count).map { _ in Float(rng.nextDouble() * 2 - 1) }
+    }
+
+    func raggedCSR(rows: Int, cols: Int, seed: UInt64) -> CSRMatrix {
+        var rng = Xoshiro256(seed: seed)
+        var r = [Int](), c = [Int](), v = [Float]()
+        for i in 0..<rows {
+            let len = i % 3 == 0 ? i % 41 : Int(rng.below(UInt64(Swift.min(cols, 12))))
+            for _ in 0..<len {
+                r.append(i); c.append(Int(rng.below(UInt64(cols)))); v.append(Float(rng.nextDouble() * 4 - 1))
+            }
+        }
+        return CSRMatrix(rows: rows, cols: cols, row: r, col: c, val: v)
+    }
+
+    func testPoolRunsEveryTaskOnce() {
+        for threads in [1, 2, 3, 4] {
+            let pool = ThreadPool(threads: threads)
+            for tasks in [0, 1, 2, 7, 1000] {
+                var hits = [Int](repeating: 0, count: tasks)
+                hits.withUnsafeMutableBufferPointer { h in
+                    let hp = h.baseAddress
+                    pool.run(tasks: tasks) { t in hp![t] += 1 }
+                }
+                XCTAssertEqual(hits, [Int](repeating: 1, count: tasks), "\(threads) threads, \(tasks) tasks")
+            }
+            var covered = [Int](repeating: 0, count: 1001)
+            covered.withUnsafeMutableBufferPointer { c in
+                let cp = c.baseAddress!
+                pool.forEachBlock(count: 1001, block: 64) { r in for i in r { cp[i] += 1 } }
+            }
+            XCTAssertEqual(covered, [Int](repeating: 1, count: 1001))
+        }
+    }
+
+    func testThreadedSpmmBitwiseEqualSerial() {
+        let a = raggedCSR(rows: 1100, cols: 300, seed: 3)
+        let w = 70, ldb = 80
+        let b = randomDense(300 * ldb, seed: 4)
+        let ref = Sparse.spmm_ref(a, b, ldb: ldb, width: w)
+        for threads in [1, 2, 3, 4] {
+            let pool = ThreadPool(threads: threads)
+            for path in Sparse.Path.allCases where path.rawValue <= Sparse.supportedPath.rawValue {
+                var c = [Float](repeating: .nan, count: a.rows * w)
+                c.withUnsafeMutableBufferPointer { cp in
+                    Sparse.spmm(a, b, ldb: ldb, width: w, into: cp.baseAddress!, ldc: w, path: path, pool: pool)
+                }
+                XCTAssertEqual(c.map(\.bitPattern), ref.map(\.bitPattern), "\(threads) threads, \(path)")
+            }
+        }
+    }
+
+    /// The gather form over X in CSC (per row block) against the scatter form, bitwise, with blocks
+    /// small enough that there are several, and empty columns.
+    func testTransposedBlocksBitwiseEqualScatter() {
+        var a = randomCSR(rows: 700, cols: 290, density: 0.08, seed: 5)
+        a = a.selectingColumns(Array(0..<290).filter { $0 % 17 != 3 })   // (no empty columns yet)
+        let cols = a.cols
+        a = CSRMatrix(rows: a.rows, cols: cols + 5, indptr: a.indptr, indices: a.indices, values: a.values)  // 5 empty
+        for (w, ldb) in [(128, 128), (40, 48), (16, 16)] {
+            let b = randomDense(a.rows * ldb, seed: 6)
+            for block in [100, 256, 4096] {
+                var scatter = [Double](repeating: 0.5, count: a.cols * w), s32 = [Float]()
+                scatter.withUnsafeMutableBufferPointer { c in
+                    Sparse.spmmTransposedAccumulate(a, b, ldb: ldb, width: w, into: c.baseAddress!, ldc: w,
+                                                    scratch: &s32, block: block)
+                }
+                let blocks = TransposedBlocks(a, block: block)
+                for threads in [1, 2, 3, 4] {
+                    let pool = ThreadPool(threads: threads)
+                    for path in Sparse.Path.allCases where path.rawValue <= Sparse.supportedPath.rawValue {
+                        var gather = [Double](repeating: 0.5, count: a.cols * w), g32 = [Float]()
+                        gather.withUnsafeMutableBufferPointer { c in
+                            blocks.accumulate(b, ldb: ldb, width: w, into: c.baseAddress!, ldc: w, scratch: &g32,
+                                              path: path, pool: pool)
+                        }
+                        XCTAssertEqual(gather.map(\.bitPattern), scatter.map(\.bitPattern),
+                                       "w \(w), block \(block), \(threads) threads, \(path)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testThreadedDenseProductsBitwiseEqualSerial() {
+        for (n, d) in [(2500, 64), (10000, 64), (6920, 64), (4400, 16), (4400, 8), (300, 8)] { denseProducts(n: n, d: d) }
+    }
+
+    func denseProducts(n: Int, d: Int) {
+        let a = randomDense(n * d, seed: 8), b = randomDense(d * d, seed: 9)
+        var one = [Float](repeating: 0, count: n * d)
+        one.withUnsafeMutableBufferPointer { c in
+            BLAS.sgemm(m: n, n: d, k: d, alpha: 0.7, a: a, lda: d, b: b, ldb: d, c: c.baseAddress!, ldc: d)
+        }
+        var gramOne = [Double](repeating: 0, count: d * d), s = [Float]()
+        gramOne.withUnsafeMutableBufferPointer { c in
+            BLAS.gramAccumulate(n: n, p: d, q: d, a: a, lda: d, b: a, ldb: d, into: c.baseAddress!, ldc: d,
+                                scratch: &s, block: 1000)
+        }
+        for threads in [1, 2, 3, 4] {
+            let pool = ThreadPool(threads: threads)
+            for transB in [false, true] {
+                var ref = [Float](repeating: 0, count: n * d), c = ref
+                ref.withUnsafeMutableBufferPointer { r in
+                    BLAS.sgemm(transB: transB, m: n, n: d, k: d, alpha: 0.7, a: a, lda: d, b: b, ldb: d,
+                               c: r.baseAddress!, ldc: d)
+                }
+                c.withUnsafeMutableBufferPointer { cp in
+                    BLAS.sgemmRows(transB: transB, m: n, n: d, k: d, alpha: 0.7, a: a, lda: d, b: b, ldb: d,
+                                   c: cp.baseAddress!, ldc: d, pool: pool)
+                }
+                XCTAssertEqual(c.map(\.bitPattern), ref.map(\.bitPattern), "sgemmRows, \(threads) threads, transB \(transB), n \(n) d \(d)")
+                if let i = c.indices.first(where: { c[$0].bitPattern != ref[$0].bitPattern }) { print("first differing row", i / d, "of", n) }
+            }
+            var gram = [Double](repeating: 0, count: d * d), s2 = [Float]()
+            gram.withUnsafeMutableBufferPointer { c in
+                BLAS.gramAccumulate(n: n, p: d, q: d, a: a, lda: d, b: a, ldb: d, into: c.baseAddress!, ldc: d,
+                                    scratch: &s2, block: 1000, pool: pool)
+            }
+            XCTAssertEqual(gram.map(\.bitPattern), gramOne.map(\.bitPattern), "gramAccumulate, \(threads) threads")
+        }
+        _ = one
+    }
+}
