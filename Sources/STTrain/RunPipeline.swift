@@ -24,6 +24,8 @@ public final class RunPipeline {
     /// signal `StopSignal` received.
     public var stopRequested: (Int) -> Int32? = { _ in StopSignal.received }
     var phases: [(String, Double)] = []
+    /// The memory preflight's estimate of the largest rank's peak (bytes), recorded in the summary.
+    var memoryEstimate: Int?
     /// The output folder's lock (rank 0; held until the process exits).
     var outputLock: Int32 = -1
     var clock = DispatchTime.now().uptimeNanoseconds
@@ -65,7 +67,9 @@ public final class RunPipeline {
         try SpatialGraph.validateCoordinates(spatial, k: config.data.neighbours, file: source.label)
         phase("read_coordinates")
 
-        let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: try source.rowNNZ(), ranks: comm.size)
+        let rowNNZ = try source.rowNNZ()
+        let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: rowNNZ, ranks: comm.size)
+        try checkMemory(rowNNZ: rowNNZ, partition: rcb)
         // X is read in ascending global order (contiguous hyperslabs); the layout puts its rows in
         // local (Z-curve) order below.
         let ascending = rcb.partition.owned(by: comm.rank).map(\.int)
@@ -124,6 +128,8 @@ public struct RunSummary: Encodable {
     public var phase_seconds: [String: Double]
     public var phase_order: [String]
     public var peak_rss_bytes_per_rank: [Int]
+    /// The preflight's estimate of the largest rank's peak, made before X was read.
+    public var memory_estimate_bytes: Int?
     public var final_loss: Double
     public var final_loss_feat: Double
     public var final_loss_sl_1: Double
@@ -271,7 +277,7 @@ extension RunPipeline {
             n_genes_input: source.geneCount, epochs: trainer.epochsDone, ranks: comm.size,
             train_seconds: trainSeconds, seconds_per_epoch: epochsThisRun > 0 ? trainSeconds / Double(epochsThisRun) : 0,
             phase_seconds: Dictionary(phases, uniquingKeysWith: +), phase_order: phases.map(\.0),
-            peak_rss_bytes_per_rank: rss, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
+            peak_rss_bytes_per_rank: rss, memory_estimate_bytes: memoryEstimate, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
             final_loss_sl_1: last?.loss_sl_1 ?? .nan, final_loss_sl_2: last?.loss_sl_2 ?? .nan,
             blas_threads: BLAS.threads, partition: report,
             epochs_target: config.model.epochs, epochs_this_run: epochsThisRun, data_fingerprint: setup.fingerprint,

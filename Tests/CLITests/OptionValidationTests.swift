@@ -72,3 +72,34 @@ final class OptionValidationTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/result.h5ad"))
     }
 }
+
+/// The memory preflight: a run too large for `--max-memory` is refused before X is read, with
+/// the estimate and a rank count that fits; the estimate bounds the measured peak from above.
+final class MemoryPreflightTests: XCTestCase {
+    func testTooLargeForItsRanksIsRefusedWithTheRankCountThatFits() throws {
+        let dir = try Executable.tempDir("mem")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Executable.run(["run", "--synthetic-spots", "20000", "--synthetic-genes", "400", "--epochs", "2",
+                                    "--max-memory", "150M", "--output", dir + "/out"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("too large for 1 rank: a rank would need about"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("more than --max-memory = 150 MiB") && r.stderr.contains("ranks (1 per node) would fit"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/metrics.jsonl"))
+        let bad = try Executable.run(["run", "--max-memory", "lots", "--output", dir + "/x"])
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertTrue(bad.stderr.contains("--max-memory must be a size"), bad.stderr)
+    }
+
+    func testEstimateBoundsTheMeasuredPeak() throws {
+        let dir = try Executable.tempDir("mem2")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Executable.run(["run", "--synthetic-spots", "20000", "--synthetic-genes", "600", "--epochs", "2",
+                                    "--no-pictures", "--no-domains", "--output", dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let s = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
+        let estimate = try XCTUnwrap(s["memory_estimate_bytes"] as? Int)
+        let peak = try XCTUnwrap((s["peak_rss_bytes_per_rank"] as? [Int])?.max())
+        XCTAssertGreaterThanOrEqual(Double(estimate), Double(peak), "an estimate below the peak would let a run be killed")
+        XCTAssertLessThan(Double(estimate), 2 * Double(peak), "an estimate far above the peak would refuse runs that fit")
+    }
+}

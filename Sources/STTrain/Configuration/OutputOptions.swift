@@ -28,6 +28,9 @@ public struct OutputOptions: ConfigurationSection {
     /// `threads`, or the default for this process (`ThreadPool.defaultThreads()`).
     public var resolvedThreads: Int { threads ?? ThreadPool.defaultThreads() }
 
+    @Option(name: .long, help: ArgumentHelp("Memory one rank may use (e.g. 3G, 512M); default: the node's available memory (or its cgroup limit) shared by the ranks on the node. A run whose estimated peak exceeds it is refused before X is read.", valueName: "size"))
+    public var maxMemory: String?
+
     public init() {}
 
     public func validate() throws {
@@ -35,6 +38,9 @@ public struct OutputOptions: ConfigurationSection {
             throw ValidationError("--output needs a folder name (an empty one would write into the current folder)")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let maxMemory, MemoryEstimate.parse(maxMemory) == nil {
+            throw ValidationError("--max-memory must be a size such as 4G, 512M or a number of bytes, not '\(maxMemory)'")
+        }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be non-negative (0: only when stopped by a signal)") }
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
         if let resume, resume.isEmpty { throw ValidationError("--resume needs 'latest' or a checkpoint path") }

@@ -1,0 +1,121 @@
+import Foundation
+import STCore
+import STPartition
+
+/// An estimate of a rank's peak resident memory, made from the slide's header before X is read,
+/// so that a run too big for its ranks is refused with the figures instead of being killed by the
+/// kernel half-way through reading (issue: "memory preflight").
+///
+/// The model (bytes; n spots and z raw stored counts on the rank, N and Z on the slide, d the
+/// latent width, G genes, k neighbours):
+/// - process baseline (runtime, MPI, BLAS): 96 MiB;
+/// - arrays every rank holds for the whole slide: coordinates 16N, stored counts per spot and RCB
+///   weights 16N, RCB work 24N, kNN lists (12 + 4k)N, owner and local maps 8N, the epoch's
+///   corruption permutation and plan 12N: (88 + 4k)·N;
+/// - X: the raw counts as read 8z, the preprocessed HVG columns and their transposed copy (for the
+///   threaded Xᵀ pass) at most 16z;
+/// - the graph and the activation arena: ≈ 120·d·n (measured arena 108·d·n, plus Â and M rows);
+/// - parameters, gradient and Adam moments 16·(2Gd + d²), and the float64 G×2d accumulators 32·G·d;
+/// - rank 0 also gathers the N-row results (Z, the PCs, labels: 4·(d + 24)·N) and holds obs (≈ 64N).
+public struct MemoryEstimate: Codable, Sendable, Equatable {
+    public var bytes: Int
+    public var slideWideBytes: Int
+    public var countsBytes: Int
+    public var modelBytes: Int
+
+    public init(spots N: Int, storedCounts Z: Int, rankSpots n: Int, rankStoredCounts z: Int, genes: Int,
+                dim d: Int, neighbours k: Int, isRoot: Bool) {
+        let base = 96 << 20
+        slideWideBytes = (88 + 4 * k) * N + (isRoot ? (4 * (d + 24) + 64) * N : 0)
+        countsBytes = 24 * z
+        let g = min(genes, 3000)   // HVGs kept (seurat_v3 n_top_genes, GraphST's 3000)
+        modelBytes = 120 * d * n + 16 * (2 * g * d + d * d) + 32 * g * d
+        bytes = base + slideWideBytes + countsBytes + modelBytes
+        _ = Z
+    }
+
+    /// The largest estimate over `ranks` ranks of an RCB partition with `counts[r]` spots and
+    /// `stored[r]` stored counts on rank r (rank 0 carries the gathered results).
+    public static func largest(spots: Int, storedCounts: Int, counts: [Int], stored: [Int], genes: Int,
+                               dim: Int, neighbours: Int) -> MemoryEstimate {
+        var best: MemoryEstimate?
+        for r in counts.indices {
+            let e = MemoryEstimate(spots: spots, storedCounts: storedCounts, rankSpots: counts[r], rankStoredCounts: stored[r],
+                                   genes: genes, dim: dim, neighbours: neighbours, isRoot: r == 0)
+            if best == nil || e.bytes > best!.bytes { best = e }
+        }
+        return best!
+    }
+
+    /// The memory one rank of this job may use: `--max-memory` if given, else the smaller of the
+    /// node's available memory (MemAvailable) and the cgroup limit, shared by the ranks on the node.
+    public static func available(ranksPerNode: Int) -> Int? {
+        var limits = [Int]()
+        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
+           let kib = Int(line.split(separator: " ").dropFirst().first ?? "") {
+            limits.append(kib * 1024)
+        }
+        for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8),
+               let v = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), v < (1 << 60) {
+                limits.append(v)
+            }
+        }
+        guard let m = limits.min() else { return nil }
+        return m / max(1, ranksPerNode)
+    }
+
+    /// "1.4 GiB".
+    public static func format(_ bytes: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(bytes), u = 0
+        while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+        return u == 0 ? "\(bytes) B" : String(format: v < 10 ? "%.1f %@" : "%.0f %@", v, units[u])
+    }
+
+    /// Parses `--max-memory`: bytes, or a number with K, M, G or T (binary units).
+    public static func parse(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "")
+            .replacingOccurrences(of: "B", with: "")
+        let scale: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
+        if let last = t.last, let s = scale[last], let v = Double(t.dropLast()), v > 0, v.isFinite { return Int(v * s) }
+        if let v = Int(t), v > 0 { return v }
+        return nil
+    }
+}
+
+extension RunPipeline {
+    /// Refuses, on every rank alike and before X is read, a run whose largest rank would need more
+    /// memory than a rank has (`--max-memory`, else the node's available memory shared by its ranks),
+    /// naming the estimate and the rank count that would fit.
+    func checkMemory(rowNNZ: [Int], partition: RCBPartition) throws {
+        let P = comm.size, N = rowNNZ.count
+        var spots = [Int](repeating: 0, count: P), stored = [Int](repeating: 0, count: P)
+        for (i, r) in partition.owner.enumerated() { spots[Int(r)] += 1; stored[Int(r)] += rowNNZ[i] }
+        let Z = stored.reduce(0, +)
+        let genes = min(source.geneCount, config.data.nTopGenes), d = config.model.dim, k = config.data.neighbours
+        let e = MemoryEstimate.largest(spots: N, storedCounts: Z, counts: spots, stored: stored, genes: genes,
+                                       dim: d, neighbours: k)
+        memoryEstimate = e.bytes
+        let env = ProcessInfo.processInfo.environment
+        let perNode = Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? P
+        let limit = config.output.maxMemory.flatMap(MemoryEstimate.parse) ?? MemoryEstimate.available(ranksPerNode: perNode)
+        guard let limit, e.bytes > limit else { return }
+        // The smallest rank count (same ranks per node) whose largest rank fits, with RCB's ~5 %
+        // imbalance; none when the slide-wide arrays alone do not fit.
+        var fits: Int?
+        var q = P + 1
+        while q <= 1 << 16 {
+            let n = Int(Double(N) / Double(q) * 1.05), z = Int(Double(Z) / Double(q) * 1.05)
+            let t = MemoryEstimate(spots: N, storedCounts: Z, rankSpots: n, rankStoredCounts: z, genes: genes,
+                                   dim: d, neighbours: k, isRoot: true)
+            if t.bytes <= limit { fits = q; break }
+            q = q < 64 ? q + 1 : q + q / 8
+        }
+        let source = config.output.maxMemory != nil ? "--max-memory" : "the memory available per rank (MemAvailable or the cgroup limit, over \(perNode) rank\(perNode == 1 ? "" : "s") per node)"
+        let advice = fits.map { "about \($0) ranks (\(perNode) per node) would fit" }
+            ?? "no rank count fits: the arrays every rank holds for the whole slide need \(MemoryEstimate.format(e.slideWideBytes + (96 << 20)))"
+        throw InputError(file: self.source.label, "too large for \(P) rank\(P == 1 ? "" : "s"): a rank would need about \(MemoryEstimate.format(e.bytes)) (X \(MemoryEstimate.format(e.countsBytes)), model \(MemoryEstimate.format(e.modelBytes)), slide-wide arrays \(MemoryEstimate.format(e.slideWideBytes))), more than \(source) = \(MemoryEstimate.format(limit)); \(advice)")
+    }
+}
