@@ -27,6 +27,9 @@ public final class HDF5File {
 
     /// Opens `path` read-only; throws if it is missing, unreadable, a directory or not HDF5.
     public init(path: String) throws {
+        // As in HDF5Writer: no library tear-down at process exit, which crashed (SIGSEGV) after a
+        // failed write when a file had been read first; it only takes effect before first use.
+        _ = H5dont_atexit()
         sth5_silence_errors()
         self.path = path
         guard FileManagerShim.isReadableFile(path) else {

@@ -151,5 +151,23 @@ else
     echo "skip: synth onto a full disk needs root (tmpfs mount)"
 fi
 
+# 6. run with an .h5ad input (the HDF5 library is first used to read) whose result.h5ad does not
+# fit on the output disk (a 300 KiB tmpfs; root only): exit 1 with one line, no crash, no result.
+small="$tmp/small"; mkdir -p "$small"
+"$bin" synth --spots 1500 --genes 200 --output "$tmp/in.h5ad" >/dev/null 2>&1
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=300k tmpfs "$small" 2>/dev/null; then
+    "$bin" run --input "$tmp/in.h5ad" --clusters 3 --epochs 3 --progress-every 0 --output "$small/out" >"$tmp/small.out" 2>&1
+    rc=$?
+    if [ $rc = 1 ] && [ "$(grep -c "^stgnn-dist: error:" "$tmp/small.out")" = 1 ] && ! grep -q "crashed\|Signal" "$tmp/small.out" \
+       && grep -q "$small/out/result.h5ad" "$tmp/small.out" && [ ! -e "$small/out/result.h5ad" ]; then
+        pass "result.h5ad onto a full disk after reading an .h5ad: exit 1, one message, no crash: $(grep "^stgnn-dist: error:" "$tmp/small.out" | cut -c1-120)"
+    else
+        fail "result.h5ad onto a full disk (exit $rc; left: $(ls -A "$small/out" 2>/dev/null))"; sed 's/^/    | /' "$tmp/small.out" | head -n 20
+    fi
+    umount "$small"
+else
+    echo "skip: a full output disk needs root (tmpfs mount)"
+fi
+
 echo "fault tests: $failures failure(s)"
 [ $failures = 0 ]
