@@ -66,7 +66,7 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
         return m / max(1, ranksPerNode)
     }
 
-    /// "1.4 GiB".
+    /// "312 MiB", "1.4 GiB": a size for people (messages, notes).
     public static func format(_ bytes: Int) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var v = Double(bytes), u = 0

@@ -6,13 +6,24 @@ import STComm
 /// Outputs of size N×d or smaller may be gathered (DESIGN §3); X and H never are.
 public struct RowGatherer {
     public let comm: Communicator
-    public init(comm: Communicator) { self.comm = comm }
+    /// This rank's spots (local row order) and, on rank 0, every rank's: gathered once, so each
+    /// table costs one gather of its values only.
+    let owned: [Int]
+    let ids: [[Int64]]
+    let total: Int
+
+    /// Collective: gathers the owned spots of every rank on rank 0.
+    public init(comm: Communicator, owned: [Int], total: Int) {
+        self.comm = comm
+        self.owned = owned
+        self.total = total
+        ids = comm.gatherv(owned.map { Int64($0) }, root: 0)
+    }
 
     /// The N × `width` table on rank 0 (nil elsewhere) from each rank's rows: `rows` holds
     /// `owned.count` rows of `width` values, row r belonging to global spot `owned[r]`.
-    public func gather<T: BitwiseCopyable>(_ rows: [T], width: Int, owned: [Int], total: Int) -> [T]? {
+    public func gather<T: BitwiseCopyable>(_ rows: [T], width: Int) -> [T]? {
         precondition(rows.count == owned.count * width, "rows do not match the owned spots")
-        let ids = comm.gatherv(owned.map { Int64($0) }, root: 0)
         let values = comm.gatherv(rows, root: 0)
         guard comm.isRoot, let first = values.lazy.flatMap({ $0 }).first ?? rows.first else {
             return comm.isRoot ? [] : nil
@@ -29,12 +40,12 @@ public struct RowGatherer {
     }
 
     /// The N × d matrix on rank 0 (nil elsewhere) from each rank's (nOwned × d) rows.
-    public func gather(_ m: Matrix, owned: [Int], total: Int) -> Matrix? {
-        gather(m.data, width: m.cols, owned: owned, total: total).map { Matrix(rows: total, cols: m.cols, data: $0) }
+    public func gather(_ m: Matrix) -> Matrix? {
+        gather(m.data, width: m.cols).map { Matrix(rows: total, cols: m.cols, data: $0) }
     }
 
     /// One value per spot on rank 0 (nil elsewhere).
-    public func gather<T: BitwiseCopyable>(_ values: [T], owned: [Int], total: Int) -> [T]? {
-        gather(values, width: 1, owned: owned, total: total)
+    public func gather<T: BitwiseCopyable>(_ values: [T]) -> [T]? {
+        gather(values, width: 1)
     }
 }

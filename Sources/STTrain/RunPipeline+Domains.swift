@@ -97,12 +97,19 @@ extension RunPipeline {
         }
 
         // Gather N-row results on rank 0 (N×d at most; H is written block by block from Y).
-        let g = RowGatherer(comm: comm)
-        let zAll = g.gather(z, owned: owned, total: total)
-        let pcaAll = g.gather(pcaH.scores.data.map { Float($0) }, width: pcaH.components, owned: owned, total: total)
-        let yAll = dc.writeReconstruction ? g.gather(y, owned: owned, total: total) : nil
-        let labelsAll = labels.flatMap { g.gather($0.map { Int32($0) }, owned: owned, total: total) }
-        let refinedAll = refined.flatMap { g.gather($0.map { Int32($0) }, owned: owned, total: total) }
+        let g = RowGatherer(comm: comm, owned: owned, total: total)
+        let zAll = g.gather(z)
+        let pcaAll = g.gather(pcaH.scores.data.map { Float($0) }, width: pcaH.components)
+        let yAll = dc.writeReconstruction ? g.gather(y) : nil
+        // The labels before and after refinement travel together: one gather of (label, refined).
+        var labelsAll: [Int32]?, refinedAll: [Int32]?
+        if let labels {
+            let pairs = zip(labels, refined ?? labels).flatMap { [Int32($0), Int32($1)] }
+            if let both = g.gather(pairs, width: 2) {
+                labelsAll = stride(from: 0, to: both.count, by: 2).map { both[$0] }
+                if refined != nil { refinedAll = stride(from: 1, to: both.count, by: 2).map { both[$0] } }
+            }
+        }
         lap("gather")
 
         // Rank 0: scores, files. Its errors reach every rank through `onRoot`.
@@ -132,7 +139,7 @@ extension RunPipeline {
             if let yAll {
                 let bytes = Double(total) * Double(layout.genes) * 4
                 onNote?(String(format: "writing obsm[\"emb\"] = H: %d × %d float32, %@ before compression", total, layout.genes,
-                               Self.byteSize(bytes)))
+                               MemoryEstimate.format(Int(bytes))))
                 streamed.append(AnnDataWriter.StreamedObsm(key: "emb", rows: total, cols: layout.genes) { lo, hi in
                     var h = Matrix(zeros: hi - lo, layout.genes)
                     yAll.data.withUnsafeBufferPointer { yb in
@@ -195,14 +202,6 @@ extension RunPipeline {
     /// Seed of the clustering's k-means++ draws: GraphST calls mclust after `set.seed(2020)`, whatever
     /// the model's seed, so training seeds vary the embedding only.
     static let clusteringSeed: UInt64 = 2020
-
-    /// "312 MiB", "1.4 GiB": a size for people.
-    static func byteSize(_ bytes: Double) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = bytes, u = 0
-        while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
-        return u == 0 ? "\(Int(v)) B" : String(format: v < 10 ? "%.1f %@" : "%.0f %@", v, units[u])
-    }
 
     /// K and where it came from (see `DomainOptions.clusters`).
     func clusterCount(labelColumn: LabelColumn?) throws -> (Int?, String) {

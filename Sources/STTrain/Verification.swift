@@ -143,9 +143,9 @@ public enum Verification {
         }
         // Z and H for the recorded rows from a final forward pass: Z, Y gathered, H = Y W2.
         let (z, y) = model.embed(params: p)
-        let pipelineGather = RowGatherer(comm: comm)
-        let zAll = pipelineGather.gather(z, owned: owned, total: n)
-        let yAll = pipelineGather.gather(y, owned: owned, total: n)
+        let pipelineGather = RowGatherer(comm: comm, owned: owned, total: n)
+        let zAll = pipelineGather.gather(z)
+        let yAll = pipelineGather.gather(y)
         var zErr = 0.0, hErr = 0.0
         if comm.isRoot, let zAll, let yAll {
             let rows = f.afterRows

@@ -6,20 +6,6 @@ import Glibc
 
 /// Optimised kernels against their frozen `_ref` twins, on random matrices with fixed seeds.
 final class KernelTests: XCTestCase {
-    func randomCSR(rows: Int, cols: Int, density: Double, seed: UInt64) -> CSRMatrix {
-        var rng = Xoshiro256(seed: seed)
-        var r = [Int](), c = [Int](), v = [Float]()
-        for i in 0..<rows { for j in 0..<cols where rng.nextDouble() < density {
-            r.append(i); c.append(j); v.append(Float(rng.nextDouble() * 4 - 1))
-        } }
-        return CSRMatrix(rows: rows, cols: cols, row: r, col: c, val: v)
-    }
-
-    func randomDense(_ count: Int, seed: UInt64) -> [Float] {
-        var rng = Xoshiro256(seed: seed)
-        return (0..<count).map { _ in Float(rng.nextDouble() * 2 - 1) }
-    }
-
     func testSpmmMatchesReference() {
         for (seed, w) in [(1 as UInt64, 1), (2, 7), (3, 64), (4, 128)] {
             let a = randomCSR(rows: 53, cols: 41, density: 0.15, seed: seed)
@@ -54,19 +40,6 @@ final class KernelTests: XCTestCase {
 
     /// Every implementation path this CPU has (portable always; AVX2 / AVX-512 on x86-64).
     var paths: [Sparse.Path] { Sparse.Path.allCases.filter { $0.rawValue <= Sparse.supportedPath.rawValue } }
-
-    /// Rows of several lengths (0, 1, 2, …, 40 entries) so that every unrolled and tail loop runs.
-    func raggedCSR(rows: Int, cols: Int, seed: UInt64) -> CSRMatrix {
-        var rng = Xoshiro256(seed: seed)
-        var r = [Int](), c = [Int](), v = [Float]()
-        for i in 0..<rows {
-            let len = i % 3 == 0 ? i % 41 : Int(rng.below(UInt64(Swift.min(cols, 12))))
-            for _ in 0..<len {
-                r.append(i); c.append(Int(rng.below(UInt64(cols)))); v.append(Float(rng.nextDouble() * 4 - 1))
-            }
-        }
-        return CSRMatrix(rows: rows, cols: cols, row: r, col: c, val: v)
-    }
 
     /// All paths perform the reference's operations in the reference's order (separate float32
     /// multiply and add, entries in stored order), so they must agree with `spmm_ref` bitwise.
