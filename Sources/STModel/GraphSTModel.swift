@@ -276,7 +276,7 @@ public final class GraphSTModel {
             GlobalReadout.backward(g: a.g.p, dg: dm, invN: 1 / nSlide, de: a.de.p, n: n, d: d)
         }
         timer?.lap("readout backward, Mᵀ·[∂s|∂s̃], reverse halo")
-        ReLU.backward(z: a.z.p, de: a.de.p, dz: a.dz.p, n: n, d: d, pool: pool)
+        ReLU.backward(e: a.e.p, de: a.de.p, dz: a.dz.p, n: n, d: d, pool: pool)
         halo.exchange(a.dz.p, width: d2)
         timer?.lap("relu backward, halo [∂Z|∂Z̃]")
         GCNPropagate.backward(adj: graph.adj, dOut: a.dz.p, ldo: d2, width: d2, dInput: a.du.p, ldi: d2, pool: pool)

@@ -24,6 +24,8 @@ public final class RunPipeline {
     /// signal `StopSignal` received.
     public var stopRequested: (Int) -> Int32? = { _ in StopSignal.received }
     var phases: [(String, Double)] = []
+    /// This rank's peak RSS at the end of each phase (bytes), in phase order: where memory grows.
+    var phasePeaks: [(String, Int)] = []
     /// The memory preflight's estimate of the largest rank's peak (bytes), recorded in the summary.
     var memoryEstimate: Int?
     /// The output folder's lock (rank 0; held until the process exits).
@@ -40,6 +42,7 @@ public final class RunPipeline {
         comm.barrier()
         let now = DispatchTime.now().uptimeNanoseconds
         phases.append((name, Double(now - clock) / 1e9))
+        phasePeaks.append((name, peakRSSBytes()))
         clock = now
     }
 
@@ -128,6 +131,9 @@ public struct RunSummary: Encodable {
     public var phase_seconds: [String: Double]
     public var phase_order: [String]
     public var peak_rss_bytes_per_rank: [Int]
+    /// Each rank's peak RSS at the end of each setup phase and of training (phase → bytes per rank):
+    /// which step raised the peak.
+    public var peak_rss_bytes_by_phase: [String: [Int]]
     /// The preflight's estimate of the largest rank's peak, made before X was read.
     public var memory_estimate_bytes: Int?
     public var final_loss: Double
@@ -259,6 +265,7 @@ extension RunPipeline {
         model.commStats = nil
         let commSummary = CommSummary.gather(commStats, trainSeconds: trainSeconds, epochs: epochsThisRun, comm: comm)
         phases.append(("train", trainSeconds))
+        phasePeaks.append(("train", peakRSSBytes()))
         clock = DispatchTime.now().uptimeNanoseconds
         try metrics?.close()
 
@@ -277,7 +284,7 @@ extension RunPipeline {
             n_genes_input: source.geneCount, epochs: trainer.epochsDone, ranks: comm.size,
             train_seconds: trainSeconds, seconds_per_epoch: epochsThisRun > 0 ? trainSeconds / Double(epochsThisRun) : 0,
             phase_seconds: Dictionary(phases, uniquingKeysWith: +), phase_order: phases.map(\.0),
-            peak_rss_bytes_per_rank: rss, memory_estimate_bytes: memoryEstimate, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
+            peak_rss_bytes_per_rank: rss, peak_rss_bytes_by_phase: gatherPhasePeaks(), memory_estimate_bytes: memoryEstimate, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
             final_loss_sl_1: last?.loss_sl_1 ?? .nan, final_loss_sl_2: last?.loss_sl_2 ?? .nan,
             blas_threads: BLAS.threads, partition: report,
             epochs_target: config.model.epochs, epochs_this_run: epochsThisRun, data_fingerprint: setup.fingerprint,
@@ -295,6 +302,14 @@ extension RunPipeline {
     /// Every rank's peak RSS, in rank order, on every rank (every rank returns the same summary).
     func gatherPeakRSS() -> [Int] {
         comm.allgatherv([Int64(peakRSSBytes())]).map { Int($0[0]) }
+    }
+
+    /// Every rank's `phasePeaks` (the same phases on every rank), as phase → bytes per rank.
+    func gatherPhasePeaks() -> [String: [Int]] {
+        let all = comm.allgatherv(phasePeaks.map { Int64($0.1) })
+        var out = [String: [Int]]()
+        for (i, p) in phasePeaks.enumerated() { out[p.0] = all.map { i < $0.count ? Int($0[i]) : 0 } }
+        return out
     }
 }
 

@@ -15,7 +15,9 @@ enum ReLU {
 
     /// [∂Z | ∂Z̃] (N, 2d) (+)= [∂E | ∂Ẽ] ∘ 1[[Z | Z̃] > 0] on the owned rows: the ∂Z half accumulates
     /// (it already holds the reconstruction part Â∂Y), the ∂Z̃ half is overwritten (it has none).
-    static func backward(z: UnsafePointer<Float>, de: UnsafePointer<Float>, dz: UnsafeMutablePointer<Float>,
+    /// The mask is read from E = max(Z, 0): E > 0 exactly where Z > 0 (also for −0 and NaN), so Z's
+    /// buffer is free for [∂Z | ∂Z̃] itself (`Activations`).
+    static func backward(e z: UnsafePointer<Float>, de: UnsafePointer<Float>, dz: UnsafeMutablePointer<Float>,
                          n: Int, d: Int, pool: ThreadPool = .serial) {
         // Explicit 8-wide vectors: the three pointers may alias as far as the compiler knows,
         // which kept the scalar form from vectorising.
