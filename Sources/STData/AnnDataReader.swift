@@ -225,6 +225,23 @@ public final class AnnDataReader {
         }
     }
 
+    /// The rows of X in `rows` (strictly increasing) in the order `order`: output row r is
+    /// `rows[order[r]]`. A CSR X is read straight into that order through bounded buffers (peak:
+    /// the result plus a few MiB, what lets a rank read 10⁸ entries in its local row order);
+    /// CSC and dense X are read in `rows` order and then reordered.
+    public func readX(rows: [Int], order: [Int]) throws -> CSRMatrix {
+        guard order.count == rows.count, Set(order).count == order.count, order.allSatisfy({ $0 >= 0 && $0 < rows.count }) else {
+            throw InputError(file: path, field: "X", "row order must be a permutation of the \(rows.count) rows asked for")
+        }
+        switch header.layout {
+        case .csr:
+            let (p, i, v) = try sparse!.readMajorList(rows, order: order)
+            return makeCSR(rows: rows.count, cols: nVars, indptr: p, indices: i, values: v)
+        case .csc, .dense:
+            return try readX(rows: rows).selectingRows(order)
+        }
+    }
+
     func denseToCSR(_ v: [Float], rows: Int, firstRow: Int) throws -> CSRMatrix {
         let cols = nVars
         var ptr = [Int](repeating: 0, count: rows + 1)

@@ -219,6 +219,96 @@ struct CompressedSparseSource {
         return (outPtr, outIdx, outVal)
     }
 
+    /// Reads the major slices `list` (strictly increasing) straight into the output order
+    /// `order` (output slice r is `list[order[r]]`, a permutation of `list`'s positions), streaming
+    /// the stored entries through buffers of at most `bufferEntries` entries: peak memory is the
+    /// output (8 bytes per entry) plus the buffers, against twice the output for reading the
+    /// entries and then reordering them. This is how a rank reads its rows of a large X in its
+    /// local row order.
+    func readMajorList(_ list: [Int], order: [Int], bufferEntries: Int = 1 << 22) throws
+        -> (indptr: [Int], indices: [Int32], values: [Float]) {
+        precondition(order.count == list.count, "readMajorList: \(order.count) output rows for \(list.count) slices")
+        if list.isEmpty { return ([0], [], []) }
+        for k in 0..<list.count {
+            let r = list[k]
+            if r < 0 || r >= major || (k > 0 && r <= list[k - 1]) {
+                throw InputError(file: file.path, field: group,
+                                 "row list must be strictly increasing within 0..<\(major) (entry \(k) is \(r))")
+            }
+        }
+        var destination = [Int](repeating: -1, count: list.count)   // output row of list[k]
+        for (r, k) in order.enumerated() {
+            precondition(k >= 0 && k < list.count && destination[k] < 0, "readMajorList: order is not a permutation")
+            destination[k] = r
+        }
+        let first = list[0], last = list[list.count - 1]
+        let ptrAll = try readIndptr(first..<(last + 2))   // ptrAll[r - first] = indptr[r]
+        var outPtr = [Int](repeating: 0, count: list.count + 1)
+        for (r, k) in order.enumerated() {
+            outPtr[r + 1] = outPtr[r] + ptrAll[list[k] + 1 - first] - ptrAll[list[k] - first]
+        }
+        let total = outPtr[list.count]
+        var outIdx = [Int32](repeating: 0, count: total)
+        var outVal = [Float](repeating: 0, count: total)
+        // Stored-entry ranges of runs of consecutive slices, merged across small gaps as in
+        // `readMajorList(_:)`, then cut into pieces of at most `bufferEntries`.
+        var pieces: [Range<Int>] = []
+        var k = 0
+        while k < list.count {
+            var e = k
+            while e + 1 < list.count && list[e + 1] == list[e] + 1 { e += 1 }
+            let s = ptrAll[list[k] - first], t = ptrAll[list[e] + 1 - first]
+            if s < t {
+                if let prev = pieces.last, s - prev.upperBound <= Self.mergeGap,
+                   t - prev.lowerBound <= bufferEntries {
+                    pieces[pieces.count - 1] = prev.lowerBound..<t
+                } else {
+                    var lo = s
+                    while lo < t { let hi = Swift.min(t, lo + bufferEntries); pieces.append(lo..<hi); lo = hi }
+                }
+            }
+            k = e + 1
+        }
+        // Reads of at most `bufferEntries` entries, each a run of consecutive pieces; every slice's
+        // entries are copied, a piece at a time, to its place in the output.
+        var cursor = 0   // first slice of `list` whose entries are not all copied yet
+        var p0 = 0
+        while p0 < pieces.count {
+            var p1 = p0 + 1, size = pieces[p0].count
+            while p1 < pieces.count && size + pieces[p1].count <= bufferEntries { size += pieces[p1].count; p1 += 1 }
+            let ranges = Array(pieces[p0..<p1])
+            let idxBuf: [Int32] = try file.readRows(indicesName, ranges: ranges)
+            let valBuf: [Float] = try file.readRows(dataName, ranges: ranges)
+            var bufStart = 0
+            for range in ranges {
+                var j = cursor
+                while j < list.count {
+                    let s = ptrAll[list[j] - first], t = ptrAll[list[j] + 1 - first]
+                    if s >= range.upperBound && s < t { break }
+                    let lo = Swift.max(s, range.lowerBound), hi = Swift.min(t, range.upperBound)
+                    if lo < hi {
+                        let src = bufStart + (lo - range.lowerBound), dst = outPtr[destination[j]] + (lo - s)
+                        outIdx.withUnsafeMutableBufferPointer { o in
+                            idxBuf.withUnsafeBufferPointer { o.baseAddress!.advanced(by: dst).update(from: $0.baseAddress! + src, count: hi - lo) }
+                        }
+                        outVal.withUnsafeMutableBufferPointer { o in
+                            valBuf.withUnsafeBufferPointer { o.baseAddress!.advanced(by: dst).update(from: $0.baseAddress! + src, count: hi - lo) }
+                        }
+                    }
+                    if t > range.upperBound { break }   // continues in the next piece
+                    j += 1
+                }
+                cursor = j
+                bufStart += range.count
+            }
+            p0 = p1
+        }
+        var outList = [Int](repeating: 0, count: list.count)
+        for (r, k) in order.enumerated() { outList[r] = list[k] }
+        try validate(indptr: outPtr, indices: outIdx, values: outVal, majorList: outList)
+        return (outPtr, outIdx, outVal)
+    }
+
     /// Checks minor indices are in range and values finite and non-negative; names the slice.
     func validate(indptr: [Int], indices: [Int32], values: [Float], firstMajor: Int = 0,
                   majorList: [Int]? = nil) throws {

@@ -104,8 +104,17 @@ public final class GraphSTModel {
     public var pool: ThreadPool = .serial
     /// X in CSC per 4096-row block, built once (X is fixed for the run): Xᵀ·[Y|∂U] as a gather,
     /// row-parallel and bitwise equal to the scatter form; faster than the scatter inside an epoch
-    /// on DLPFC even on one thread (1.2–1.7×, docs/PERFORMANCE.md), for nnz(X) × 8 more bytes.
+    /// on DLPFC even on one thread (1.2–1.7×, docs/PERFORMANCE.md), for nnz(X) × 8 more bytes
+    /// (the caller decides: `transposedX`).
     var xT: TransposedBlocks?
+
+    /// Bytes of the activation arena for `n` owned rows, `nLocal` local rows, width d, G genes.
+    public static func arenaBytes(n: Int, nLocal: Int, d: Int, genes: Int) -> Int {
+        Activations.bytes(n: n, nLocal: nLocal, d: d, genes: genes)
+    }
+
+    /// Whether this model holds the transposed copy of X.
+    public var hasTransposedX: Bool { xT != nil }
     /// Mᵀ (L × N, CSR), built once: the readout backward's Mᵀ·[∂s|∂s̃] as a row-parallel gather.
     let maskT: CSRMatrix
 
@@ -122,8 +131,10 @@ public final class GraphSTModel {
     ///   - x: this rank's rows of X (N × G), rows in the graph's owned order.
     ///   - graph: this rank's share of Â and M.
     ///   - dim: the latent width d, a positive multiple of 8 (the per-spot loops are SIMD8).
+    ///   - transposedX: build `xT` (nnz(X) × 8 bytes) for the gather form of Xᵀ·[Y|∂U]; without it
+    ///     the scatter form runs, with the same bits (`TransposedBlocks` is tested bitwise equal).
     public init(x: CSRMatrix, graph: LocalGraph, dim: Int, weights: LossWeights = .init(),
-                readout: Readout = .local, comm: Communicator) {
+                readout: Readout = .local, transposedX: Bool = true, comm: Communicator) {
         precondition(x.rows == graph.nOwned, "X has \(x.rows) rows but the rank owns \(graph.nOwned) spots")
         precondition(dim > 0 && dim % 8 == 0, "the latent width d = \(dim) must be a positive multiple of 8")
         self.x = x
@@ -139,7 +150,7 @@ public final class GraphSTModel {
         for v in x.values { sq += Double(v) * Double(v) }
         xNormSquared = comm.sum(sq)
         act = Activations(n: n, nLocal: nL, d: dim, genes: x.cols)
-        xT = TransposedBlocks(x)
+        xT = transposedX ? TransposedBlocks(x) : nil
         maskT = graph.mask.transposed()
         let f64Count = 2 * dim * x.cols + 2 * dim
         f64 = .allocate(capacity: f64Count)

@@ -153,44 +153,65 @@ public struct PreprocessResult: Sendable {
 public func preprocess(counts: CSRMatrix, hvg: HVGOptions = HVGOptions(),
                        normalisation: NormalisationOptions = NormalisationOptions(),
                        rowIDs: [Int]? = nil, comm: Communicator) throws -> PreprocessResult {
+    var copy = counts
+    return try preprocess(consuming: &copy, hvg: hvg, normalisation: normalisation, rowIDs: rowIDs, comm: comm)
+}
+
+/// `preprocess(counts:…)` in place: the counts' arrays become X's (the selected columns are
+/// compacted towards the front of each row, which never overtakes the reading position), so a
+/// rank holds one copy of its rows instead of two; `counts` is left empty. This is what `run`
+/// uses: on a 10⁸-entry rank the second copy alone would be 0.8 GB.
+public func preprocess(consuming counts: inout CSRMatrix, hvg: HVGOptions = HVGOptions(),
+                       normalisation: NormalisationOptions = NormalisationOptions(),
+                       rowIDs: [Int]? = nil, comm: Communicator) throws -> PreprocessResult {
     precondition(rowIDs == nil || rowIDs!.count == counts.rows, "rowIDs must name every local spot")
     let names = PrepRowNames(rowIDs: rowIDs, localRows: counts.rows, comm: comm)
     try prepValidateCounts(counts, requireNonZeroRows: true, names: names, comm: comm)
     let stats = try seuratV3Validated(counts: counts, options: hvg, comm: comm)
     let selected = stats.selected
 
-    // normalize_total over all genes, log1p, restricted to the selected columns (fused).
+    // normalize_total over all genes, log1p, restricted to the selected columns (fused), written
+    // over the counts: entry p moves to w ≤ p.
     let totals = spotTotals(counts)
     let target = Float(normalisation.targetSum)
     var colMap = [Int32](repeating: -1, count: counts.cols)
     for (c, g) in selected.enumerated() { colMap[g] = Int32(c) }
-    var ptr = [Int](repeating: 0, count: counts.rows + 1)
-    var idx = [Int32](); var val = [Float]()
-    idx.reserveCapacity(counts.nnz / Swift.max(1, counts.cols / Swift.max(1, selected.count)))
-    val.reserveCapacity(idx.capacity)
-    counts.indptr.withUnsafeBufferPointer { P in
-        counts.indices.withUnsafeBufferPointer { I in
-            counts.values.withUnsafeBufferPointer { V in
-                colMap.withUnsafeBufferPointer { M in
-                    for r in 0..<counts.rows {
-                        let factor = totals[r] / target
-                        var p = P[r]
-                        let e = P[r &+ 1]
-                        while p < e {
-                            let c = M[Int(I[p])]
-                            if c >= 0 {
-                                idx.append(c)
-                                val.append(log1pf(V[p] / factor))
-                            }
-                            p &+= 1
+    let rows = counts.rows, genes = counts.cols
+    var ptr = counts.indptr, idx = counts.indices, val = counts.values
+    counts = CSRMatrix(rows: 0, cols: genes, indptr: [0], indices: [], values: [])   // idx, val now unique
+    var w = 0
+    idx.withUnsafeMutableBufferPointer { I in
+        val.withUnsafeMutableBufferPointer { V in
+            colMap.withUnsafeBufferPointer { M in
+                var p = ptr[0]
+                for r in 0..<rows {
+                    let factor = totals[r] / target
+                    let e = ptr[r &+ 1]
+                    while p < e {
+                        let c = M[Int(I[p])]
+                        if c >= 0 {
+                            I[w] = c
+                            V[w] = log1pf(V[p] / factor)
+                            w &+= 1
                         }
-                        ptr[r &+ 1] = idx.count
+                        p &+= 1
                     }
+                    ptr[r &+ 1] = w
                 }
             }
         }
     }
-    var X = CSRMatrix(rows: counts.rows, cols: selected.count, indptr: ptr, indices: idx, values: val)
+    // Dropped columns leave a tail: trim it, copying to exact size only when it is large (the
+    // copy briefly holds both).
+    if w < idx.count {
+        if w < idx.count * 3 / 4 {
+            idx = Array(idx[0..<w]); val = Array(val[0..<w])
+        } else {
+            idx.removeLast(idx.count - w); val.removeLast(val.count - w)
+        }
+    }
+    // `consume`: X must hold the only reference, or the scaling below would copy the values.
+    var X = CSRMatrix(rows: rows, cols: selected.count, indptr: consume ptr, indices: consume idx, values: consume val)
     let std = scaleUnitVariance(&X, maxValue: normalisation.maxValue, comm: comm)
     return PreprocessResult(X: X, selectedGenes: selected, stats: stats, scaleStd: std)
 }

@@ -12,9 +12,12 @@ import STPartition
 /// - arrays every rank holds for the whole slide: coordinates 16N, stored counts per spot and RCB
 ///   weights 16N, RCB work 24N, kNN lists (12 + 4k)N, owner and local maps 8N, the epoch's
 ///   corruption permutation and plan 12N: (88 + 4k)·N;
-/// - X: the raw counts as read 8z, the preprocessed HVG columns and their transposed copy (for the
-///   threaded Xᵀ pass) at most 16z;
-/// - the graph and the activation arena: ≈ 120·d·n (measured arena 108·d·n, plus Â and M rows);
+/// - X: 8z: the counts are read straight into local row order and preprocessed in place, so a rank
+///   holds one copy of its rows (float32 value + int32 column per entry). The transposed copy for
+///   the gather form of Xᵀ·[Y|∂U] (another 8z) is built only when the rank then still stays under
+///   half its memory (`RunPipeline.transposedXFits`), so it is not part of the bound;
+/// - the graph and the activation arena: ≈ 76·d·n (arena 64·d·n: eight buffers of width 2d, the
+///   backward ones living in dead forward ones; plus Â, M and Mᵀ rows);
 /// - parameters, gradient and Adam moments 16·(2Gd + d²), and the float64 G×2d accumulators 32·G·d;
 /// - rank 0 also gathers the N-row results (Z, the PCs, labels: 4·(d + 24)·N) and holds obs (≈ 64N).
 public struct MemoryEstimate: Codable, Sendable, Equatable {
@@ -27,9 +30,9 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
                 dim d: Int, neighbours k: Int, isRoot: Bool) {
         let base = 96 << 20
         slideWideBytes = (88 + 4 * k) * N + (isRoot ? (4 * (d + 24) + 64) * N : 0)
-        countsBytes = 24 * z
+        countsBytes = 8 * z
         let g = min(genes, 3000)   // HVGs kept (seurat_v3 n_top_genes, GraphST's 3000)
-        modelBytes = 120 * d * n + 16 * (2 * g * d + d * d) + 32 * g * d
+        modelBytes = 76 * d * n + 16 * (2 * g * d + d * d) + 32 * g * d
         bytes = base + slideWideBytes + countsBytes + modelBytes
         _ = Z
     }
@@ -86,6 +89,16 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
 }
 
 extension RunPipeline {
+    /// Whether a rank builds the transposed copy of its X (8 bytes per stored entry) for the faster
+    /// gather form of Xᵀ·[Y|∂U] (same bits as the scatter form): only when the largest rank's
+    /// estimate plus that copy stays under half the memory a rank may use, so that speed never
+    /// costs the headroom a large slide needs. The same answer on every rank (largest estimate,
+    /// largest X). Without a known limit (no /proc/meminfo, no --max-memory) it is built.
+    func transposedXFits(largestStoredEntries z: Int) -> Bool {
+        guard let limit = memoryLimit, let estimate = memoryEstimate else { return true }
+        return estimate + 8 * z <= limit / 2
+    }
+
     /// Refuses, on every rank alike and before X is read, a run whose largest rank would need more
     /// memory than a rank has (`--max-memory`, else the node's available memory shared by its ranks),
     /// naming the estimate and the rank count that would fit.
@@ -101,6 +114,7 @@ extension RunPipeline {
         let env = ProcessInfo.processInfo.environment
         let perNode = Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? P
         let limit = config.output.maxMemory.flatMap(MemoryEstimate.parse) ?? MemoryEstimate.available(ranksPerNode: perNode)
+        memoryLimit = limit
         guard let limit, e.bytes > limit else { return }
         // The smallest rank count (same ranks per node) whose largest rank fits, with RCB's ~5 %
         // imbalance; none when the slide-wide arrays alone do not fit.

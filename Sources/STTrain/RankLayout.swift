@@ -41,30 +41,34 @@ public struct RankLayout: Sendable {
     ///   given spots, in the given order.
     public init(partition: RCBPartition, rank: Int, coordinates: [Double], order: RowOrder = .spaceFilling,
                 graphRows: ([GlobalIndex]) throws -> (adjacency: CSRMatrix, mask: CSRMatrix)) rethrows {
-        let p = partition.partition
-        let ascending = p.owned(by: rank)
+        let rowOrder = Self.rowOrder(partition: partition, rank: rank, coordinates: coordinates, order: order)
+        let rows = try graphRows(rowOrder.owned)
+        self.partition = partition
+        self.rank = rank
+        self.owned = rowOrder.owned
+        ascendingPosition = rowOrder.ascendingPosition
+        graph = LocalGraph(rank: rank, partition: partition.partition, adjRows: rows.adjacency, maskRows: rows.mask,
+                           ownedOrder: rowOrder.owned)
+    }
+
+    /// Rank `rank`'s spots in local row order, and for each local row its position among the
+    /// rank's spots in ascending global order. Known before anything else of the layout, so that X
+    /// can be read straight into local order (`SlideSource.counts(rows:order:)`).
+    public static func rowOrder(partition: RCBPartition, rank: Int, coordinates: [Double],
+                                order: RowOrder = .spaceFilling) -> (owned: [GlobalIndex], ascendingPosition: [Int]) {
+        let ascending = partition.partition.owned(by: rank)
         let owned = order == .spaceFilling ? spaceFillingOrder(ascending, coordinates: coordinates) : ascending
         var position = [GlobalIndex: Int](minimumCapacity: ascending.count)
         for (i, g) in ascending.enumerated() { position[g] = i }
-        let rows = try graphRows(owned)
-        self.partition = partition
-        self.rank = rank
-        self.owned = owned
-        ascendingPosition = owned.map { position[$0]! }
-        graph = LocalGraph(rank: rank, partition: p, adjRows: rows.adjacency, maskRows: rows.mask, ownedOrder: owned)
+        return (owned, owned.map { position[$0]! })
     }
 
     /// This rank's spots as plain integers, in local row order.
     public var ownedInts: [Int] { owned.map(\.int) }
 
-    /// This rank's rows of a matrix read in ascending global order, put in local row order.
-    public func localRows(_ ascendingRows: CSRMatrix) -> CSRMatrix {
-        precondition(ascendingRows.rows == owned.count, "RankLayout: \(ascendingRows.rows) rows for \(owned.count) spots")
-        return ascendingRows.selectingRows(ascendingPosition)
-    }
-
     /// The GraphST model on this rank's rows of X (local row order) and graph.
-    public func model(x: CSRMatrix, dim: Int, weights: LossWeights, readout: Readout, comm: Communicator) -> GraphSTModel {
-        GraphSTModel(x: x, graph: graph, dim: dim, weights: weights, readout: readout, comm: comm)
+    public func model(x: CSRMatrix, dim: Int, weights: LossWeights, readout: Readout, transposedX: Bool = true,
+                      comm: Communicator) -> GraphSTModel {
+        GraphSTModel(x: x, graph: graph, dim: dim, weights: weights, readout: readout, transposedX: transposedX, comm: comm)
     }
 }

@@ -28,6 +28,10 @@ public final class RunPipeline {
     var phasePeaks: [(String, Int)] = []
     /// The memory preflight's estimate of the largest rank's peak (bytes), recorded in the summary.
     var memoryEstimate: Int?
+    /// The memory one rank may use (`--max-memory`, else its share of the node), when known.
+    var memoryLimit: Int?
+    /// Whether the ranks hold the transposed copy of X (`transposedXFits`), for the summary.
+    var transposedX = true
     /// The output folder's lock (rank 0; held until the process exits).
     var outputLock: Int32 = -1
     var clock = DispatchTime.now().uptimeNanoseconds
@@ -73,22 +77,24 @@ public final class RunPipeline {
         let rowNNZ = try source.rowNNZ()
         let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: rowNNZ, ranks: comm.size)
         try checkMemory(rowNNZ: rowNNZ, partition: rcb)
-        // X is read in ascending global order (contiguous hyperslabs); the layout puts its rows in
-        // local (Z-curve) order below.
+        // X is read straight into local (space-filling) row order, from contiguous hyperslabs in
+        // ascending global order, and preprocessed in place: one copy of the rank's rows.
         let ascending = rcb.partition.owned(by: comm.rank).map(\.int)
+        let rowOrder = RankLayout.rowOrder(partition: rcb, rank: comm.rank, coordinates: spatial)
+        let localIDs = rowOrder.owned.map(\.int)
         phase("partition")
 
-        let counts: CSRMatrix
-        do { counts = try source.counts(rows: ascending) } catch { throw RankLocalError(error) }
-        let countsDigest = DataFingerprint.countsDigest(counts, globalRows: ascending)
+        var counts: CSRMatrix
+        do { counts = try source.counts(rows: ascending, order: rowOrder.ascendingPosition) } catch { throw RankLocalError(error) }
+        let countsDigest = DataFingerprint.countsDigest(counts, globalRows: localIDs)
         phase("read_x")
 
-        var prep: PreprocessResult
+        let prep: PreprocessResult
         do {
-            prep = try preprocess(counts: counts,
+            prep = try preprocess(consuming: &counts,
                                   hvg: HVGOptions(nTopGenes: config.data.nTopGenes),
                                   normalisation: NormalisationOptions(targetSum: config.data.targetSum, maxValue: config.data.maxValue),
-                                  rowIDs: ascending, comm: comm)
+                                  rowIDs: localIDs, comm: comm)
         } catch var e as InputError where e.file == nil {
             // STPrep knows the matrix only as "counts"; the user knows it as the source's X.
             e.file = source.label
@@ -104,11 +110,14 @@ public final class RunPipeline {
             let sg = SpatialGraph(knn: knn, rows: rows.map(\.int), normalisation: config.data.normalisation)
             return (sg.adjacency, sg.mask)
         }
-        prep.X = layout.localRows(prep.X)
+        precondition(layout.ownedInts == localIDs, "RunPipeline: the layout's row order changed after X was read")
         phase("graph")
 
+        let largestX = Int(comm.max(Double(prep.X.nnz)))
+        transposedX = transposedXFits(largestStoredEntries: largestX)
+        if transposedX, let e = memoryEstimate { memoryEstimate = e + 8 * largestX }   // the summary's bound includes it
         let model = layout.model(x: prep.X, dim: config.model.dim, weights: config.model.lossWeights,
-                                 readout: config.model.readout, comm: comm)
+                                 readout: config.model.readout, transposedX: transposedX, comm: comm)
         model.pool = ThreadPool(threads: config.output.resolvedThreads)
         phase("model_setup")
         return Setup(layout: layout, prep: prep, model: model, fingerprint: fingerprint)
@@ -136,6 +145,9 @@ public struct RunSummary: Encodable {
     public var peak_rss_bytes_by_phase: [String: [Int]]
     /// The preflight's estimate of the largest rank's peak, made before X was read.
     public var memory_estimate_bytes: Int?
+    /// Whether the ranks held the transposed copy of X for the gather form of Xᵀ·[Y|∂U] (only
+    /// when memory is plentiful; the numbers are the same either way).
+    public var x_transposed_copy: Bool
     public var final_loss: Double
     public var final_loss_feat: Double
     public var final_loss_sl_1: Double
@@ -284,7 +296,7 @@ extension RunPipeline {
             n_genes_input: source.geneCount, epochs: trainer.epochsDone, ranks: comm.size,
             train_seconds: trainSeconds, seconds_per_epoch: epochsThisRun > 0 ? trainSeconds / Double(epochsThisRun) : 0,
             phase_seconds: Dictionary(phases, uniquingKeysWith: +), phase_order: phases.map(\.0),
-            peak_rss_bytes_per_rank: rss, peak_rss_bytes_by_phase: gatherPhasePeaks(), memory_estimate_bytes: memoryEstimate, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
+            peak_rss_bytes_per_rank: rss, peak_rss_bytes_by_phase: gatherPhasePeaks(), memory_estimate_bytes: memoryEstimate, x_transposed_copy: transposedX, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
             final_loss_sl_1: last?.loss_sl_1 ?? .nan, final_loss_sl_2: last?.loss_sl_2 ?? .nan,
             blas_threads: BLAS.threads, partition: report,
             epochs_target: config.model.epochs, epochs_this_run: epochsThisRun, data_fingerprint: setup.fingerprint,

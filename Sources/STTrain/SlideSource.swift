@@ -18,6 +18,10 @@ public protocol SlideSource {
     func rowNNZ() throws -> [Int]
     /// Raw counts of the given spots (strictly increasing global indices), all genes.
     func counts(rows: [Int]) throws -> CSRMatrix
+    /// The same rows in the order `order` (output row r is spot `rows[order[r]]`): how a rank reads
+    /// its rows in its local row order. Sources that can read in any order without a second copy
+    /// of the rows implement it; the default reads, then reorders.
+    func counts(rows: [Int], order: [Int]) throws -> CSRMatrix
     /// The per-spot table to carry into `result.h5ad` (rank 0 only calls this).
     func obs() throws -> DataFrame
     /// Gene names (var index).
@@ -34,8 +38,15 @@ public final class H5ADSource: SlideSource {
     public func spatial() throws -> [Double] { try reader.spatial() }
     public func rowNNZ() throws -> [Int] { try reader.rowNNZ() }
     public func counts(rows: [Int]) throws -> CSRMatrix { try reader.readX(rows: rows) }
+    public func counts(rows: [Int], order: [Int]) throws -> CSRMatrix { try reader.readX(rows: rows, order: order) }
     public func obs() throws -> DataFrame { try reader.obs() }
     public func geneNames() throws -> [String] { try reader.varNames() }
+}
+
+extension SlideSource {
+    public func counts(rows: [Int], order: [Int]) throws -> CSRMatrix {
+        try counts(rows: rows).selectingRows(order)
+    }
 }
 
 /// An error that only this rank saw (e.g. a bad value in its own rows of X): it must be reported
@@ -67,6 +78,8 @@ public final class SyntheticSource: SlideSource {
     public func spatial() throws -> [Double] { layout.coordinates }
     public func rowNNZ() throws -> [Int] { layout.expectedRowNNZ().map { Int($0.rounded()) } }
     public func counts(rows: [Int]) throws -> CSRMatrix { try layout.counts(rows: rows) }
+    /// Each spot's counts are drawn from its own stream, so the rows are generated in `order` directly.
+    public func counts(rows: [Int], order: [Int]) throws -> CSRMatrix { try layout.counts(rows: order.map { rows[$0] }) }
     public func obs() throws -> DataFrame { layout.obs }
     public func geneNames() throws -> [String] { layout.geneNames }
 }

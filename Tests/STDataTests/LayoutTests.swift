@@ -129,3 +129,42 @@ final class LayoutTests: XCTestCase {
         assertInputError(p, "obs", contains: "anndata < 0.7") { _ = try AnnDataReader.read(path: p) }
     }
 }
+
+/// Rows read straight into another order through small buffers (`readX(rows:order:)`, how a rank
+/// reads its rows in local order) equal the rows read in file order, then reordered.
+final class OrderedRowReadTests: XCTestCase {
+    func testRowsInAnyOrderThroughSmallBuffers() throws {
+        let x = sampleCSR(rows: 240, cols: 30, seed: 11)
+        let t = try TempDir()
+        let p = t.file("csr.h5ad")
+        let w = try HDF5Writer(path: p)
+        try w.createGroup("X")
+        try w.setAttribute("X", "encoding-type", "csr_matrix")
+        try w.setAttribute("X", "encoding-version", "0.1.0")
+        try w.setAttribute("X", "shape", [Int64(x.rows), Int64(x.cols)])
+        try w.write("X/data", x.values, compression: 4)
+        try w.write("X/indices", x.indices.map { Int64($0) })
+        try w.write("X/indptr", x.indptr.map { Int64($0) })
+        try RawH5AD().writeFrame(w, "obs", (0..<x.rows).map { "o\($0)" })
+        try RawH5AD().writeFrame(w, "var", (0..<x.cols).map { "v\($0)" })
+        try w.write("obsm/spatial", (0..<(2 * x.rows)).map { Double($0) }, shape: [x.rows, 2])
+        try w.close()
+        let r = try AnnDataReader(path: p)
+        var rng = Xoshiro256(seed: 5)
+        let lists: [[Int]] = [Array(0..<x.rows), Array(stride(from: 1, to: x.rows, by: 3)), [7], [],
+                              (0..<x.rows).filter { _ in rng.below(3) == 0 }]
+        for list in lists {
+            var order = Array(0..<list.count)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.below(UInt64(i + 1)))) }
+            let expected = x.selectingRows(list).selectingRows(order)
+            XCTAssertEqual(try r.readX(rows: list, order: order), expected, "list of \(list.count)")
+            // Buffers smaller than one row: every row is copied in pieces.
+            for buffer in [1, 5, 64, 1 << 20] {
+                let (ptr, idx, val) = try r.sparse!.readMajorList(list, order: order, bufferEntries: buffer)
+                XCTAssertEqual(CSRMatrix(rows: list.count, cols: x.cols, indptr: ptr, indices: idx, values: val), expected,
+                               "list of \(list.count), buffer \(buffer)")
+            }
+        }
+        assertInputError(p, "X", contains: "permutation") { _ = try r.readX(rows: [1, 2], order: [0, 0]) }
+    }
+}
