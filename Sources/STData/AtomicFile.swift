@@ -20,6 +20,7 @@ public enum AtomicFile {
         let tmp = dir + "/." + url.lastPathComponent + ".tmp"
         do {
             try body(tmp)
+            try injectedFault(path)
             try sync(tmp, for: path)
         } catch var e as InputError where e.file == tmp {
             // The user asked for `path`: name it, not the temporary file.
@@ -55,6 +56,16 @@ public enum AtomicFile {
             // close() reports deferred write errors on some file systems (NFS).
             if close(fd) != 0 && err == 0 { err = errno }
             if err != 0 { throw failure(path, "cannot write", err) }
+        }
+    }
+
+    /// Fault injection for the fault tests: `STGNN_FAIL_WRITE=NAME` makes the write of every file
+    /// called NAME fail as a full disk would, after its content was written (so what a failure
+    /// at the last moment leaves behind can be tested without filling a disk at the right byte).
+    static func injectedFault(_ path: String) throws {
+        if let name = ProcessInfo.processInfo.environment["STGNN_FAIL_WRITE"], !name.isEmpty,
+           URL(fileURLWithPath: path).lastPathComponent == name {
+            throw failure(path, "cannot write (STGNN_FAIL_WRITE)", ENOSPC)
         }
     }
 

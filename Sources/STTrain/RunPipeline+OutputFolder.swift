@@ -35,6 +35,8 @@ extension RunPipeline {
         defer { if !keep { releaseOutputLock() } }
 
         let fm = FileManager.default
+        // A staging folder left by a killed run holds no finished outputs (`OutputStaging`).
+        try? fm.removeItem(atPath: dir + "/" + OutputStaging.folderName)
         let present = runOutputFiles.filter { fm.fileExists(atPath: dir + "/" + $0) }
             + (fm.fileExists(atPath: dir + "/checkpoints") ? ["checkpoints/"] : [])
         guard !present.isEmpty else { keep = true; return }

@@ -284,10 +284,14 @@ extension RunPipeline {
         // Outputs: domains found on every rank, gathered on rank 0 and written with the obs read
         // at the start. A run stopped early leaves only its checkpoint: it exits within the grace
         // period, and no half-trained result.h5ad can be mistaken for a finished one.
+        // Everything below goes into a staging folder first and appears together (`OutputStaging`).
+        let staging = OutputStaging(output: out)
+        do {
+        try onRoot("preparing the outputs") { try staging.prepare() }
         var domains: DomainSummary?
         if stopSignal == nil {
             domains = try finish(setup: setup, params: trainer.params, obs: obs, labelColumn: labelColumn,
-                                 metricsPath: metricsPath, out: out)
+                                 metricsPath: metricsPath, out: staging.url)
         }
 
         let rss = gatherPeakRSS()
@@ -305,10 +309,15 @@ extension RunPipeline {
             ari: domains?.scores?.ari, nmi: domains?.scores?.nmi,
             ari_unrefined: domains?.scores_unrefined?.ari, nmi_unrefined: domains?.scores_unrefined?.nmi,
             comm: commSummary)
-        if comm.isRoot {
-            try AtomicFile.write(jsonData(summary), to: out.appendingPathComponent("summary.json").path)
+        try onRoot("writing the outputs") {
+            try AtomicFile.write(jsonData(summary), to: staging.url.appendingPathComponent("summary.json").path)
+            try staging.commit()
         }
         return summary
+        } catch {
+            if comm.isRoot { staging.discard() }
+            throw staging.userFacing(error)
+        }
     }
 
     /// Every rank's peak RSS, in rank order, on every rank (every rank returns the same summary).
