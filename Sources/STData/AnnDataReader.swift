@@ -178,7 +178,8 @@ public final class AnnDataReader {
 
     /// Values per read of a dense X: rows are read in blocks of at most this many values, and a
     /// row wider than that in pieces of columns, so no read is sized by the declared width alone.
-    static let denseBlockElements = 1 << 22
+    /// (Settable for tests of the block logic on small files.)
+    public var denseBlockElements = 1 << 22
 
     /// Calls `body(firstRow, rowCount, columns, values)` over the rows `runs` (sorted, disjoint
     /// ranges) of a dense X, in order: several whole rows per read (one union selection) while
@@ -186,7 +187,7 @@ public final class AnnDataReader {
     /// rowCount × columns.count; consecutive calls cover the rows in order.
     func forEachDenseBlock(rows runs: [Range<Int>],
                            _ body: (_ firstRow: Int, _ rowCount: Int, _ columns: Range<Int>, _ values: [Float]) throws -> Void) throws {
-        let cols = nVars, budget = Self.denseBlockElements
+        let cols = nVars, budget = denseBlockElements
         guard cols > 0 else { return }
         if cols > budget {
             for run in runs {
