@@ -170,4 +170,41 @@ final class TenXTests: XCTestCase {
         let r = try TenXMatrixReader(path: h5)
         assertInputError(h5, "matrix/indices", contains: "index 5 out of range 0..<3") { _ = try r.readX() }
     }
+
+    /// A 10x matrix that lies about its sizes (issue 9.1): refused when opened, naming the field,
+    /// before anything sized by the lie is read.
+    func testLyingSizes() throws {
+        let t = try TempDir()
+        let floats = t.file("floats.h5")
+        try writeMatrix(floats)
+        var p = try HDF5Patch(path: floats)
+        try p.replace("matrix/shape", with: [Double(nGenes + 1) + 0.5, Double(nBarcodes)])
+        try p.close()
+        assertInputError(floats, "matrix/shape", contains: "must hold integers, found float64") { _ = try TenXMatrixReader(path: floats) }
+
+        let barcodes = t.file("barcodes.h5")
+        try writeMatrix(barcodes)
+        p = try HDF5Patch(path: barcodes)
+        try p.replaceChunkedStrings("matrix/barcodes", count: 10_000_000_000, chunk: 64, prefix: self.barcodes)
+        try p.close()
+        assertInputError(barcodes, "matrix/barcodes", contains: "declares shape (10000000000,) (10000000000 elements) but the file stores only 1 of the 156250000 chunks") {
+            _ = try TenXMatrixReader(path: barcodes)
+        }
+
+        let names = t.file("names.h5")
+        try writeMatrix(names)
+        p = try HDF5Patch(path: names)
+        try p.replace("matrix/barcodes", with: [Int64](0..<Int64(nBarcodes - 1)))
+        try p.close()
+        assertInputError(names, "matrix/barcodes", contains: "has 8 entries but matrix/shape declares 9 barcodes") {
+            _ = try TenXMatrixReader(path: names)
+        }
+
+        let indptr = t.file("indptr.h5")
+        try writeMatrix(indptr)
+        p = try HDF5Patch(path: indptr)
+        try p.replace("matrix/indptr", with: x.indptr.map { Double($0) })
+        try p.close()
+        assertInputError(indptr, "matrix/indptr", contains: "must hold integers, found float64") { _ = try TenXMatrixReader(path: indptr) }
+    }
 }
