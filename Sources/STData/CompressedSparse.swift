@@ -73,9 +73,9 @@ struct CompressedSparseSource {
             throw InputError(file: path, field: group + "/indices",
                              "has \(indShape[0]) entries but data has \(dataShape[0])")
         }
-        guard major < Int.max, ptrShape[0] == major + 1 else {
+        guard major < Int.max, ptrShape[0] == major &+ 1 else {
             throw InputError(file: path, field: group + "/indptr",
-                             "has \(ptrShape[0]) entries, expected \(major) + 1 (\(majorName) + 1, from \(shapeField))")
+                             "has \(ptrShape[0]) entries, expected \(major + 1) (\(majorName) + 1, from \(shapeField))")
         }
         nnz = dataShape[0]
         for part in ["indices", "indptr"] { try file.requireIntegers(group + "/" + part) }

@@ -50,6 +50,7 @@ final class HostileFileTests: XCTestCase {
     func testSpatialColumns1e9() throws { try check(.spatialColumns1e9) }
     func testObsIndex1e10() throws { try check(.obsIndex1e10) }
     func testCodes1e10() throws { try check(.codes1e10) }
+    func testCodesForgedChunk() throws { try check(.codesForgedChunk) }
     func testDenseFillValue() throws { try check(.denseFillValue) }
     func testDenseUnallocated() throws { try check(.denseUnallocated) }
     func testShapeFloats() throws { try check(.shapeFloats) }

@@ -175,36 +175,27 @@ final class TenXTests: XCTestCase {
     /// before anything sized by the lie is read.
     func testLyingSizes() throws {
         let t = try TempDir()
-        let floats = t.file("floats.h5")
-        try writeMatrix(floats)
-        var p = try HDF5Patch(path: floats)
-        try p.replace("matrix/shape", with: [Double(nGenes + 1) + 0.5, Double(nBarcodes)])
-        try p.close()
-        assertInputError(floats, "matrix/shape", contains: "must hold integers, found float64") { _ = try TenXMatrixReader(path: floats) }
-
-        let barcodes = t.file("barcodes.h5")
-        try writeMatrix(barcodes)
-        p = try HDF5Patch(path: barcodes)
-        try p.replaceChunkedStrings("matrix/barcodes", count: 10_000_000_000, chunk: 64, prefix: self.barcodes)
-        try p.close()
-        assertInputError(barcodes, "matrix/barcodes", contains: "declares shape (10000000000,) (10000000000 elements) but the file stores only 1 of the 156250000 chunks") {
-            _ = try TenXMatrixReader(path: barcodes)
+        /// The valid matrix with one object rewritten by `change`.
+        func lying(_ name: String, _ change: (HDF5Patch) throws -> Void) throws -> String {
+            let path = t.file(name + ".h5")
+            try writeMatrix(path)
+            let p = try HDF5Patch(path: path)
+            try change(p)
+            try p.close()
+            return path
         }
-
-        let names = t.file("names.h5")
-        try writeMatrix(names)
-        p = try HDF5Patch(path: names)
-        try p.replace("matrix/barcodes", with: [Int64](0..<Int64(nBarcodes - 1)))
-        try p.close()
-        assertInputError(names, "matrix/barcodes", contains: "has 8 entries but matrix/shape declares 9 barcodes") {
-            _ = try TenXMatrixReader(path: names)
+        let cases: [(path: String, field: String, message: String)] = [
+            (try lying("floats") { try $0.replace("matrix/shape", with: [Double(self.nGenes + 1) + 0.5, Double(self.nBarcodes)]) },
+             "matrix/shape", "must hold integers, found float64"),
+            (try lying("barcodes") { try $0.replaceChunkedStrings("matrix/barcodes", count: 10_000_000_000, chunk: 64, prefix: self.barcodes) },
+             "matrix/barcodes", "declares shape (10000000000,) (10000000000 elements) but the file stores only 1 of the 156250000 chunks"),
+            (try lying("names") { try $0.replace("matrix/barcodes", with: [Int64](0..<Int64(self.nBarcodes - 1))) },
+             "matrix/barcodes", "has 8 entries but matrix/shape declares 9 barcodes"),
+            (try lying("indptr") { try $0.replace("matrix/indptr", with: self.x.indptr.map { Double($0) }) },
+             "matrix/indptr", "must hold integers, found float64"),
+        ]
+        for c in cases {
+            assertInputError(c.path, c.field, contains: c.message) { _ = try TenXMatrixReader(path: c.path) }
         }
-
-        let indptr = t.file("indptr.h5")
-        try writeMatrix(indptr)
-        p = try HDF5Patch(path: indptr)
-        try p.replace("matrix/indptr", with: x.indptr.map { Double($0) })
-        try p.close()
-        assertInputError(indptr, "matrix/indptr", contains: "must hold integers, found float64") { _ = try TenXMatrixReader(path: indptr) }
     }
 }

@@ -29,6 +29,10 @@ public enum HostileH5AD: String, CaseIterable, Sendable {
     case obsIndex1e10
     /// The categorical column `obs/ground_truth/codes` declared 10¹⁰ long (300 codes written).
     case codes1e10
+    /// `obs/ground_truth/codes` declared 10⁹ int8 in one deflate chunk that stores 64 bytes
+    /// (written raw with `H5Dwrite_chunk`): every chunk exists, but no deflate stream expands 64
+    /// bytes to 1 GB.
+    case codesForgedChunk
     /// A dense X of 300 × 5·10⁷ float32, chunked, no chunk written: all fill value.
     case denseFillValue
     /// A dense X of 300 × 5·10⁷ float32, contiguous, never written (no storage allocated).
@@ -46,7 +50,7 @@ public enum HostileH5AD: String, CaseIterable, Sendable {
         case .shapeColumns2e9, .shapeColumns2e9WithIndex: return "var/_index"
         case .spatialColumns1e9: return "obsm/spatial"
         case .obsIndex1e10: return "obs/_index"
-        case .codes1e10: return "obs/ground_truth/codes"
+        case .codes1e10, .codesForgedChunk: return "obs/ground_truth/codes"
         case .denseFillValue, .denseUnallocated: return "X"
         case .shapeFloats: return "X.attrs[shape]"
         }
@@ -59,10 +63,11 @@ public enum HostileH5AD: String, CaseIterable, Sendable {
         case .dataExtent1e12: return "declares shape (1000000000000,) (1000000000000 elements) but the file stores only 1 of the 15258790 chunks"
         case .shapeColumns2e9: return "has 120 names but X has 2000000000 columns (X.attrs[shape])"
         case .shapeColumns2e9WithIndex: return "declares shape (2000000000,) (2000000000 elements) but the file stores only 1 of the"
-        case .shapeRows1e9: return "has 301 entries, expected 1000000000 + 1 (rows + 1, from X.attrs[shape])"
+        case .shapeRows1e9: return "has 301 entries, expected 1000000001 (rows + 1, from X.attrs[shape])"
         case .shapeRows1e9WithIndptr: return "declares shape (1000000001,) (1000000001 elements) but the file stores only 2 of the"
         case .spatialColumns1e9: return "declares shape (300, 1000000000) (300000000000 elements) but the file stores only 1 of the"
         case .obsIndex1e10, .codes1e10: return "declares shape (10000000000,) (10000000000 elements) but the file stores only 1 of the"
+        case .codesForgedChunk: return "declares shape (1000000000,) (1000000000 bytes) but stores 64 compressed bytes, beyond what deflate can expand to"
         case .denseFillValue: return "declares shape (300, 50000000) (15000000000 elements) but the file stores none of the"
         case .denseUnallocated: return "declares shape (300, 50000000) (15000000000 elements, 60000000000 bytes) but the file stores none of them"
         case .shapeFloats, .indptrFloats: return "must hold integers, found float64"
@@ -70,7 +75,7 @@ public enum HostileH5AD: String, CaseIterable, Sendable {
     }
 
     /// Whether the lie is only met when the obs dataframe's columns are read (rank 0 in `run`).
-    public var inObsColumns: Bool { self == .codes1e10 }
+    public var inObsColumns: Bool { self == .codes1e10 || self == .codesForgedChunk }
 
     /// The valid slide every file starts from: 300 spots × 120 genes, a categorical obs column.
     public static let slide = try! SyntheticSlide(SyntheticSlide.Parameters(spots: 300, genes: 120, domains: 4, seed: 5))
@@ -144,6 +149,8 @@ public enum HostileH5AD: String, CaseIterable, Sendable {
         case .codes1e10:
             try p.replaceChunked("obs/ground_truth/codes", dims: [10_000_000_000], chunk: [300],
                                  prefix: s.domains.map { Int8($0) })
+        case .codesForgedChunk:
+            try p.replaceWithForgedChunk("obs/ground_truth/codes", count: 1_000_000_000, bytes: 64)
         case .denseFillValue, .denseUnallocated:
             try p.delete("X")
             try p.createUnwritten("X", dims: [300, 50_000_000], chunk: self == .denseFillValue ? [1, 1 << 20] : nil)
@@ -215,6 +222,16 @@ public final class HDF5Patch {
                 withUnsafeBytes(of: last) { buf($0.baseAddress) }
             }
         }
+    }
+
+    /// Replaces dataset `name` by an int8 dataset of `count` elements in one deflate chunk whose
+    /// stored bytes are `bytes` zeros written raw (not a deflate stream: reading it would fail).
+    public func replaceWithForgedChunk(_ name: String, count: Int, bytes: Int) throws {
+        try delete(name)
+        let d = try createChunked(name, dims: [count], chunk: [count], type: Int8.hdf5FileType); defer { H5Dclose(d) }
+        var offset = [hsize_t(0)]
+        let raw = [UInt8](repeating: 0, count: bytes)
+        try check(Int64(H5Dwrite_chunk(d, sth5_p_default(), 0, &offset, bytes, raw)), name)
     }
 
     /// Replaces the string dataset `name` by a chunked one of `count` entries, `prefix` written.
