@@ -13,6 +13,10 @@ import STCore
 /// accept variable-length and fixed-length strings, ASCII or UTF-8. Row-range reads select a
 /// hyperslab along the first dimension, so only the chunks holding those rows are decompressed.
 ///
+/// Every dataset is checked once, when first opened, against what the file stores for it
+/// (`checkStorage`, HDF5Storage.swift): a declared extent the file cannot hold is an `InputError`
+/// before the extent is used to size anything.
+///
 /// The system HDF5 library is usually built without thread safety: use HDF5 objects from one
 /// thread at a time.
 public final class HDF5File {
