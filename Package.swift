@@ -64,7 +64,7 @@ let package = Package(
                                                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Test helpers (fixture paths, skips when ../shared is absent): not API.
-        .target(name: "STTestSupport", dependencies: ["STCore", "STData", "CCairo"], path: "Tests/STTestSupport"),
+        .target(name: "STTestSupport", dependencies: ["STCore", "STData", "CCairo", "CHDF5"], path: "Tests/STTestSupport"),
         .testTarget(name: "STCoreTests", dependencies: ["STCore", "STTestSupport"]),
         // The thread-group communicator is the oracle of every distributed test: tested here
         // against sequential references, every collective on 1, 2, 3 and 5 ranks.

@@ -20,6 +20,7 @@ static inline hid_t sth5_p_dataset_create(void) { return H5P_DATASET_CREATE; }
 static inline hid_t sth5_p_link_create(void) { return H5P_LINK_CREATE; }
 static inline unsigned sth5_f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned sth5_f_acc_trunc(void) { return H5F_ACC_TRUNC; }
+static inline unsigned sth5_f_acc_rdwr(void) { return H5F_ACC_RDWR; }
 static inline hid_t sth5_s_all(void) { return H5S_ALL; }
 static inline size_t sth5_variable(void) { return H5T_VARIABLE; }
 static inline hid_t sth5_p_dataset_access(void) { return H5P_DATASET_ACCESS; }

@@ -32,20 +32,26 @@ public final class AnnDataReader {
         guard let kind = file.kind(xName) else {
             throw InputError(file: path, field: "X", "missing: the file has no expression matrix X")
         }
+        var shapeField: String? = nil
         switch kind {
         case .dataset:
+            // Opening the dataset checks its storage against its extent (a dense X of fill values
+            // is refused here, before a row of it is read).
             let shape = try file.shape(xName)
             guard shape.count == 2 else {
-                throw InputError(file: path, field: "X", "expected a 2-D matrix, found shape \(shape)")
+                throw InputError(file: path, field: "X", "expected a 2-D matrix, found shape \(HDF5File.formatShape(shape))")
             }
             let cls = try file.elementClass(xName)
             let isInt: Bool
             switch cls {
             case .integer, .enumeration: isInt = true
             case .float: isInt = false
-            default: throw InputError(file: path, field: "X", "must be numeric, found \(cls)")
+            default: throw InputError(file: path, field: "X", "must be numeric, found \(HDF5File.describe(cls))")
             }
-            header = XHeader(layout: .dense, rows: shape[0], cols: shape[1], nnz: shape[0] * shape[1],
+            guard shape[1] <= Int(Int32.max) else {
+                throw InputError(file: path, field: "X", "has \(shape[1]) columns; at most 2^31-1 are supported")
+            }
+            header = XHeader(layout: .dense, rows: shape[0], cols: shape[1], nnz: try file.elementCount(shape, field: "X"),
                              isInteger: isInt, path: xName)
             sparse = nil
         case .group:
@@ -59,19 +65,33 @@ public final class AnnDataReader {
                                  "is a group of encoding '\(format ?? "none")', expected csr_matrix or csc_matrix")
             }
             let shapeAttr = file.hasAttribute(xName, "shape") ? "shape" : "h5sparse_shape"
+            shapeField = "X.attrs[\(shapeAttr)]"
+            try file.requireIntegerAttribute(xName, shapeAttr)
             let shape: [Int64] = try file.attribute(xName, shapeAttr)
-            guard shape.count == 2, shape[0] >= 0, shape[1] >= 0 else {
-                throw InputError(file: path, field: "X.attrs[shape]", "expected two non-negative sizes, found \(shape)")
+            guard shape.count == 2, shape[0] >= 0, shape[1] >= 0, shape[0] < Int64.max, shape[1] < Int64.max else {
+                throw InputError(file: path, field: "X.attrs[\(shapeAttr)]", "expected two non-negative sizes, found \(shape)")
             }
             let rows = Int(shape[0]), cols = Int(shape[1])
             let isCSR = format == "csr_matrix"
             let src = try CompressedSparseSource(file: file, group: xName, major: isCSR ? rows : cols,
-                                                 minor: isCSR ? cols : rows, majorName: isCSR ? "rows" : "columns")
+                                                 minor: isCSR ? cols : rows, majorName: isCSR ? "rows" : "columns",
+                                                 shapeField: shapeField!)
             header = XHeader(layout: isCSR ? .csr : .csc, rows: rows, cols: cols, nnz: src.nnz,
                              isInteger: try src.valuesAreInteger(), path: xName)
             sparse = src
         case .other:
             throw InputError(file: path, field: "X", "is neither a dataset nor a group")
+        }
+        // The names must number the rows and columns X declares: checked from their shapes, before
+        // anything is allocated by either count.
+        let declared = shapeField.map { " (\($0))" } ?? ""
+        for (group, count, unit) in [("obs", header.rows, "rows"), ("var", header.cols, "columns")] {
+            try file.checkDataFrameGroup(group)
+            let index = file.dataFrameIndexPath(group)
+            guard file.isDataset(index) else {
+                throw InputError(file: path, field: index, "missing: the \(group) index (names) is required")
+            }
+            try file.checkLength(index, expected: count, what: "names", owner: "X has", unit: unit + declared)
         }
         if header.rows == 0 {
             throw InputError(file: path, field: "X", "has zero rows (no spots); nothing to train on")
@@ -113,24 +133,16 @@ public final class AnnDataReader {
         guard shape[0] == nObs else {
             throw InputError(file: path, field: name, "has \(shape[0]) rows but X has \(nObs)")
         }
-        let all: [Double] = try file.read(name)
-        let k = shape[1]
-        var out = [Double](repeating: 0, count: 2 * nObs)
-        var bad: Int? = nil
-        all.withUnsafeBufferPointer { a in
-            out.withUnsafeMutableBufferPointer { o in
-                for i in 0..<nObs {
-                    let x = a[i &* k], y = a[i &* k &+ 1]
-                    if bad == nil && !(x.isFinite && y.isFinite) { bad = i }
-                    o[2 &* i] = x
-                    o[2 &* i &+ 1] = y
-                }
-            }
+        // Only x and y are read (a hyperslab of two columns), however many columns are declared.
+        let out: [Double] = try file.readColumns(name, 0..<2)
+        let bad: Int? = out.withUnsafeBufferPointer { o in
+            for i in 0..<nObs where !(o[2 &* i].isFinite && o[2 &* i &+ 1].isFinite) { return i }
+            return nil
         }
         if let i = bad {
             let nm = (try? file.readStrings(file.dataFrameIndexPath("obs"), range: i..<(i + 1)).first) ?? nil
             throw InputError(file: path, field: name,
-                             "row \(i)\(nm.map { " ('\($0)')" } ?? "") is (\(all[i * k]), \(all[i * k + 1])); coordinates must be finite")
+                             "row \(i)\(nm.map { " ('\($0)')" } ?? "") is (\(out[2 * i]), \(out[2 * i + 1])); coordinates must be finite")
         }
         return out
     }
@@ -153,20 +165,66 @@ public final class AnnDataReader {
             return counts
         case .dense:
             var counts = [Int](repeating: 0, count: nObs)
-            let block = max(1, (1 << 22) / max(nVars, 1))
-            var lo = 0
-            while lo < nObs {
-                let hi = min(nObs, lo + block)
-                let v: [Float] = try file.readRows("X", lo..<hi)
-                for i in lo..<hi {
+            try forEachDenseBlock(rows: [0..<nObs]) { row, nRows, columns, v in
+                for i in 0..<nRows {
                     var c = 0
-                    for j in 0..<nVars where v[(i - lo) * nVars + j] != 0 { c += 1 }
-                    counts[i] = c
+                    for j in 0..<columns.count where v[i &* columns.count &+ j] != 0 { c &+= 1 }
+                    counts[row &+ i] &+= c
                 }
-                lo = hi
             }
             return counts
         }
+    }
+
+    /// Values per read of a dense X: rows are read in blocks of at most this many values, and a
+    /// row wider than that in pieces of columns, so no read is sized by the declared width alone.
+    /// (Settable for tests of the block logic on small files.)
+    public var denseBlockElements = 1 << 22
+
+    /// Calls `body(firstRow, rowCount, columns, values)` over the rows `runs` (sorted, disjoint
+    /// ranges) of a dense X, in order: several whole rows per read (one union selection) while
+    /// they fit `denseBlockElements`, else one row in column pieces. `values` is row-major
+    /// rowCount × columns.count; consecutive calls cover the rows in order.
+    func forEachDenseBlock(rows runs: [Range<Int>],
+                           _ body: (_ firstRow: Int, _ rowCount: Int, _ columns: Range<Int>, _ values: [Float]) throws -> Void) throws {
+        let cols = nVars, budget = denseBlockElements
+        guard cols > 0 else { return }
+        if cols > budget {
+            for run in runs {
+                for r in run {
+                    var c = 0
+                    while c < cols {
+                        let e = min(cols, c + budget)
+                        let v: [Float] = try file.readColumns("X", c..<e, rows: r..<(r + 1))
+                        try body(r, 1, c..<e, v)
+                        c = e
+                    }
+                }
+            }
+            return
+        }
+        let perRead = budget / cols
+        var group: [Range<Int>] = [], inGroup = 0
+        func flush() throws {
+            guard !group.isEmpty else { return }
+            let v: [Float] = try file.readRows("X", ranges: group)
+            var offset = 0
+            for g in group {
+                try body(g.lowerBound, g.count, 0..<cols, Array(v[(offset * cols)..<((offset + g.count) * cols)]))
+                offset += g.count
+            }
+            group = []; inGroup = 0
+        }
+        for run in runs {
+            var lo = run.lowerBound
+            while lo < run.upperBound {
+                let hi = min(run.upperBound, lo + (perRead - inGroup))
+                group.append(lo..<hi); inGroup += hi - lo
+                if inGroup == perRead { try flush() }
+                lo = hi
+            }
+        }
+        try flush()
     }
 
     /// The whole of X as CSR (float32 values), validated.
@@ -197,7 +255,7 @@ public final class AnnDataReader {
         case .csc:
             return try readX().selectingRows(Array(rows))
         case .dense:
-            return try denseToCSR(try file.readRows("X", rows), rows: rows.count, firstRow: rows.lowerBound)
+            return try denseToCSR(runs: [rows], rows: rows.count)
         }
     }
 
@@ -220,8 +278,7 @@ public final class AnnDataReader {
                 if let last = runs.last, last.upperBound == r { runs[runs.count - 1] = last.lowerBound..<(r + 1) }
                 else { runs.append(r..<(r + 1)) }
             }
-            let v: [Float] = try file.readRows("X", ranges: runs)
-            return try denseToCSR(v, rows: rows.count, firstRow: rows.first ?? 0)
+            return try denseToCSR(runs: runs, rows: rows.count)
         }
     }
 
@@ -242,20 +299,26 @@ public final class AnnDataReader {
         }
     }
 
-    func denseToCSR(_ v: [Float], rows: Int, firstRow: Int) throws -> CSRMatrix {
+    /// The rows `runs` (sorted, disjoint; `rows` in all) of a dense X as CSR, read in blocks and
+    /// checked finite and non-negative.
+    func denseToCSR(runs: [Range<Int>], rows: Int) throws -> CSRMatrix {
         let cols = nVars
         var ptr = [Int](repeating: 0, count: rows + 1)
         var idx: [Int32] = [], val: [Float] = []
-        for i in 0..<rows {
-            for j in 0..<cols {
-                let x = v[i * cols + j]
-                if !(x >= 0 && x.isFinite) {
-                    throw InputError(file: path, field: "X",
-                                     "\(x.isFinite ? "negative" : "non-finite") value \(x) near row \(firstRow + i), column \(j); expression must be finite and ≥ 0")
+        var out = 0   // output rows completed
+        try forEachDenseBlock(rows: runs) { row, nRows, columns, v in
+            let w = columns.count
+            for i in 0..<nRows {
+                for j in 0..<w {
+                    let x = v[i &* w &+ j]
+                    if !(x >= 0 && x.isFinite) {
+                        throw InputError(file: path, field: "X",
+                                         "\(x.isFinite ? "negative" : "non-finite") value \(x) at row \(row + i), column \(columns.lowerBound + j); expression must be finite and ≥ 0")
+                    }
+                    if x != 0 { idx.append(Int32(columns.lowerBound &+ j)); val.append(x) }
                 }
-                if x != 0 { idx.append(Int32(j)); val.append(x) }
+                if columns.upperBound == cols { out += 1; ptr[out] = idx.count }
             }
-            ptr[i + 1] = idx.count
         }
         return CSRMatrix(rows: rows, cols: cols, indptr: ptr, indices: idx, values: val)
     }

@@ -44,8 +44,11 @@ struct CompressedSparseSource {
     var indicesName: String { group + "/indices" }
     var indptrName: String { group + "/indptr" }
 
-    /// Opens and checks the cheap invariants: lengths of data/indices/indptr, first and last indptr.
-    init(file: HDF5File, group: String, major: Int, minor: Int, majorName: String) throws {
+    /// Opens and checks everything that can be checked without reading the arrays: data, indices
+    /// and indptr are 1-D, stored in full (`HDF5File.checkStorage`), indices and indptr integers,
+    /// len(indices) = len(data), len(indptr) = major + 1, indptr[0] = 0 and indptr[major] = len(data).
+    /// `shapeField` names where `major` and `minor` come from, for messages.
+    init(file: HDF5File, group: String, major: Int, minor: Int, majorName: String, shapeField: String) throws {
         self.file = file
         self.group = group
         self.major = major
@@ -56,6 +59,10 @@ struct CompressedSparseSource {
             throw InputError(file: path, field: group + "/" + part,
                              "missing: a sparse matrix needs data, indices and indptr")
         }
+        guard minor <= Int(Int32.max) else {
+            throw InputError(file: path, field: shapeField, "declares \(minor) \(majorName == "rows" ? "columns" : "rows"); at most 2^31-1 are supported")
+        }
+        // Opening each array checks its storage against its extent.
         let dataShape = try file.shape(group + "/data")
         let indShape = try file.shape(group + "/indices")
         let ptrShape = try file.shape(group + "/indptr")
@@ -66,26 +73,16 @@ struct CompressedSparseSource {
             throw InputError(file: path, field: group + "/indices",
                              "has \(indShape[0]) entries but data has \(dataShape[0])")
         }
-        guard ptrShape[0] == major + 1 else {
+        guard major < Int.max, ptrShape[0] == major &+ 1 else {
             throw InputError(file: path, field: group + "/indptr",
-                             "has \(ptrShape[0]) entries, expected \(major + 1) (\(majorName) + 1)")
-        }
-        guard minor <= Int(Int32.max) else {
-            throw InputError(file: path, field: group, "has \(minor) columns; at most 2^31-1 are supported")
+                             "has \(ptrShape[0]) entries, expected \(major + 1) (\(majorName) + 1, from \(shapeField))")
         }
         nnz = dataShape[0]
-        for part in ["data", "indices", "indptr"] {
-            let cls = try file.elementClass(group + "/" + part)
-            switch cls {
-            case .integer, .float: break
-            default:
-                if part != "data" || cls != .enumeration(isBool: true) {
-                    throw InputError(file: path, field: group + "/" + part, "must be numeric, found \(cls)")
-                }
-            }
-        }
-        if case .float = try file.elementClass(group + "/indices") {
-            throw InputError(file: path, field: group + "/indices", "must hold integers, found floats")
+        for part in ["indices", "indptr"] { try file.requireIntegers(group + "/" + part) }
+        let cls = try file.elementClass(dataName)
+        switch cls {
+        case .integer, .float, .enumeration(isBool: true): break
+        default: throw InputError(file: path, field: dataName, "must be numeric, found \(HDF5File.describe(cls))")
         }
         let first: [Int64] = try file.read(group + "/indptr", range: 0..<1)
         let last: [Int64] = try file.read(group + "/indptr", range: major..<(major + 1))

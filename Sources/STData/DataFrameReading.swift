@@ -26,12 +26,10 @@ extension HDF5File {
         guard isDataset(name) else {
             throw InputError(file: path, field: name, "missing: the \(group) index (names) is required")
         }
-        let names = try readStringsOrNumbers(name)
-        if let expected, names.count != expected {
-            throw InputError(file: path, field: name,
-                             "has \(names.count) names but X has \(expected) \(group == "obs" ? "rows" : "columns")")
+        if let expected {
+            try checkLength(name, expected: expected, what: "names", owner: "X has", unit: group == "obs" ? "rows" : "columns")
         }
-        return names
+        return try readStringsOrNumbers(name)
     }
 
     /// Reads the anndata dataframe `group` ("obs", "var"): its index and every column this reader
@@ -52,7 +50,7 @@ extension HDF5File {
             guard exists(p) else {
                 throw InputError(file: path, field: p, "listed in column-order but missing")
             }
-            guard let column = try readColumn(p) else { df.skippedColumns.append(col); continue }
+            guard let column = try readColumn(p, rows: index.count) else { df.skippedColumns.append(col); continue }
             guard column.count == index.count else {
                 throw InputError(file: path, field: p, "has \(column.count) values, expected \(index.count)")
             }
@@ -61,30 +59,36 @@ extension HDF5File {
         return df
     }
 
-    /// One dataframe column, or nil for encodings this reader does not know.
-    func readColumn(_ p: String) throws -> ObsColumn? {
+    /// One dataframe column of `rows` rows, or nil for encodings this reader does not know. Every
+    /// per-row array is checked to hold `rows` entries from its shape before it is read.
+    func readColumn(_ p: String, rows: Int) throws -> ObsColumn? {
+        func perRow(_ name: String, integers: Bool = false) throws -> String {
+            if integers { try requireIntegers(name) }
+            try checkLength(name, expected: rows, what: "values", owner: "the index has", unit: "rows")
+            return name
+        }
         let enc = hasAttribute(p, "encoding-type") ? try stringAttribute(p, "encoding-type") : nil
         if isGroup(p) {
             switch enc {
             case "categorical":
-                let codes: [Int32] = try read(p + "/codes")
+                let codes: [Int32] = try read(try perRow(p + "/codes", integers: true))
                 let cats = try readStringsOrNumbers(p + "/categories")
                 let ordered = hasAttribute(p, "ordered") ? (try scalarAttribute(p, "ordered", as: Int64.self)) != 0 : false
                 try checkCodes(codes, categories: cats.count, field: p + "/codes")
                 return .categorical(codes: codes, categories: cats, ordered: ordered)
             case "nullable-integer":
-                let v: [Int64] = try read(p + "/values")
-                let m = try readBools(p + "/mask")
+                let v: [Int64] = try read(try perRow(p + "/values"))
+                let m = try readBools(try perRow(p + "/mask"))
                 guard m.count == v.count else { throw InputError(file: path, field: p + "/mask", "length differs from values") }
                 return .nullableInteger(values: v, missing: m)
             case "nullable-boolean":
-                let v = try readBools(p + "/values")
-                let m = try readBools(p + "/mask")
+                let v = try readBools(try perRow(p + "/values"))
+                let m = try readBools(try perRow(p + "/mask"))
                 guard m.count == v.count else { throw InputError(file: path, field: p + "/mask", "length differs from values") }
                 return .nullableBoolean(values: v, missing: m)
             case "nullable-string-array":
-                let v = try readStrings(p + "/values")
-                let m = try readBools(p + "/mask")
+                let v = try readStrings(try perRow(p + "/values"))
+                let m = try readBools(try perRow(p + "/mask"))
                 guard m.count == v.count else { throw InputError(file: path, field: p + "/mask", "length differs from values") }
                 return .categorical(labels: zip(v, m).map { $1 ? nil : $0 })
             default:
@@ -95,7 +99,7 @@ extension HDF5File {
         // anndata 0.7: a categorical column is its codes, with an object reference to the categories.
         if hasAttribute(p, "categories"), try attributeClass(p, "categories") == .reference {
             let catPath = try referencedObject(p, "categories")
-            let codes: [Int32] = try read(p)
+            let codes: [Int32] = try read(try perRow(p, integers: true))
             let cats = try readStringsOrNumbers(catPath)
             // anndata 0.7 puts `ordered` on the categories dataset.
             let orderedOn = hasAttribute(catPath, "ordered") ? catPath : p
@@ -106,6 +110,7 @@ extension HDF5File {
         }
         let shape = try shape(p)
         guard shape.count == 1 else { return nil }
+        _ = try perRow(p)
         switch try elementClass(p) {
         case .string: return .string(try readStrings(p))
         case .float: return .numeric(try read(p))

@@ -13,6 +13,10 @@ import STCore
 /// accept variable-length and fixed-length strings, ASCII or UTF-8. Row-range reads select a
 /// hyperslab along the first dimension, so only the chunks holding those rows are decompressed.
 ///
+/// Every dataset is checked once, when first opened, against what the file stores for it
+/// (`checkStorage`, HDF5Storage.swift): a declared extent the file cannot hold is an `InputError`
+/// before the extent is used to size anything.
+///
 /// The system HDF5 library is usually built without thread safety: use HDF5 objects from one
 /// thread at a time.
 public final class HDF5File {
@@ -24,6 +28,8 @@ public final class HDF5File {
     static let chunkCacheBytes = 64 << 20
     /// At most this many blocks go into one union selection (keeps HDF5's selection cost linear).
     static let maxBlocksPerRead = 1024
+    /// Datasets whose storage was checked against their extent (`checkStorage`).
+    var verifiedDatasets = Set<String>()
 
     /// Opens `path` read-only; throws if it is missing, unreadable, a directory or not HDF5.
     public init(path: String) throws {
@@ -170,6 +176,15 @@ public final class HDF5File {
         }
     }
 
+    /// Reads columns `columns` of rows `rows` (nil = all) of a 2-D dataset, row-major: only those
+    /// columns are read (a hyperslab), however wide the dataset.
+    public func readColumns<T: HDF5Scalar>(_ name: String, _ columns: Range<Int>, rows: Range<Int>? = nil,
+                                           as: T.Type = T.self) throws -> [T] {
+        try withSelection(name, rows: rows.map { [$0] }, columns: columns, requireRank: 2) { ftype, n, read in
+            try readNumeric(ftype: ftype, count: n, field: Self.fieldName(name), read: read)
+        }
+    }
+
     /// Reads a dataset that must hold exactly one element (a scalar or a 1-element array).
     public func readScalar<T: HDF5Scalar>(_ name: String, as: T.Type = T.self) throws -> T {
         let v: [T] = try read(name)
@@ -291,6 +306,7 @@ public final class HDF5File {
         if dapl >= 0 { H5Pset_chunk_cache(dapl, 12_421, Self.chunkCacheBytes, 1.0) }
         let d = H5Dopen2(id, Self.hdf5Name(name), dapl >= 0 ? dapl : sth5_p_default())
         if d < 0 { throw InputError(file: path, field: Self.fieldName(name), "is not a dataset") }
+        do { try checkStorage(d, name: name) } catch { H5Dclose(d); throw error }
         return d
     }
 
@@ -310,9 +326,12 @@ public final class HDF5File {
     /// A read callback: `(memory type, destination) -> status`.
     typealias Reader = (hid_t, UnsafeMutableRawPointer?) -> herr_t
 
-    /// Opens dataset `name`, selects `rows` along its first dimension (nil = everything) and hands
-    /// the file type, the number of selected elements and a reader to `body`.
-    func withSelection<R>(_ name: String, rows: [Range<Int>]?, requireRank: Int? = nil,
+    /// Opens dataset `name`, selects `rows` along its first dimension (nil = everything) and, for a
+    /// 2-D dataset, `columns` along its second (nil = all), and hands the file type, the number of
+    /// selected elements and a reader to `body`. Counts are overflow-checked and the dataset's
+    /// storage was checked against its extent when it was opened, so the count handed on is what
+    /// the file holds.
+    func withSelection<R>(_ name: String, rows: [Range<Int>]?, columns: Range<Int>? = nil, requireRank: Int? = nil,
                           _ body: (hid_t, Int, Reader) throws -> R) throws -> R {
         let field = Self.fieldName(name)
         let d = try openDataset(name); defer { H5Dclose(d) }
@@ -320,10 +339,15 @@ public final class HDF5File {
         let fspace = H5Dget_space(d); defer { H5Sclose(fspace) }
         let dims = try Self.dims(ofSpace: fspace, file: path, name: name)
         if let r = requireRank, dims.count != r {
-            throw InputError(file: path, field: field, "expected a \(r)-D dataset, found shape \(dims)")
+            throw InputError(file: path, field: field, "expected a \(r)-D dataset, found shape \(Self.formatShape(dims))")
         }
-        guard let rows else {
-            let n = dims.reduce(1, *)
+        if let columns {
+            guard dims.count == 2, columns.lowerBound >= 0, columns.upperBound <= dims[1] else {
+                throw InputError(file: path, field: field, "columns \(columns.lowerBound)..<\(columns.upperBound) outside shape \(Self.formatShape(dims))")
+            }
+        }
+        guard rows != nil || columns != nil else {
+            let n = try elementCount(dims, field: field)
             return try body(ftype, n) { mem, ptr in
                 n == 0 ? 0 : H5Dread(d, mem, sth5_s_all(), sth5_s_all(), sth5_p_default(), ptr)
             }
@@ -331,11 +355,12 @@ public final class HDF5File {
         guard let nRows = dims.first else {
             throw InputError(file: path, field: field, "is a scalar; cannot select rows")
         }
-        let rowSize = dims.dropFirst().reduce(1, *)
+        var selectedDims = dims
+        if let columns { selectedDims[1] = columns.count }
+        let rowSize = try elementCount(Array(selectedDims.dropFirst()), field: field)
         var prevEnd = 0
         var blocks: [Range<Int>] = []
-        blocks.reserveCapacity(rows.count)
-        for r in rows where !r.isEmpty {
+        for r in rows ?? [0..<nRows] where !r.isEmpty {
             guard r.lowerBound >= prevEnd || blocks.isEmpty, r.lowerBound >= 0, r.upperBound <= nRows else {
                 throw InputError(file: path, field: field,
                                  "row range \(r.lowerBound)..<\(r.upperBound) outside 0..<\(nRows) or not sorted")
@@ -343,6 +368,7 @@ public final class HDF5File {
             prevEnd = r.upperBound
             blocks.append(r)
         }
+        // Every block lies within the dataset, whose element count fits an Int.
         let total = blocks.reduce(0) { $0 + $1.count } * rowSize
         let maxBlocks = Self.maxBlocksPerRead
         return try body(ftype, total) { mem, ptr in
@@ -356,8 +382,9 @@ public final class HDF5File {
                 var count = 0
                 for k in b..<end {
                     var start = [hsize_t](repeating: 0, count: dims.count)
-                    var cnt = dims.map { hsize_t($0) }
+                    var cnt = selectedDims.map { hsize_t($0) }
                     start[0] = hsize_t(blocks[k].lowerBound)
+                    if let columns { start[1] = hsize_t(columns.lowerBound) }
                     cnt[0] = hsize_t(blocks[k].count)
                     let op = k == b ? sth5_s_select_set() : sth5_s_select_or()
                     if H5Sselect_hyperslab(space, op, start, nil, cnt, nil) < 0 { return -1 }

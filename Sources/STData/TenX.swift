@@ -91,24 +91,27 @@ public final class TenXMatrixReader: SpatialExpressionSource {
         }
         let shapeName = group + "/shape"
         guard file.isDataset(shapeName) else { throw InputError(file: path, field: shapeName, "missing") }
+        try file.requireIntegers(shapeName)
         let shape: [Int64] = try file.read(shapeName)
-        guard shape.count == 2, shape[0] >= 0, shape[1] >= 0 else {
+        guard shape.count == 2, shape[0] >= 0, shape[1] >= 0, shape[0] < Int64.max, shape[1] < Int64.max else {
             throw InputError(file: path, field: shapeName, "expected [features, barcodes], found \(shape)")
         }
         let nFeatures = Int(shape[0]), nBarcodes = Int(shape[1])
         source = try CompressedSparseSource(file: file, group: group, major: nBarcodes, minor: nFeatures,
-                                            majorName: "barcodes")
+                                            majorName: "barcodes", shapeField: shapeName)
         header = XHeader(layout: .csr, rows: nBarcodes, cols: nFeatures, nnz: source.nnz,
                          isInteger: try source.valuesAreInteger(), path: group)
         if nBarcodes == 0 {
             throw InputError(file: path, field: group, "has zero barcodes; nothing to train on")
         }
+        // Names must number what the shape declares: checked from their shapes, before any read.
+        try file.checkLength(group + "/barcodes", expected: nBarcodes, what: "entries", owner: shapeName + " declares", unit: "barcodes")
+        for name in legacy ? ["gene_names", "genes"] : ["features/name", "features/id", "features/feature_type", "features/genome"]
+        where file.isDataset(group + "/" + name) {
+            try file.checkLength(group + "/" + name, expected: nFeatures, what: "entries", owner: shapeName + " declares", unit: "features")
+        }
         if geneExpressionOnly && !legacy && file.isDataset(group + "/features/feature_type") {
             let types = try file.readStrings(group + "/features/feature_type")
-            guard types.count == nFeatures else {
-                throw InputError(file: path, field: group + "/features/feature_type",
-                                 "has \(types.count) entries, expected \(nFeatures)")
-            }
             let gex = types.indices.filter { types[$0] == "Gene Expression" }
             kept = gex.count == nFeatures ? nil : gex
         } else {

@@ -4,13 +4,26 @@
 /// O(N log N); each query costs O(log N + k) on spatial data, so the kNN lists of a rank's owned
 /// spots, or of every spot, never cost anything quadratic in N.
 ///
-/// **Order and ties.** Neighbours are ranked by the key (squared distance, global index), a strict
-/// total order: among equidistant points the lower global index comes first. The squared distance
-/// of points a and b is computed as `dx*dx + dy*dy` with `dx = x_b - x_a`, `dy = y_b - y_a` in
-/// `Double`, which is bitwise symmetric in a and b, so "equidistant" means equal in that computed
-/// value. The result is therefore a pure function of the coordinates and k: independent of the
-/// tree's shape, of which subset is queried, and of the number of ranks. (On a Visium lattice each
-/// spot has six nearly equidistant neighbours, so the k = 3 graph depends on this rule.)
+/// **Order and ties.** Neighbours are ranked by squared distance, and distances that agree to
+/// within the rounding of the input coordinates are ties, ranked by lower global index. Two things
+/// make the result independent of where the slide sits and of its units:
+///
+/// * The coordinates are centred first (the bounding box's centre is subtracted, in `Double`), so
+///   `dx = x_b - x_a` is computed between numbers of the slide's own extent, not of its offset.
+/// * Rounding the input already cost each coordinate up to half an ulp of the largest raw
+///   magnitude S = max |coordinate| (a lattice shifted by −10⁶ carries errors of ~10⁻¹⁰ however it
+///   is centred afterwards), so squared distances a and b are *tied* when
+///   |a − b| ≤ τ·√max(a, b), τ = 32·ε·S (ε = `Double.ulpOfOne`): a few ulps of S on the distance,
+///   a bound on what that rounding can do to d². On a Visium lattice (S ~ 10⁴ px, spacing ~100 px)
+///   this is a relative 10⁻¹² of d²; distances of real spots that differ are far apart.
+///
+/// On a hexagonal lattice each spot's six neighbours are then tied exactly whatever the shift or
+/// scale, and the lower indices win, so shifting by −10⁶ or scaling by 10³ gives the same lists.
+/// Without ties the order is plain distance order (scikit-learn's). Within a group of mutually
+/// tied distances the order is by index; distances spread over more than 2τ (a chain of near-ties)
+/// could order differently depending on the search's visiting order, which is the same on every
+/// rank (every rank builds the same tree on all points), so the result stays a pure function of the
+/// coordinates and k: independent of which subset is queried and of the number of ranks.
 ///
 /// **Self and duplicates.** A query for point i never returns i itself, but points at the same
 /// coordinates as i (duplicates) are other points at distance 0 and rank first, by index. A large
@@ -38,6 +51,19 @@ public struct KDTree: Sendable {
     let axes: [UInt8]
     /// Split value per heap-numbered node (points left of the split have coordinate ≤ it, right ≥).
     let splits: [Double]
+    /// The centre subtracted from every coordinate (x, y): the bounding box's centre.
+    public let centre: (x: Double, y: Double)
+    /// τ of the tie rule (see the type's documentation): squared distances a, b tie when
+    /// |a − b| ≤ τ·√max(a, b).
+    public let tieScale: Double
+
+    /// τ for raw coordinates of largest magnitude `magnitude` (see the type's documentation).
+    public static func tieScale(magnitude: Double) -> Double { 32 * Double.ulpOfOne * magnitude }
+
+    /// Whether squared distances `a` and `b` are tied under `tieScale`.
+    @inline(__always) static func tied(_ a: Double, _ b: Double, tieScale t: Double) -> Bool {
+        a.isFinite && b.isFinite && Swift.abs(a - b) <= t * Swift.max(a, b).squareRoot()
+    }
 
     static let leafAxis: UInt8 = 2
     /// A leaf of more than `leafSize` points at one location, stored by ascending global index.
@@ -60,11 +86,22 @@ public struct KDTree: Sendable {
         var xs = [Double](repeating: 0, count: n)
         var ys = [Double](repeating: 0, count: n)
         var ids = [Int32](repeating: 0, count: n)
+        var minX = Double.infinity, maxX = -Double.infinity, minY = Double.infinity, maxY = -Double.infinity
         coordinates.withUnsafeBufferPointer { c in
             for i in 0..<n {
                 let x = c[2 &* i], y = c[2 &* i &+ 1]
                 precondition(x.isFinite && y.isFinite, "KDTree: point \(i) has a non-finite coordinate")
-                xs[i] = x; ys[i] = y; ids[i] = Int32(truncatingIfNeeded: i)
+                minX = Swift.min(minX, x); maxX = Swift.max(maxX, x)
+                minY = Swift.min(minY, y); maxY = Swift.max(maxY, y)
+            }
+        }
+        // Halves first: (min + max) could overflow near the largest finite Double.
+        let cx = n > 0 ? minX / 2 + maxX / 2 : 0, cy = n > 0 ? minY / 2 + maxY / 2 : 0
+        centre = (cx, cy)
+        tieScale = n > 0 ? Self.tieScale(magnitude: Swift.max(-minX, maxX, -minY, maxY)) : 0
+        coordinates.withUnsafeBufferPointer { c in
+            for i in 0..<n {
+                xs[i] = c[2 &* i] - cx; ys[i] = c[2 &* i &+ 1] - cy; ids[i] = Int32(truncatingIfNeeded: i)
             }
         }
         // Midpoint splits halve ranges, so leaves sit at depth D ≤ the first t with ⌈N/2ᵗ⌉ ≤ leafSize;
@@ -170,7 +207,7 @@ public struct KDTree: Sendable {
         var out = [Int32](repeating: 0, count: k)
         out.withUnsafeMutableBufferPointer { ob in
             withSearcher(k: k) { s in
-                s.query(x: x, y: y, excluding: -1)
+                s.query(x: x - centre.x, y: y - centre.y, excluding: -1)
                 s.copyResult(to: ob.baseAddress!, distances: nil)
             }
         }
@@ -190,7 +227,7 @@ public struct KDTree: Sendable {
                                 bestI.withUnsafeMutableBufferPointer { bi in
                                     var s = Searcher(x: xb.baseAddress!, y: yb.baseAddress!, id: ib.baseAddress!,
                                                      axis: ab.baseAddress!, split: sb.baseAddress!,
-                                                     count: count, k: k,
+                                                     count: count, k: k, tieScale: tieScale,
                                                      bestD: bd.baseAddress!, bestI: bi.baseAddress!)
                                     body(&s)
                                 }
@@ -287,6 +324,8 @@ private struct Searcher {
     let split: UnsafePointer<Double>
     let count: Int
     let k: Int
+    /// τ of the tie rule (`KDTree.tieScale`).
+    let tieScale: Double
     let bestD: UnsafeMutablePointer<Double>
     let bestI: UnsafeMutablePointer<Int32>
     var qx = 0.0, qy = 0.0
@@ -299,6 +338,18 @@ private struct Searcher {
         for j in 0..<k { bestD[j] = .infinity; bestI[j] = .max }
         worstD = .infinity; worstI = .max
         search(node: 1, lo: 0, hi: count, offX: 0, offY: 0)
+    }
+
+    /// Whether candidate (d, i) ranks before (e, j): clearly nearer, or tied and of lower index.
+    @inline(__always) func precedes(_ d: Double, _ i: Int32, _ e: Double, _ j: Int32) -> Bool {
+        if KDTree.tied(d, e, tieScale: tieScale) { return i < j }
+        return d < e
+    }
+
+    /// Whether a cell whose squared distance is at least `bound` can hold no candidate: it is
+    /// farther than the current k-th by more than a tie.
+    @inline(__always) func prunable(_ bound: Double) -> Bool {
+        bound > worstD && !KDTree.tied(bound, worstD, tieScale: tieScale)
     }
 
     func copyResult(to out: UnsafeMutablePointer<Int32>, distances: UnsafeMutablePointer<Double>?) {
@@ -316,13 +367,13 @@ private struct Searcher {
         if a == KDTree.coincidentAxis {
             let dx = x[lo] - qx, dy = y[lo] - qy
             let d = dx * dx + dy * dy
-            if d > worstD { return }
+            if prunable(d) { return }
             var p = lo, seen = 0
             while p < hi && seen < k {
                 let i = id[p]
                 if i != exclude {
                     seen &+= 1
-                    if d < worstD || i < worstI { insert(d, i) } else { return }
+                    if precedes(d, i, worstD, worstI) { insert(d, i) } else { return }
                 }
                 p &+= 1
             }
@@ -334,7 +385,7 @@ private struct Searcher {
                 let i = id[p]
                 let dx = x[p] - qx, dy = y[p] - qy
                 let d = dx * dx + dy * dy
-                if (d < worstD || (d == worstD && i < worstI)) && i != exclude { insert(d, i) }
+                if i != exclude && precedes(d, i, worstD, worstI) { insert(d, i) }
                 p &+= 1
             }
             return
@@ -350,7 +401,7 @@ private struct Searcher {
         let fx = a == 0 ? diff : offX
         let fy = a == 0 ? offY : diff
         let bound = fx * fx + fy * fy
-        if bound > worstD { return }
+        if prunable(bound) { return }
         if nearLeft {
             search(node: 2 &* node &+ 1, lo: mid, hi: hi, offX: fx, offY: fy)
         } else {
@@ -362,7 +413,7 @@ private struct Searcher {
         var j = k &- 1
         while j > 0 {
             let pd = bestD[j &- 1]
-            if pd < d || (pd == d && bestI[j &- 1] < i) { break }
+            if !precedes(d, i, pd, bestI[j &- 1]) { break }
             bestD[j] = pd; bestI[j] = bestI[j &- 1]
             j &-= 1
         }

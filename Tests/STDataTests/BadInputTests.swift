@@ -115,6 +115,6 @@ final class BadInputTests: XCTestCase {
         try RawH5AD().writeFrame(w, "var", ["x", "y", "z"])
         try w.write("obsm/spatial", [0.0, 1, 2, 3], shape: [2, 2])
         try w.close()
-        assertInputError(p, "X", contains: "negative value -1.0 near row 1, column 0") { try read(p) }
+        assertInputError(p, "X", contains: "negative value -1.0 at row 1, column 0") { try read(p) }
     }
 }

@@ -170,4 +170,32 @@ final class TenXTests: XCTestCase {
         let r = try TenXMatrixReader(path: h5)
         assertInputError(h5, "matrix/indices", contains: "index 5 out of range 0..<3") { _ = try r.readX() }
     }
+
+    /// A 10x matrix that lies about its sizes (issue 9.1): refused when opened, naming the field,
+    /// before anything sized by the lie is read.
+    func testLyingSizes() throws {
+        let t = try TempDir()
+        /// The valid matrix with one object rewritten by `change`.
+        func lying(_ name: String, _ change: (HDF5Patch) throws -> Void) throws -> String {
+            let path = t.file(name + ".h5")
+            try writeMatrix(path)
+            let p = try HDF5Patch(path: path)
+            try change(p)
+            try p.close()
+            return path
+        }
+        let cases: [(path: String, field: String, message: String)] = [
+            (try lying("floats") { try $0.replace("matrix/shape", with: [Double(self.nGenes + 1) + 0.5, Double(self.nBarcodes)]) },
+             "matrix/shape", "must hold integers, found float64"),
+            (try lying("barcodes") { try $0.replaceChunkedStrings("matrix/barcodes", count: 10_000_000_000, chunk: 64, prefix: self.barcodes) },
+             "matrix/barcodes", "declares shape (10000000000,) (10000000000 elements) but the file stores only 1 of the 156250000 chunks"),
+            (try lying("names") { try $0.replace("matrix/barcodes", with: [Int64](0..<Int64(self.nBarcodes - 1))) },
+             "matrix/barcodes", "has 8 entries but matrix/shape declares 9 barcodes"),
+            (try lying("indptr") { try $0.replace("matrix/indptr", with: self.x.indptr.map { Double($0) }) },
+             "matrix/indptr", "must hold integers, found float64"),
+        ]
+        for c in cases {
+            assertInputError(c.path, c.field, contains: c.message) { _ = try TenXMatrixReader(path: c.path) }
+        }
+    }
 }

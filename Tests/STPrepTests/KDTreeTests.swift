@@ -3,30 +3,32 @@ import STCore
 import XCTest
 
 /// Brute-force oracle: the k nearest other points of point q (or of the location (x, y) when
-/// q < 0), ranked by (squared distance, index), with the same distance formula as the tree.
-/// O(N·k): k selection passes over all squared distances.
+/// q < 0), ranked as `KDTree` documents: coordinates centred on the bounding box's centre, squared
+/// distances tied when |a − b| ≤ τ·√max(a, b) with τ = 32·ε·max |coordinate|, ties by lower index.
+/// O(N·k): k selection passes over all squared distances (written out here, not shared with the tree).
 func bruteForceNeighbours(_ c: [Double], of q: Int, k: Int, x: Double? = nil, y: Double? = nil)
     -> (ids: [Int32], d2: [Double]) {
     let n = c.count / 2
-    let qx = x ?? c[2 * q], qy = y ?? c[2 * q + 1]
+    let xsRaw = stride(from: 0, to: c.count, by: 2).map { c[$0] }, ysRaw = stride(from: 1, to: c.count, by: 2).map { c[$0] }
+    let cx = xsRaw.min()! / 2 + xsRaw.max()! / 2, cy = ysRaw.min()! / 2 + ysRaw.max()! / 2
+    let tau = 32 * Double.ulpOfOne * c.map { abs($0) }.max()!
+    let qx = (x ?? c[2 * q]) - cx, qy = (y ?? c[2 * q + 1]) - cy
     var d = [Double](repeating: .infinity, count: n)
+    for j in 0..<n where j != q {
+        let dx = (c[2 * j] - cx) - qx, dy = (c[2 * j + 1] - cy) - qy
+        d[j] = dx * dx + dy * dy
+    }
+    func before(_ a: Int, _ b: Int) -> Bool {
+        if abs(d[a] - d[b]) <= tau * max(d[a], d[b]).squareRoot() { return a < b }
+        return d[a] < d[b]
+    }
+    var taken = Set<Int>()
     var ids = [Int32](), d2 = [Double]()
-    c.withUnsafeBufferPointer { cb in
-        d.withUnsafeMutableBufferPointer { db in
-            for j in 0..<n where j != q {
-                let dx = cb[2 * j] - qx, dy = cb[2 * j + 1] - qy
-                db[j] = dx * dx + dy * dy
-            }
-            // Repeatedly take the smallest remaining (strict < keeps the lowest index on ties).
-            for _ in 0..<k {
-                var best = -1, bestD = Double.infinity
-                for j in 0..<n where j != q && db[j] < bestD {
-                    best = j; bestD = db[j]
-                }
-                ids.append(Int32(best)); d2.append(bestD)
-                db[best] = .nan   // taken: NaN compares false, never selected again
-            }
-        }
+    for _ in 0..<k {
+        var best = -1
+        for j in 0..<n where j != q && !taken.contains(j) && (best < 0 || before(j, best)) { best = j }
+        taken.insert(best)
+        ids.append(Int32(best)); d2.append(d[best])
     }
     return (ids, d2)
 }
@@ -177,5 +179,61 @@ final class KDTreeTests: XCTestCase {
             XCTAssertEqual(Array(sub[(3 * r)..<(3 * r + 3)]), Array(all[(3 * i)..<(3 * i + 3)]))
         }
         XCTAssertEqual(tree.nearestNeighbours(of: [], k: 3).neighbours, [])
+    }
+
+    /// The neighbour lists do not depend on where the slide sits or on its units: a 300-spot
+    /// hexagonal lattice (exact ties between a spot's six neighbours, broken by index) gives the
+    /// same 3-NN (and 6-NN) lists shifted by −10⁶, by +123 456.789 in x and −10⁶ in y, scaled by
+    /// 10³ and 10⁻³, and scaled then shifted. Without centring and the tie tolerance, rounding of the
+    /// shifted coordinates decided ~220 of the 300 lists.
+    func testHexLatticeNeighboursInvariantUnderShiftAndScale() {
+        let hex = hexLattice(rows: 15, cols: 20, spacing: 1)
+        XCTAssertEqual(hex.count, 600)
+        let transforms: [(String, (Double, Bool) -> Double)] = [
+            ("shift -1e6", { v, _ in v - 1e6 }),
+            ("shift +123456.789 / -1e6", { v, isX in isX ? v + 123_456.789 : v - 1e6 }),
+            ("scale 1e3", { v, _ in v * 1e3 }),
+            ("scale 1e-3", { v, _ in v * 1e-3 }),
+            ("scale 137.5 then shift 5e5", { v, _ in v * 137.5 + 5e5 }),
+        ]
+        for k in [3, 6] {
+            let base = KDTree(coordinates: hex).nearestNeighbours(k: k)
+            // The base lists are the lattice's: an interior spot's k nearest are at distance 1
+            // (k ≤ 6), the lowest indices of its six neighbours.
+            assertMatchesBruteForce(hex, k: k)
+            for r in 1..<14 {
+                for q in 1..<19 {
+                    let i = r * 20 + q
+                    let list = Array(base[(i * k)..<((i + 1) * k)])
+                    XCTAssertEqual(list, list.sorted(), "spot \(i): equidistant neighbours in index order")
+                    for j in list {
+                        let dx = hex[2 * Int(j)] - hex[2 * i], dy = hex[2 * Int(j) + 1] - hex[2 * i + 1]
+                        XCTAssertEqual((dx * dx + dy * dy).squareRoot(), 1, accuracy: 1e-12, "spot \(i) → \(j)")
+                    }
+                }
+            }
+            for (name, f) in transforms {
+                let moved = hex.enumerated().map { f($1, $0 % 2 == 0) }
+                let lists = KDTree(coordinates: moved).nearestNeighbours(k: k)
+                let differing = (0..<300).filter { lists[($0 * k)..<(($0 + 1) * k)] != base[($0 * k)..<(($0 + 1) * k)] }
+                XCTAssertEqual(differing.count, 0, "\(name), k = \(k): lists of spots \(differing.prefix(10)) changed")
+                assertMatchesBruteForce(moved, k: k)
+            }
+        }
+    }
+
+    /// Distances that differ by more than the rounding of the coordinates are never tied: points
+    /// 10⁻⁷ apart in distance keep their distance order, also shifted by −10⁶ (where rounding is
+    /// ~10⁻¹⁰ and τ = 32·ε·10⁶ ≈ 7·10⁻⁹); a gap of 10⁻¹¹ there is a tie (index order).
+    func testCloseButDistinctDistancesKeepTheirOrder() {
+        // Spot 0 at the origin; spots 1 and 2 at distances 1 + 1e-7 and 1 (spot 2 has the higher
+        // index but is nearer), spot 3 far away.
+        let c = [0.0, 0, 1 + 1e-7, 0, 0, 1, 10, 10]
+        XCTAssertEqual(Array(KDTree(coordinates: c).nearestNeighbours(k: 2)[0..<2]), [2, 1])
+        // The same shifted by −10⁶: rounding there is ~10⁻¹⁰, still below the 10⁻⁹ gap.
+        let shifted = c.map { $0 - 1e6 }
+        XCTAssertEqual(Array(KDTree(coordinates: shifted).nearestNeighbours(k: 2)[0..<2]), [2, 1])
+        let nearTie = [0.0, 0, 1 + 1e-11, 0, 0, 1, 10, 10].map { $0 - 1e6 }
+        XCTAssertEqual(Array(KDTree(coordinates: nearTie).nearestNeighbours(k: 2)[0..<2]), [1, 2])
     }
 }

@@ -10,6 +10,13 @@
 #   3. More ranks than spots (every rank sees it): refused, message once.
 #   4. A missing input file on 4 ranks (every rank sees it): message once.
 #   5. `synth` onto a full disk (one process): exit 1, one line, no file (root: a tmpfs mount).
+#   6. result.h5ad onto a full disk after reading an .h5ad (one process; root: a tmpfs mount).
+#   7–8. Files that lie about their sizes (issue 9.1), on 3 ranks: X.attrs["shape"] patched to
+#      (300, 2·10⁹), and obsm/spatial's dataspace patched to 300 × 10⁹ (one chunk stored). Every
+#      rank reads the same header, so every rank refuses at the same point: one line (rank 0's),
+#      exit non-zero within seconds, no rank allocating by the declared sizes. The patches are 8-byte
+#      overwrites found with grep -obUaP in a 300-spot synth file (superblock v0: no checksums)
+#      and checked through h5dump before the run.
 #
 # How the bad files are made, without Python or h5py: `stgnn-dist synth` writes a valid slide
 # (gzip-compressed, chunked); `h5repack -f NONE -l CONTI` (Debian package hdf5-tools) rewrites it
@@ -167,6 +174,41 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=300k tmpfs "$small" 2>/dev/null;
     umount "$small"
 else
     echo "skip: a full output disk needs root (tmpfs mount)"
+fi
+
+# 7–8. Files that lie about their sizes, 3 ranks (see the header). patch FILE HEXPATTERN SKIP HEXVALUE:
+# overwrites the 8 bytes SKIP bytes after the unique match of HEXPATTERN with HEXVALUE.
+patch8() {
+    local file="$1" pattern="$2" skip="$3" value="$4" offsets
+    offsets=$(LC_ALL=C grep -obUaP "$pattern" "$file" | cut -d: -f1)
+    [ "$(wc -w <<<"$offsets")" = 1 ] || { echo "pattern found $(wc -w <<<"$offsets") times in $file" >&2; return 1; }
+    printf "$value" | dd of="$file" bs=1 seek=$((offsets + skip)) conv=notrunc status=none
+}
+le300='\x2c\x01\x00\x00\x00\x00\x00\x00'
+if command -v h5dump >/dev/null && "$bin" synth --spots 300 --genes 120 --output "$tmp/s300.h5ad" >/dev/null; then
+    cp "$tmp/s300.h5ad" "$tmp/shape.h5ad"
+    # X.attrs["shape"] = [300, 120] (int64) → [300, 2000000000].
+    if patch8 "$tmp/shape.h5ad" "${le300}\x78\x00\x00\x00\x00\x00\x00\x00" 8 '\x00\x94\x35\x77\x00\x00\x00\x00' \
+        && h5dump -a /X/shape "$tmp/shape.h5ad" | grep -q "300, 2000000000"; then
+        run_job 3 "$tmp/shape.out" run --input "$tmp/shape.h5ad" --output "$tmp/shape" --epochs 2 --progress-every 0
+        expect_failure "X.attrs[shape] = (300, 2e9) in a 300-spot file, 3 ranks" "$tmp/shape.out" "$RC" "$SECS" "$tmp/shape" \
+            "$tmp/shape.h5ad" "'var/_index'" "has 120 names but X has 2000000000 columns" "[rank 0 of 3]"
+    else
+        fail "could not patch X.attrs[shape]"
+    fi
+    cp "$tmp/s300.h5ad" "$tmp/wide.h5ad"
+    # obsm/spatial's dataspace: dims (300, 2) and max dims (300, 2), consecutive → 300 × 1e9 both.
+    if patch8 "$tmp/wide.h5ad" "${le300}\x02\x00\x00\x00\x00\x00\x00\x00${le300}\x02\x00\x00\x00\x00\x00\x00\x00" 8 '\x00\xca\x9a\x3b\x00\x00\x00\x00' \
+        && patch8 "$tmp/wide.h5ad" "${le300}\x00\xca\x9a\x3b\x00\x00\x00\x00${le300}\x02\x00\x00\x00\x00\x00\x00\x00" 24 '\x00\xca\x9a\x3b\x00\x00\x00\x00' \
+        && h5dump -H -d /obsm/spatial "$tmp/wide.h5ad" | grep -q "( 300, 1000000000 ) / ( 300, 1000000000 )"; then
+        run_job 3 "$tmp/wide.out" run --input "$tmp/wide.h5ad" --output "$tmp/wide" --epochs 2 --progress-every 0
+        expect_failure "obsm/spatial declared 300 × 1e9 (one chunk stored), 3 ranks" "$tmp/wide.out" "$RC" "$SECS" "$tmp/wide" \
+            "$tmp/wide.h5ad" "'obsm/spatial'" "declares shape (300, 1000000000)" "chunks it needs" "[rank 0 of 3]"
+    else
+        fail "could not patch obsm/spatial's dataspace"
+    fi
+else
+    echo "skip: h5dump (Debian package hdf5-tools) not found; lying-size files not run"
 fi
 
 echo "fault tests: $failures failure(s)"
