@@ -183,7 +183,7 @@ fi
 if [ -e "$tmp/neg.h5ad" ]; then
     rcdir="$tmp/rc-neg"; mkdir -p "$rcdir"
     t0=$SECONDS
-    timeout 120 "${MPIRUN[@]}" -n 3 bash -c '"$@"; echo $? >"'"$rcdir"'/rank$OMPI_COMM_WORLD_RANK"' _ \
+    timeout 120 "${MPIRUN[@]}" -n 3 bash -c '"$@"; s=$?; echo $s >"'"$rcdir"'/rank$OMPI_COMM_WORLD_RANK"; exit $s' _ \
         "$bin" run --input "$tmp/neg.h5ad" --output "$tmp/neg2" --epochs 2 --progress-every 0 >"$tmp/neg2.out" 2>&1
     RC=$?; SECS=$((SECONDS - t0))
     expect_failure "coordinated end of a rank-local failure, 3 ranks" "$tmp/neg2.out" "$RC" "$SECS" "$tmp/neg2" \
@@ -221,7 +221,7 @@ sdata=(--synthetic-spots 2000 --synthetic-genes 100 --synthetic-domains 4)
 timeout 180 "${MPIRUN[@]}" -n 3 "$bin" run "${sdata[@]}" --epochs 100000 --stall-timeout 5 --output "$stall" \
     --progress-every 0 >"$tmp/stall.out" 2>&1 &
 mpirun_pid=$!
-for _ in $(seq 1 600); do [ "$(wc -l <"$stall/metrics.jsonl" 2>/dev/null || echo 0)" -ge 5 ] && break; sleep 0.1; done
+for _ in $(seq 1 600); do [ "$(cat "$stall/metrics.jsonl" 2>/dev/null | wc -l)" -ge 5 ] && break; sleep 0.1; done
 mp=$(pgrep -P "$mpirun_pid" -x mpirun || echo "$mpirun_pid")   # timeout → mpirun → ranks
 r0=$(rank_pid "$mp" 0); r1=$(rank_pid "$mp" 1); r2=$(rank_pid "$mp" 2)
 if [ -z "$r0" ] || [ -z "$r1" ] || [ -z "$r2" ]; then
