@@ -29,9 +29,9 @@ import Glibc
 // replicated state), the lowest such. It writes the checkpoint through `watchdog.checkpoint`
 // (from its own copy of the parameters and Adam state, no collective), prints the one line,
 // sends `end` and calls MPI_Abort: MPI_Finalize would wait for the stopped rank for ever. The
-// other live ranks restore the default action of SIGTERM and wait for mpirun's kill. A stopped
-// rank that resumes (mpirun sends SIGCONT before its kill) finds `alive` and `end` messages
-// naming it missing and exits at once.
+// other live ranks wait for `end` and exit by themselves (mpirun's kill would come only after
+// odls_base_sigkill_timeout, 60 s under launch/stgnn-run, twice). A stopped rank that resumes
+// (mpirun sends SIGCONT before its kill) finds the `alive` and `end` messages and exits at once.
 //
 // Why a roll call rather than a per-epoch arrival record: it costs nothing while the job is
 // healthy (no message per epoch), it names the ranks that are stalled *now* (a rank can stop
@@ -144,7 +144,7 @@ extension MPICommunicator {
         switch m.tag {
         case .failed: endJob(failure: nil)
         case .alive: rollCall(first: m)
-        case .end: awaitEnd(m.payload)
+        case .end: exitNow(m.payload)
         }
     }
 
@@ -209,7 +209,7 @@ extension MPICommunicator {
             case .alive where m.payload.count >= 3:
                 answers[m.source] = Int(m.payload[1])
                 if myTimeout == 0 { timeout = Swift.max(timeout, Double(m.payload[2]) / 1000) }
-            case .end: awaitEnd(m.payload)
+            case .end: exitNow(m.payload)
             case .alive, .failed: break    // a stall takes precedence over an error seen meanwhile
             }
         }
@@ -222,7 +222,7 @@ extension MPICommunicator {
         let missing = (0..<size).filter { answers[$0] == nil }
         let newest = answers.values.max() ?? completed
         let reporter = answers.filter { $0.value == newest }.keys.min() ?? rank
-        guard reporter == rank else { awaitEnd(nil) }
+        guard reporter == rank else { awaitEnd() }
 
         var checkpoint: Result<String, Error>?
         if epoch > 0, let write = w?.checkpoint { checkpoint = Result { try write() } }
@@ -232,26 +232,37 @@ extension MPICommunicator {
                                                timeout: timeout, checkpoint: checkpoint), comm: self)
         announce(.end, [Int64(code)] + missing.map { Int64($0) })
         defaultSignals()
+        // The others exit within a poll (≤ 1 ms) of reading `end`. Leaving them that moment
+        // first keeps their last poll from touching this rank's memory after it is gone (Open
+        // MPI's shared-memory transport then prints "Read -1, expected ..., errno = 3").
+        usleep(300_000)
         abort(code: code)
     }
 
-    /// A rank that does not report a stall: waits for the reporter's MPI_Abort with SIGTERM's
-    /// default action (mpirun's kill ends it at once, not after the graceful-stop handler's next
-    /// epoch). A rank `payload` names as missing (stopped, now resumed) exits at once. Still alive
-    /// after `endGraceSeconds`: the reporter failed to end the job, so this rank does.
-    func awaitEnd(_ payload: [Int64]?) -> Never {
+    /// A live rank that does not report a stall: waits for the reporter's `end` (sent once the
+    /// checkpoint is written and the line printed), then exits by itself. Waiting for mpirun's
+    /// kill instead would take 2 × `odls_base_sigkill_timeout` (60 s each under launch/stgnn-run).
+    /// No `end` within `endGraceSeconds`: the reporter failed to end the job, so this rank does.
+    func awaitEnd() -> Never {
         defaultSignals()
-        if let p = payload, p.dropFirst().contains(Int64(rank)) {
-            fflush(nil)
-            _exit(Int32(truncatingIfNeeded: p.first ?? 1))
-        }
-        var slept = 0.0
-        while slept < Self.endGraceSeconds {
-            usleep(100_000)
-            slept += 0.1
+        var pause = PollPause()
+        while pause.elapsed < Self.endGraceSeconds {
+            while let m = receiveControl() {
+                if m.tag == .end { exitNow(m.payload) }
+            }
+            pause.wait()
         }
         reportJobFailure("the job stalled and the rank reporting it did not end it within \(Int(Self.endGraceSeconds)) s", comm: self)
         abort(code: 1)
+    }
+
+    /// The reporter's `end` [status, missing...] arrived: the job is over (the reporter calls
+    /// MPI_Abort), so this rank exits at once with the job's status, without MPI_Finalize (which
+    /// would wait for the stopped rank). Also how a stopped rank that resumes (mpirun sends
+    /// SIGCONT before killing it) leaves.
+    func exitNow(_ payload: [Int64]) -> Never {
+        fflush(nil)
+        _exit(Int32(truncatingIfNeeded: payload.first ?? 1))
     }
 
     /// SIGTERM, SIGINT and SIGUSR1 back to their default action: the job is ending, a signal now
