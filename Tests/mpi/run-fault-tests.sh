@@ -12,8 +12,9 @@
 #   5. `synth` onto a full disk (one process): exit 1, one line, no file (root: a tmpfs mount).
 #   6. result.h5ad onto a full disk after reading an .h5ad.
 #   7. Case 1 again: every rank finalizes and exits 1 (coordinated end, no MPI_Abort).
-#   8. A rank stopped by SIGSTOP: the stall watchdog ends the job naming it, with a checkpoint;
-#      the waiting ranks use little CPU; --resume latest continues.
+#   8. A rank stopped by SIGSTOP (rank 2, then rank 0): the stall watchdog ends the job naming it,
+#      with a checkpoint by the lowest live rank; the waiting ranks use little CPU; --resume
+#      latest continues.
 #   9. launch/stgnn-run sets Open MPI's idle yield when oversubscribed.
 #
 # How the bad files are made, without Python or h5py: `stgnn-dist synth` writes a valid slide
@@ -197,12 +198,13 @@ if [ -e "$tmp/neg.h5ad" ]; then
     fi
 fi
 
-# 8. A stalled rank (issue 9, item 7): SIGSTOP rank 2 of 3 mid-training with --stall-timeout 5.
-# Checked: while ranks 0 and 1 wait they use little CPU (utime + stime from /proc/PID/stat over
+# 8. A stalled rank (issue 9, item 7): SIGSTOP one rank of 3 mid-training with --stall-timeout 5.
+# Checked: while the other ranks wait they use little CPU (utime + stime from /proc/PID/stat over
 # 3 s, < 10 % of a core each); the job ends within 5 s + the 2 s roll call + slack; one error line
-# names rank 2, the epoch it did not arrive at and the last completed one; the checkpoint it names
-# is that epoch's and `latest`; mpirun exits 75; --resume latest continues from it.
-stall="$tmp/stall"
+# names the stopped rank, the epoch it did not arrive at and the last completed one, and is
+# printed by the lowest live rank; the checkpoint it names is that epoch's and `latest`; mpirun
+# exits 75; --resume latest continues from it. Stopping rank 2, then rank 0 (whose part, the
+# report and the checkpoint, rank 1 then takes).
 rank_pid() {   # $1 = mpirun pid, $2 = rank: the pid of that rank (a child of mpirun)
     local p
     for p in $(pgrep -P "$1"); do
@@ -211,57 +213,65 @@ rank_pid() {   # $1 = mpirun pid, $2 = rank: the pid of that rank (a child of mp
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sdata=(--synthetic-spots 2000 --synthetic-genes 100 --synthetic-domains 4)
-timeout 180 "${MPIRUN[@]}" -n 3 "$bin" run "${sdata[@]}" --epochs 100000 --stall-timeout 5 --output "$stall" \
-    --progress-every 0 >"$tmp/stall.out" 2>&1 &
-mpirun_pid=$!
-for _ in $(seq 1 600); do [ "$(cat "$stall/metrics.jsonl" 2>/dev/null | wc -l)" -ge 5 ] && break; sleep 0.1; done
-mp=$(pgrep -P "$mpirun_pid" -x mpirun || echo "$mpirun_pid")   # timeout → mpirun → ranks
-r0=$(rank_pid "$mp" 0); r1=$(rank_pid "$mp" 1); r2=$(rank_pid "$mp" 2)
-if [ -z "$r0" ] || [ -z "$r1" ] || [ -z "$r2" ]; then
-    fail "stall: could not find the three ranks' processes (mpirun $mp: $(pgrep -P "$mp" | tr '\n' ' '))"
-    kill "$mpirun_pid" 2>/dev/null; wait "$mpirun_pid"
-else
-    kill -STOP "$r2"
-    t0=$(date +%s.%N)
+stall_case() {   # $1 = the rank to stop
+    local stop="$1" stall="$tmp/stall$1" out="$tmp/stall$1.out" live=() reporter
+    for r in 0 1 2; do [ "$r" != "$stop" ] && live+=("$r"); done
+    reporter=${live[0]}
+    timeout 180 "${MPIRUN[@]}" -n 3 "$bin" run "${sdata[@]}" --epochs 100000 --stall-timeout 5 --output "$stall" \
+        --progress-every 0 >"$out" 2>&1 &
+    local job=$!
+    for _ in $(seq 1 600); do [ "$(cat "$stall/metrics.jsonl" 2>/dev/null | wc -l)" -ge 5 ] && break; sleep 0.1; done
+    local mp; mp=$(pgrep -P "$job" -x mpirun || echo "$job")   # timeout → mpirun → ranks
+    local rs rw1 rw2
+    rs=$(rank_pid "$mp" "$stop"); rw1=$(rank_pid "$mp" "${live[0]}"); rw2=$(rank_pid "$mp" "${live[1]}")
+    if [ -z "$rs" ] || [ -z "$rw1" ] || [ -z "$rw2" ]; then
+        fail "stall of rank $stop: could not find the three ranks' processes (mpirun $mp: $(pgrep -P "$mp" | tr '\n' ' '))"
+        kill "$job" 2>/dev/null; wait "$job"; return
+    fi
+    kill -STOP "$rs"
+    local t0; t0=$(date +%s.%N)
     sleep 1
+    local hz a0 a1 b0 b1 rc took cpu0 cpu1 line epoch done_ ckpt latest ok=1
     hz=$(getconf CLK_TCK)
-    a0=$(cpu_ticks "$r0"); a1=$(cpu_ticks "$r1"); sleep 3; b0=$(cpu_ticks "$r0"); b1=$(cpu_ticks "$r1")
-    wait "$mpirun_pid"
+    a0=$(cpu_ticks "$rw1"); a1=$(cpu_ticks "$rw2"); sleep 3; b0=$(cpu_ticks "$rw1"); b1=$(cpu_ticks "$rw2")
+    wait "$job"
     rc=$?
     took=$(echo "$(date +%s.%N) - $t0" | bc)
-    kill -CONT "$r2" 2>/dev/null
+    kill -CONT "$rs" 2>/dev/null
     cpu0=$(echo "scale=3; ($b0 - $a0) / (3 * $hz)" | bc); cpu1=$(echo "scale=3; ($b1 - $a1) / (3 * $hz)" | bc)
-    line=$(grep "^stgnn-dist: error:" "$tmp/stall.out")
+    line=$(grep "^stgnn-dist: error:" "$out")
     epoch=$(sed -n 's/.*did not arrive at epoch \([0-9]*\) .*/\1/p' <<<"$line")
     done_=$(sed -n 's/.*last completed epoch \([0-9]*\);.*/\1/p' <<<"$line")
     ckpt=$(sed -n 's/.*checkpoint written to \([^;]*\);.*/\1/p' <<<"$line")
     latest=$(cat "$stall/checkpoints/latest" 2>/dev/null)
-    ok=1
-    [ "$(grep -c "^stgnn-dist: error:" "$tmp/stall.out")" = 1 ] || { ok=0; echo "  stall: expected exactly one error line"; }
-    grep -qF "rank 2 did not arrive at epoch" <<<"$line" && grep -qF "within 5 s" <<<"$line" || { ok=0; echo "  stall: the line does not name rank 2 and 5 s"; }
-    [ -n "$epoch" ] && [ "$done_" = $((epoch - 1)) ] || { ok=0; echo "  stall: epoch '$epoch', last completed '$done_'"; }
+    [ "$(grep -c "^stgnn-dist: error:" "$out")" = 1 ] || { ok=0; echo "  stall of rank $stop: expected exactly one error line"; }
+    grep -qF "rank $stop did not arrive at epoch" <<<"$line" && grep -qF "within 5 s" <<<"$line" && grep -qF "[rank $reporter of 3]" <<<"$line" \
+        || { ok=0; echo "  stall of rank $stop: the line does not name rank $stop and 5 s, or was not printed by rank $reporter"; }
+    [ -n "$epoch" ] && [ "$done_" = $((epoch - 1)) ] || { ok=0; echo "  stall of rank $stop: epoch '$epoch', last completed '$done_'"; }
     [ -n "$ckpt" ] && [ -f "$ckpt" ] && [ "$(basename "$ckpt")" = "$latest" ] && [ "$ckpt" = "$stall/checkpoints/$(printf 'epoch-%06d.ckpt' "$done_")" ] \
-        || { ok=0; echo "  stall: checkpoint '$ckpt' (latest '$latest')"; }
-    [ "$rc" = 75 ] || { ok=0; echo "  stall: mpirun exit status $rc, expected 75"; }
-    [ "$(echo "$took < 20" | bc)" = 1 ] || { ok=0; echo "  stall: the job ended $took s after the stop (limit 20 s)"; }
-    [ "$(echo "$cpu0 < 0.10 && $cpu1 < 0.10" | bc)" = 1 ] || { ok=0; echo "  stall: waiting ranks used $cpu0 and $cpu1 of a core"; }
+        || { ok=0; echo "  stall of rank $stop: checkpoint '$ckpt' (latest '$latest')"; }
+    [ "$rc" = 75 ] || { ok=0; echo "  stall of rank $stop: mpirun exit status $rc, expected 75"; }
+    [ "$(echo "$took < 20" | bc)" = 1 ] || { ok=0; echo "  stall of rank $stop: the job ended $took s after the stop (limit 20 s)"; }
+    [ "$(echo "$cpu0 < 0.10 && $cpu1 < 0.10" | bc)" = 1 ] || { ok=0; echo "  stall of rank $stop: waiting ranks used $cpu0 and $cpu1 of a core"; }
     if [ $ok = 1 ]; then
-        pass "stalled rank 2 of 3: ended $(printf '%.1f' "$took") s after SIGSTOP, exit 75, waiting ranks at $cpu0 and $cpu1 of a core: ${line#stgnn-dist: error: }"
+        pass "stalled rank $stop of 3: ended $(printf '%.1f' "$took") s after SIGSTOP, exit 75, waiting ranks at $cpu0 and $cpu1 of a core: ${line#stgnn-dist: error: }"
     else
-        fail "stalled rank"; sed 's/^/    | /' "$tmp/stall.out" | tail -n 20
+        fail "stalled rank $stop"; sed 's/^/    | /' "$out" | tail -n 20
     fi
     if [ -n "$done_" ]; then
         timeout 180 "${MPIRUN[@]}" -n 3 "$bin" run "${sdata[@]}" --epochs $((done_ + 5)) --resume latest --output "$stall" \
-            --progress-every 0 --no-domains >"$tmp/stall2.out" 2>&1
+            --progress-every 0 --no-domains >"$tmp/stall$1-resume.out" 2>&1
         rc=$?
-        if [ $rc = 0 ] && grep -q "resuming from .*epoch $done_ of $((done_ + 5))" "$tmp/stall2.out" \
+        if [ $rc = 0 ] && grep -q "resuming from .*epoch $done_ of $((done_ + 5))" "$tmp/stall$1-resume.out" \
            && [ "$(tail -n 1 "$stall/metrics.jsonl" | sed -n 's/.*"epoch":\([0-9]*\).*/\1/p')" = $((done_ + 5)) ]; then
-            pass "--resume latest after the stall continued from epoch $done_ to $((done_ + 5))"
+            pass "--resume latest after the stall of rank $stop continued from epoch $done_ to $((done_ + 5))"
         else
-            fail "resume after the stall (exit $rc)"; sed 's/^/    | /' "$tmp/stall2.out" | tail -n 20
+            fail "resume after the stall of rank $stop (exit $rc)"; sed 's/^/    | /' "$tmp/stall$1-resume.out" | tail -n 20
         fi
     fi
-fi
+}
+stall_case 2
+stall_case 0
 
 # 9. The launcher sets Open MPI's idle yield when the ranks oversubscribe the cores.
 if launch/stgnn-run -n $(( $(nproc) + 2 )) --dry-run run | grep -q -- "--mca mpi_yield_when_idle 1"; then
