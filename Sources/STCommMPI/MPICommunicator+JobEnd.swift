@@ -67,19 +67,35 @@ struct OwnFailure {
 /// The pause between two polls of a wait: `sched_yield` for the first `spinSeconds` (short waits
 /// stay as fast as a blocking wait), then sleeps of `firstSleep` doubling up to `longestSleep`
 /// (a long wait costs ~1 % of a core; the extra latency of a wait is at most one sleep).
+///
+/// `elapsed` leaves out any gap longer than `suspensionGap` between two polls: polls come every
+/// millisecond or faster, so such a gap means this process itself was stopped (SIGSTOP, a
+/// suspended batch job, a frozen node). A rank must not blame the others for its own stop; and
+/// when a whole job is suspended and resumed (`scontrol suspend`), no wait trips the stall
+/// deadline on resuming.
 struct PollPause {
     static let spinSeconds = 0.002
     static let firstSleep = 50_000          // ns
     static let longestSleep = 1_000_000     // ns
-    let start = monotonicSeconds()
-    var sleep = 0
+    static let suspensionGap = 1.0          // s
+    private var start = monotonicSeconds()
+    private var last: Double
+    private var sleep = 0
 
-    /// Seconds since this wait began.
-    var elapsed: Double { monotonicSeconds() - start }
+    init() { last = start }
+
+    /// Seconds this wait has been polling, suspensions of this process left out (a gap is
+    /// seen at the first call after it: call this at every poll).
+    mutating func elapsed() -> Double {
+        let now = monotonicSeconds()
+        if now - last > Self.suspensionGap { start += now - last }
+        last = now
+        return now - start
+    }
 
     mutating func wait() {
         if sleep == 0 {
-            if elapsed < Self.spinSeconds {
+            if elapsed() < Self.spinSeconds {
                 sched_yield()
                 return
             }
@@ -151,7 +167,7 @@ extension MPICommunicator {
     /// Polls `request` (on the control communicator) for at most `seconds`; true when it completed.
     func poll(_ request: inout MPI_Request?, for seconds: Double) -> Bool {
         var pause = PollPause()
-        while pause.elapsed < seconds {
+        while pause.elapsed() < seconds {
             var done: Int32 = 0
             guard MPI_Test(&request, &done, stmpi_status_ignore()) == stmpi_success() else { return false }
             if done != 0 { return true }
@@ -215,7 +231,7 @@ extension MPICommunicator {
         }
         if let first { take(first) }
         var pause = PollPause()
-        while pause.elapsed < StallWatchdog.rollCallSeconds {
+        while pause.elapsed() < StallWatchdog.rollCallSeconds {
             while let m = receiveControl() { take(m) }
             pause.wait()
         }
@@ -246,7 +262,7 @@ extension MPICommunicator {
     func awaitEnd() -> Never {
         defaultSignals()
         var pause = PollPause()
-        while pause.elapsed < Self.endGraceSeconds {
+        while pause.elapsed() < Self.endGraceSeconds {
             while let m = receiveControl() {
                 if m.tag == .end { exitNow(m.payload) }
             }

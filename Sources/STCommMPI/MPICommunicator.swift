@@ -301,7 +301,7 @@ public final class MPICommunicator: Communicator {
             check(code, call())
             if done != 0 { return }
             pollControl()
-            let waited = pause.elapsed
+            let waited = pause.elapsed()
             if let limit = watchdog?.timeout, waited > limit { rollCall(first: nil) }
             pause.wait()
         }

@@ -14,7 +14,7 @@
 #   7. Case 1 again: every rank finalizes and exits 1 (coordinated end, no MPI_Abort).
 #   8. A rank stopped by SIGSTOP (rank 2, then rank 0): the stall watchdog ends the job naming it,
 #      with a checkpoint by the lowest live rank; the waiting ranks use little CPU; --resume
-#      latest continues.
+#      latest continues. The whole job suspended past the deadline and resumed trains on.
 #   9. launch/stgnn-run sets Open MPI's idle yield when oversubscribed.
 #
 # How the bad files are made, without Python or h5py: `stgnn-dist synth` writes a valid slide
@@ -202,9 +202,10 @@ fi
 # Checked: while the other ranks wait they use little CPU (utime + stime from /proc/PID/stat over
 # 3 s, < 10 % of a core each); the job ends within 5 s + the 2 s roll call + slack; one error line
 # names the stopped rank, the epoch it did not arrive at and the last completed one, and is
-# printed by the lowest live rank; the checkpoint it names is that epoch's and `latest`; mpirun
-# exits 75; --resume latest continues from it. Stopping rank 2, then rank 0 (whose part, the
-# report and the checkpoint, rank 1 then takes).
+# printed by a live rank (the one holding the newest state: a rank stopped inside the epoch's
+# allreduce can leave one live rank an epoch ahead of the other); the checkpoint it names is that
+# epoch's and `latest`; mpirun exits 75; --resume latest continues from it. Stopping rank 2, then
+# rank 0 (whose usual part, the report and the checkpoint, a live rank then takes).
 rank_pid() {   # $1 = mpirun pid, $2 = rank: the pid of that rank (a child of mpirun)
     local p
     for p in $(pgrep -P "$1"); do
@@ -214,9 +215,8 @@ rank_pid() {   # $1 = mpirun pid, $2 = rank: the pid of that rank (a child of mp
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sdata=(--synthetic-spots 2000 --synthetic-genes 100 --synthetic-domains 4)
 stall_case() {   # $1 = the rank to stop
-    local stop="$1" stall="$tmp/stall$1" out="$tmp/stall$1.out" live=() reporter
+    local stop="$1" stall="$tmp/stall$1" out="$tmp/stall$1.out" live=()
     for r in 0 1 2; do [ "$r" != "$stop" ] && live+=("$r"); done
-    reporter=${live[0]}
     timeout 180 "${MPIRUN[@]}" -n 3 "$bin" run "${sdata[@]}" --epochs 100000 --stall-timeout 5 --output "$stall" \
         --progress-every 0 >"$out" 2>&1 &
     local job=$!
@@ -245,8 +245,8 @@ stall_case() {   # $1 = the rank to stop
     ckpt=$(sed -n 's/.*checkpoint written to \([^;]*\);.*/\1/p' <<<"$line")
     latest=$(cat "$stall/checkpoints/latest" 2>/dev/null)
     [ "$(grep -c "^stgnn-dist: error:" "$out")" = 1 ] || { ok=0; echo "  stall of rank $stop: expected exactly one error line"; }
-    grep -qF "rank $stop did not arrive at epoch" <<<"$line" && grep -qF "within 5 s" <<<"$line" && grep -qF "[rank $reporter of 3]" <<<"$line" \
-        || { ok=0; echo "  stall of rank $stop: the line does not name rank $stop and 5 s, or was not printed by rank $reporter"; }
+    grep -qF "rank $stop did not arrive at epoch" <<<"$line" && grep -qF "within 5 s" <<<"$line" && grep -qE "\[rank (${live[0]}|${live[1]}) of 3\]$" <<<"$line" \
+        || { ok=0; echo "  stall of rank $stop: the line does not name rank $stop and 5 s, or was not printed by a live rank"; }
     [ -n "$epoch" ] && [ "$done_" = $((epoch - 1)) ] || { ok=0; echo "  stall of rank $stop: epoch '$epoch', last completed '$done_'"; }
     [ -n "$ckpt" ] && [ -f "$ckpt" ] && [ "$(basename "$ckpt")" = "$latest" ] && [ "$ckpt" = "$stall/checkpoints/$(printf 'epoch-%06d.ckpt' "$done_")" ] \
         || { ok=0; echo "  stall of rank $stop: checkpoint '$ckpt' (latest '$latest')"; }
@@ -272,6 +272,23 @@ stall_case() {   # $1 = the rank to stop
 }
 stall_case 2
 stall_case 0
+
+# 8b. The whole job suspended for longer than the deadline (SIGSTOP to every rank, as
+# `scontrol suspend` does) and resumed: no rank blames another for its own stop (a gap of more
+# than a second between two polls is not counted), training goes on; SIGUSR1 then stops it.
+sus="$tmp/suspend"
+"${MPIRUN[@]}" -n 3 "$bin" run "${sdata[@]}" --epochs 100000 --stall-timeout 3 --output "$sus" --progress-every 0 >"$tmp/suspend.out" 2>&1 &
+job=$!
+for _ in $(seq 1 600); do [ "$(cat "$sus/metrics.jsonl" 2>/dev/null | wc -l)" -ge 5 ] && break; sleep 0.1; done
+kids=$(pgrep -P "$job" | tr '\n' ' ')
+kill -STOP $kids; sleep 6; before=$(wc -l <"$sus/metrics.jsonl"); kill -CONT $kids; sleep 4
+after=$(wc -l <"$sus/metrics.jsonl")
+kill -USR1 "$job"; wait "$job"; rc=$?
+if [ "$after" -gt "$before" ] && [ $rc = 75 ] && ! grep -q "^stgnn-dist: error:" "$tmp/suspend.out"; then
+    pass "whole job suspended 6 s with --stall-timeout 3: training went on (epoch $before → $after), then SIGUSR1, exit 75"
+else
+    fail "whole job suspended (epochs $before → $after, exit $rc)"; sed 's/^/    | /' "$tmp/suspend.out" | tail -n 10
+fi
 
 # 9. The launcher sets Open MPI's idle yield when the ranks oversubscribe the cores.
 if launch/stgnn-run -n $(( $(nproc) + 2 )) --dry-run run | grep -q -- "--mca mpi_yield_when_idle 1"; then
