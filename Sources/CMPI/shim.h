@@ -19,6 +19,7 @@ static inline MPI_Request stmpi_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Status *stmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Status *stmpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 static inline int stmpi_any_source(void) { return MPI_ANY_SOURCE; }
+static inline int stmpi_any_tag(void) { return MPI_ANY_TAG; }
 static inline int stmpi_success(void) { return MPI_SUCCESS; }
 static inline int stmpi_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int stmpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }

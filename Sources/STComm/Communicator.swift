@@ -38,10 +38,15 @@ public protocol Communicator: AnyObject {
     func allgatherv<T: BitwiseCopyable>(_ values: [T]) -> [[T]]
     /// Waits for every rank.
     func barrier()
+    /// The stall watchdog of this communicator's waits; nil where no rank can stall another
+    /// (one process, threads of one process). See `StallWatchdog`.
+    var watchdog: StallWatchdog? { get }
 }
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+
+    public var watchdog: StallWatchdog? { nil }
 
     /// Sum of one value over all ranks.
     public func sum(_ x: Double) -> Double {

@@ -6,12 +6,14 @@ import Glibc
 /// Ends the whole job after printing `message` to stderr as `stgnn-dist: error: <message>`.
 ///
 /// The fatal-error path of the executables (library code throws; only executables end the
-/// process): it never returns and never hangs. Prints through STComm's `reportJobFailure` (one
-/// line; ` [rank r of P]` in a job of several ranks; with `seenByAllRanks` rank 0 prints and the
-/// others stay quiet for `quietRankDelay` seconds), then ends every rank: MPI_Abort on
-/// MPI_COMM_WORLD when MPI is active, which makes mpirun kill every rank promptly and exit
-/// non-zero, else `exit(code)`. Other ranks need not take part, so an error seen by one rank only
-/// (a NaN in its rows of X, a failed allocation) is reported by that rank alone, once.
+/// process): it never returns and never hangs. With MPI active, the coordinated end of
+/// `MPICommunicator.endJob`: this rank announces its failure to the others (which read it in
+/// whatever wait they are in), all ranks agree, the lowest failing rank prints its line (one
+/// line; ` [rank r of P]` in a job of several ranks), and every rank calls MPI_Finalize and exits
+/// with `code`. Where the agreement cannot complete (a rank stopped or stuck outside MPI), the
+/// failing rank prints through `reportJobFailure` (with `seenByAllRanks` rank 0 prints and the
+/// others stay quiet for `quietRankDelay` seconds) and calls MPI_Abort, which makes mpirun kill
+/// every rank. Without MPI: the line, then `exit(code)`.
 ///
 /// - Parameters:
 ///   - message: one line for the user: which file, which field, what was expected.
@@ -20,8 +22,10 @@ import Glibc
 ///   - seenByAllRanks: every rank detects the same error at the same point (see `reportJobFailure`).
 public func failJob(_ message: String, code: Int32 = 1, comm: Communicator? = nil,
                     seenByAllRanks: Bool = false) -> Never {
+    if let mpi = comm as? MPICommunicator, MPIEnvironment.isActive {
+        mpi.endJob(failure: OwnFailure(message: message, code: code, seenByAllRanks: seenByAllRanks))
+    }
     reportJobFailure(message, comm: comm, seenByAllRanks: seenByAllRanks)
-    if let mpi = comm as? MPICommunicator { mpi.abort(code: code) }
     MPIEnvironment.abortJob(code: code)
 }
 

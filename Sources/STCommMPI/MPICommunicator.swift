@@ -13,6 +13,22 @@ import Glibc
 // messages of at most `maxElementsPerMessage` elements and at most `maxBytesPerMessage` bytes
 // (both 2^30 by default), so any 64-bit payload size works, and no message exceeds 1 GiB (large
 // messages are a rarely exercised path in several transports).
+//
+// Waiting (issue 9, items 7 and 8). Every operation is issued non-blocking (MPI_Iallreduce,
+// MPI_Ibcast, MPI_Ibarrier, MPI_Isend/Irecv, ...) and completed by `complete`, a polling loop
+// instead of MPI's blocking wait, for three reasons:
+//   - a waiting rank does not burn a core: after a short spin (MPI_Testall + sched_yield, as
+//     fast as a blocking wait for the short waits of a balanced epoch) it sleeps between polls,
+//     50 µs growing to 1 ms, so a rank waiting seconds for a slow or stopped one uses ~1 % of a
+//     core instead of 45–100 % (Open MPI's blocking waits spin);
+//   - a failure another rank announces reaches it: between polls it checks the control
+//     communicator (MPICommunicator+JobEnd.swift), so a rank-local error ends every rank with
+//     a coordinated MPI_Finalize instead of MPI_Abort;
+//   - the stall watchdog: when `watchdog.timeout` is set (the training loop) and one wait
+//     lasts longer, the ranks still answering hold a roll call and end the job naming the
+//     ranks that did not answer (MPICommunicator+JobEnd.swift).
+// Blocking MPI calls could do none of this: a rank inside MPI_Allreduce cannot look at anything
+// else until it returns, and with a stopped peer it never does.
 
 /// `Communicator` over Open MPI: one rank of an MPI job.
 ///
@@ -24,6 +40,11 @@ public final class MPICommunicator: Communicator {
     public let size: Int
     /// The duplicated communicator all calls go through.
     public let comm: MPI_Comm
+    /// A second duplicate for the job-end messages (a failure announced, a stall roll call) and
+    /// their agreement: they never match, delay or reorder the data traffic of `comm`.
+    let control: MPI_Comm
+    /// The deadline of waits in the training loop (set by the loop; see `StallWatchdog`).
+    public let watchdog: StallWatchdog? = StallWatchdog()
 
     /// Largest element count of one MPI message (a C `int`); payloads above are split.
     public var maxElementsPerMessage: Int = 1 << 30 {
@@ -53,6 +74,10 @@ public final class MPICommunicator: Communicator {
         try checkSetUp(MPI_Comm_dup(parent, &c), "MPI_Comm_dup")
         comm = c!
         try checkSetUp(MPI_Comm_set_errhandler(comm, stmpi_errors_return()), "MPI_Comm_set_errhandler")
+        var k: MPI_Comm? = nil
+        try checkSetUp(MPI_Comm_dup(parent, &k), "MPI_Comm_dup")
+        control = k!
+        try checkSetUp(MPI_Comm_set_errhandler(control, stmpi_errors_return()), "MPI_Comm_set_errhandler")
         var r: Int32 = 0, s: Int32 = 0
         try checkSetUp(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
         try checkSetUp(MPI_Comm_size(comm, &s), "MPI_Comm_size")
@@ -83,8 +108,11 @@ public final class MPICommunicator: Communicator {
         if code != stmpi_success() { failed(code, call()) }
     }
 
+    /// A failed MPI call: the transport itself may be broken, so no coordinated end is tried
+    /// (it would need the same transport): one line, then MPI_Abort.
     @inline(never) private func failed(_ code: Int32, _ call: String) -> Never {
-        failJob("\(call) failed: \(mpiErrorString(code)) (MPI error \(code))", comm: self)
+        reportJobFailure("\(call) failed: \(mpiErrorString(code)) (MPI error \(code))", comm: self)
+        abort(code: 1)
     }
 
     /// True when both this communicator and MPI_COMM_WORLD have the MPI_ERRORS_RETURN handler
@@ -124,7 +152,8 @@ public final class MPICommunicator: Communicator {
         var done = 0
         while done < count {
             let c = Swift.min(chunk, count &- done)
-            check(MPI_Allreduce(stmpi_in_place(), base + done &* elementSize, Int32(c), type, op, comm), "MPI_Allreduce")
+            let at = base + done &* elementSize
+            start("MPI_Allreduce") { MPI_Iallreduce(stmpi_in_place(), at, Int32(c), type, op, comm, &$0) }
             done &+= c
         }
     }
@@ -153,13 +182,14 @@ public final class MPICommunicator: Communicator {
         var done = 0
         while done < buffer.count {
             let c = Swift.min(chunk, buffer.count &- done)
-            check(MPI_Bcast(base + done, Int32(c), stmpi_byte(), Int32(root), comm), "MPI_Bcast")
+            let at = base + done
+            start("MPI_Bcast") { MPI_Ibcast(at, Int32(c), stmpi_byte(), Int32(root), comm, &$0) }
             done &+= c
         }
     }
 
     public func barrier() {
-        check(MPI_Barrier(comm), "MPI_Barrier")
+        start("MPI_Barrier") { MPI_Ibarrier(comm, &$0) }
     }
 
     /// MPI_Abort on MPI_COMM_WORLD: every rank of the job ends, mpirun exits with `code`.
@@ -240,27 +270,52 @@ public final class MPICommunicator: Communicator {
                 left &-= c
             }
         }
-        if !requests.isEmpty {
-            waitAll(&requests)
-        }
+        complete(&requests, "MPI_Waitall")
     }
 
-    /// MPI_Waitall; on MPI_ERR_IN_STATUS the first failed request's own code is reported (a
-    /// truncated message says "message truncated", not "error code in status").
-    private func waitAll(_ requests: inout [MPI_Request?]) {
+    // MARK: Waiting
+
+    /// Issues one non-blocking operation (`body` returns its code and sets its request), then
+    /// completes it with `complete`. Buffers `body` names must stay valid until this returns.
+    @inline(__always) func start(_ call: StaticString, _ body: (inout MPI_Request?) -> Int32) {
+        var req: MPI_Request? = nil
+        check(body(&req), "\(call)")
+        var requests = [req]
+        complete(&requests, "\(call)")
+    }
+
+    /// Completes every request, polling (see "Waiting" at the top of the file): MPI_Testall,
+    /// then the control communicator, then the stall deadline, then a pause that grows from a
+    /// yield to a 1 ms sleep. On MPI_ERR_IN_STATUS the first failed request's own code is
+    /// reported (a truncated message says "message truncated", not "error code in status").
+    func complete(_ requests: inout [MPI_Request?], _ call: @autoclosure () -> String) {
+        guard !requests.isEmpty else { return }
         var statuses = [MPI_Status](repeating: MPI_Status(), count: requests.count)
-        let code = MPI_Waitall(Int32(requests.count), &requests, &statuses)
-        if code == stmpi_err_in_status(), let bad = statuses.first(where: { $0.MPI_ERROR != stmpi_success() }) {
-            failed(bad.MPI_ERROR, "MPI_Waitall (a request from/to rank \(bad.MPI_SOURCE))")
+        var pause = PollPause()
+        while true {
+            var done: Int32 = 0
+            let code = MPI_Testall(Int32(requests.count), &requests, &done, &statuses)
+            if code == stmpi_err_in_status(), let bad = statuses.first(where: { $0.MPI_ERROR != stmpi_success() }) {
+                failed(bad.MPI_ERROR, "\(call()) (a request from/to rank \(bad.MPI_SOURCE))")
+            }
+            check(code, call())
+            if done != 0 { return }
+            pollControl()
+            let waited = pause.elapsed()
+            if let limit = watchdog?.timeout, waited > limit { rollCall(first: nil) }
+            pause.wait()
         }
-        check(code, "MPI_Waitall")
     }
 
     /// All-to-all of the counts; ends the job naming the first pair whose counts disagree.
     private func verifyExchangeCounts(sendCounts: [Int], recvCounts: [Int]) {
-        var out = sendCounts.map { Int64($0) }
+        let out = sendCounts.map { Int64($0) }
         var inc = [Int64](repeating: 0, count: size)
-        check(MPI_Alltoall(&out, 1, stmpi_int64(), &inc, 1, stmpi_int64(), comm), "MPI_Alltoall")
+        out.withUnsafeBufferPointer { o in
+            inc.withUnsafeMutableBufferPointer { i in
+                start("MPI_Alltoall") { MPI_Ialltoall(o.baseAddress, 1, stmpi_int64(), i.baseAddress, 1, stmpi_int64(), comm, &$0) }
+            }
+        }
         for r in 0..<size where inc[r] != Int64(recvCounts[r]) {
             failJob("internal error: exchange counts disagree: rank \(r) sends \(inc[r]) elements to rank \(rank), which expects \(recvCounts[r])",
                     comm: self)
@@ -280,13 +335,19 @@ public final class MPICommunicator: Communicator {
         precondition(root >= 0 && root < size, "gatherv root \(root) of \(size) ranks")
         guard size > 1 else { return [values] }
         let stride = MemoryLayout<T>.stride
-        var mine = Int64(values.count)
         var counts64 = [Int64](repeating: 0, count: rank == root ? size : 1)
-        check(MPI_Gather(&mine, 1, stmpi_int64(), &counts64, 1, stmpi_int64(), Int32(root), comm), "MPI_Gather")
+        counts64.withUnsafeMutableBufferPointer { c in
+            var mine = Int64(values.count)
+            withUnsafeMutablePointer(to: &mine) { m in
+                start("MPI_Gather") { MPI_Igather(m, 1, stmpi_int64(), c.baseAddress, 1, stmpi_int64(), Int32(root), comm, &$0) }
+            }
+        }
         let counts = rank == root ? counts64.map { Int($0) } : []
         // Every rank must take the same path: the root decides and broadcasts it (one int).
         var oneMessage: Int32 = (rank == root && counts.reduce(0, +) <= chunkElements(elementSize: stride)) ? 1 : 0
-        check(MPI_Bcast(&oneMessage, 1, stmpi_int32(), Int32(root), comm), "MPI_Bcast")
+        withUnsafeMutablePointer(to: &oneMessage) { o in
+            start("MPI_Bcast") { MPI_Ibcast(o, 1, stmpi_int32(), Int32(root), comm, &$0) }
+        }
         guard oneMessage == 1 else { return gathervByExchange(values, counts: counts, root: root) }
 
         let (offsets, total) = rank == root ? prefixSums(counts) : ([], 0)
@@ -295,8 +356,14 @@ public final class MPICommunicator: Communicator {
         let type = elementType(stride)
         let flat = [T](unsafeUninitializedCapacity: total) { buf, n in
             values.withUnsafeBytes { b in
-                check(MPI_Gatherv(b.baseAddress, Int32(values.count), type,
-                                  buf.baseAddress, &counts32, &displs32, type, Int32(root), comm), "MPI_Gatherv")
+                counts32.withUnsafeBufferPointer { c in
+                    displs32.withUnsafeBufferPointer { d in
+                        start("MPI_Gatherv") {
+                            MPI_Igatherv(b.baseAddress, Int32(values.count), type, buf.baseAddress, c.baseAddress, d.baseAddress,
+                                         type, Int32(root), comm, &$0)
+                        }
+                    }
+                }
             }
             n = total
         }
@@ -312,19 +379,29 @@ public final class MPICommunicator: Communicator {
     public func allgatherv<T: BitwiseCopyable>(_ values: [T]) -> [[T]] {
         guard size > 1 else { return [values] }
         let stride = MemoryLayout<T>.stride
-        var mine = Int64(values.count)
         var counts64 = [Int64](repeating: 0, count: size)
-        check(MPI_Allgather(&mine, 1, stmpi_int64(), &counts64, 1, stmpi_int64(), comm), "MPI_Allgather")
+        counts64.withUnsafeMutableBufferPointer { c in
+            var mine = Int64(values.count)
+            withUnsafeMutablePointer(to: &mine) { m in
+                start("MPI_Allgather") { MPI_Iallgather(m, 1, stmpi_int64(), c.baseAddress, 1, stmpi_int64(), comm, &$0) }
+            }
+        }
         let counts = counts64.map { Int($0) }
         let (offsets, total) = prefixSums(counts)
         guard total <= chunkElements(elementSize: stride) else { return allgathervByExchange(values, counts: counts) }
 
-        var counts32 = counts.map { Int32($0) }, displs32 = offsets.map { Int32($0) }
+        let counts32 = counts.map { Int32($0) }, displs32 = offsets.map { Int32($0) }
         let type = elementType(stride)
         let flat = [T](unsafeUninitializedCapacity: total) { buf, n in
             values.withUnsafeBytes { b in
-                check(MPI_Allgatherv(b.baseAddress, Int32(values.count), type,
-                                     buf.baseAddress, &counts32, &displs32, type, comm), "MPI_Allgatherv")
+                counts32.withUnsafeBufferPointer { c in
+                    displs32.withUnsafeBufferPointer { d in
+                        start("MPI_Allgatherv") {
+                            MPI_Iallgatherv(b.baseAddress, Int32(values.count), type, buf.baseAddress, c.baseAddress, d.baseAddress,
+                                            type, comm, &$0)
+                        }
+                    }
+                }
             }
             n = total
         }

@@ -244,7 +244,25 @@ extension RunPipeline {
         var votes = [Double](repeating: 0, count: StopSignal.voteSlots)
         let commStats = CommStats()
         model.commStats = commStats
+        // The stall watchdog (MPI jobs; see StallWatchdog): every wait of the loop gets the
+        // deadline of --stall-timeout (by default from the median epoch time); past it the ranks
+        // still answering end the job, and one of them checkpoints the last completed epoch from
+        // its own replicated copy of the parameters and Adam state, with no collective.
+        let watchdog = comm.watchdog
+        var epochSeconds = [Double]()
+        watchdog?.checkpoint = { [config, comm] in
+            let c = Checkpoint(trainer: trainer, config: config, data: setup.fingerprint, ranks: comm.size, lastEpoch: last)
+            return try store.save(c).path
+        }
+        defer {
+            watchdog?.timeout = nil
+            watchdog?.checkpoint = nil
+            watchdog?.epoch = 0
+        }
         while trainer.epochsDone < config.model.epochs {
+            watchdog?.timeout = StallWatchdog.timeout(option: config.output.stallTimeout, epochSeconds: epochSeconds)
+            watchdog?.epoch = trainer.epochsDone + 1
+            watchdog?.completed = trainer.epochsDone
             // Stop votes ride in the epoch's allreduce: slot s counts the ranks that saw signal s,
             // so a signal seen by any rank stops every rank after this same epoch.
             for i in votes.indices { votes[i] = 0 }
@@ -252,6 +270,8 @@ extension RunPipeline {
                 votes[min(Int(s), StopSignal.voteSlots - 1)] = 1
             }
             let r = trainer.step(extra: &votes)
+            watchdog?.completed = r.epoch
+            epochSeconds.append(r.seconds)
             guard r.loss.isFinite else {
                 // The data were checked finite before training: a non-finite loss comes from the
                 // optimisation. Name what sets its scale.

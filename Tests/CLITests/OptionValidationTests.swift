@@ -27,6 +27,7 @@ final class OptionValidationTests: XCTestCase {
         try assertRefused(["--max-value", "inf"], contains: "--max-value must be positive and finite")
         try assertRefused(["--dim", "12"], contains: "--dim must be a positive multiple of 8")
         try assertRefused(["--neighbors", "0"], contains: "--neighbors must be in 1…1000")
+        for v in ["-1", "0.5", "nan"] { try assertRefused(["--stall-timeout=\(v)"], contains: "--stall-timeout must be 0 (no deadline) or at least 1 second") }
     }
 
     /// Finite float32 counts near 3.4·10³⁸ overflow a spot's total: refused naming the file and X,

@@ -10,8 +10,13 @@
 #   3. More ranks than spots (every rank sees it): refused, message once.
 #   4. A missing input file on 4 ranks (every rank sees it): message once.
 #   5. `synth` onto a full disk (one process): exit 1, one line, no file (root: a tmpfs mount).
-#   6. result.h5ad onto a full disk after reading an .h5ad (one process; root: a tmpfs mount).
-#   7–8. Files that lie about their sizes (issue 9.1), on 3 ranks: X.attrs["shape"] patched to
+#   6. result.h5ad onto a full disk after reading an .h5ad.
+#   7. Case 1 again: every rank finalizes and exits 1 (coordinated end, no MPI_Abort).
+#   8. A rank stopped by SIGSTOP (rank 2, then rank 0): the stall watchdog ends the job naming it,
+#      with a checkpoint by the lowest live rank; the waiting ranks use little CPU; --resume
+#      latest continues. The whole job suspended past the deadline and resumed trains on.
+#   9. launch/stgnn-run sets Open MPI's idle yield when oversubscribed.
+#   10–11. Files that lie about their sizes (issue 9.1), on 3 ranks: X.attrs["shape"] patched to
 #      (300, 2·10⁹), and obsm/spatial's dataspace patched to 300 × 10⁹ (one chunk stored). Every
 #      rank reads the same header, so every rank refuses at the same point: one line (rank 0's),
 #      exit non-zero within seconds, no rank allocating by the declared sizes. The patches are 8-byte
@@ -176,7 +181,7 @@ else
     echo "skip: a full output disk needs root (tmpfs mount)"
 fi
 
-# 7–8. Files that lie about their sizes, 3 ranks (see the header). patch FILE HEXPATTERN SKIP HEXVALUE:
+# 10–11. Files that lie about their sizes, 3 ranks (see the header). patch FILE HEXPATTERN SKIP HEXVALUE:
 # overwrites the 8 bytes SKIP bytes after the unique match of HEXPATTERN with HEXVALUE.
 patch8() {
     local file="$1" pattern="$2" skip="$3" value="$4" offsets
@@ -209,6 +214,128 @@ if command -v h5dump >/dev/null && "$bin" synth --spots 300 --genes 120 --output
     fi
 else
     echo "skip: h5dump (Debian package hdf5-tools) not found; lying-size files not run"
+fi
+
+# 7. A rank-local failure on 3 ranks ends in a coordinated way (issue 9, item 8): rank 2 announces
+# its error, ranks 0 and 1 read it in the wait they are in, all three agree, rank 2 prints its one
+# line and every rank calls MPI_Finalize and exits 1. Under `mpirun -q`: our line only. Without
+# -q, Open MPI 4.1 reports how the job ended: "MPI_ABORT was invoked" (the old end) must not
+# appear, "Primary job terminated normally, but 1 process returned a non-zero exit code" (ranks
+# that finalized and exited 1) must.
+if [ -e "$tmp/neg.h5ad" ]; then
+    run_job 3 "$tmp/neg2.out" run --input "$tmp/neg.h5ad" --output "$tmp/neg2" --epochs 2 --progress-every 0
+    expect_failure "coordinated end of a rank-local failure, 3 ranks" "$tmp/neg2.out" "$RC" "$SECS" "$tmp/neg2" \
+        "'X/data'" "negative" "[rank 2 of 3]"
+    others=$(grep -v "^stgnn-dist: error:\|^stgnn-dist [0-9]" "$tmp/neg2.out" | head -n 5)
+    [ -z "$others" ] && pass "rank-local failure under mpirun -q: nothing besides our line" \
+        || fail "rank-local failure under mpirun -q printed more: $others"
+    timeout 120 mpirun --oversubscribe --bind-to none -n 3 "$bin" run --input "$tmp/neg.h5ad" --output "$tmp/neg3" \
+        --epochs 2 --progress-every 0 >"$tmp/neg3.out" 2>&1
+    if ! grep -q "MPI_ABORT" "$tmp/neg3.out" && grep -q "terminated normally" "$tmp/neg3.out" \
+       && [ "$(grep -c "^stgnn-dist: error:" "$tmp/neg3.out")" = 1 ]; then
+        pass "rank-local failure without mpirun -q: every rank finalized (no MPI_ABORT; Open MPI adds: $(grep -v "^stgnn-dist\|^---" "$tmp/neg3.out" | head -n 2 | tr -s ' \n' ' '))"
+    else
+        fail "rank-local failure without mpirun -q"; sed 's/^/    | /' "$tmp/neg3.out"
+    fi
+fi
+
+# 8. A stalled rank (issue 9, item 7): SIGSTOP one rank of 3 mid-training with --stall-timeout 5.
+# Checked: while the other ranks wait they use little CPU (utime + stime from /proc/PID/stat over
+# 3 s, < 10 % of a core each); the job ends within 5 s + the 2 s roll call + slack; one error line
+# names the stopped rank, the epoch it did not arrive at and the last completed one, and is
+# printed by a live rank (the one holding the newest state: a rank stopped inside the epoch's
+# allreduce can leave one live rank an epoch ahead of the other); the checkpoint it names is that
+# epoch's and `latest`; mpirun exits 75; --resume latest continues from it. Stopping rank 2, then
+# rank 0 (whose usual part, the report and the checkpoint, a live rank then takes).
+rank_pid() {   # $1 = mpirun pid, $2 = rank: the pid of that rank (a child of mpirun)
+    local p
+    for p in $(pgrep -P "$1"); do
+        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && { echo "$p"; return; }
+    done
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sdata=(--synthetic-spots 2000 --synthetic-genes 100 --synthetic-domains 4)
+stall_case() {   # $1 = the rank to stop
+    local stop="$1" stall="$tmp/stall$1" out="$tmp/stall$1.out" live=()
+    for r in 0 1 2; do [ "$r" != "$stop" ] && live+=("$r"); done
+    timeout 180 "${MPIRUN[@]}" -n 3 "$bin" run "${sdata[@]}" --epochs 100000 --stall-timeout 5 --output "$stall" \
+        --progress-every 0 >"$out" 2>&1 &
+    local job=$!
+    for _ in $(seq 1 600); do [ "$(cat "$stall/metrics.jsonl" 2>/dev/null | wc -l)" -ge 5 ] && break; sleep 0.1; done
+    local mp; mp=$(pgrep -P "$job" -x mpirun || echo "$job")   # timeout → mpirun → ranks
+    local rs rw1 rw2
+    rs=$(rank_pid "$mp" "$stop"); rw1=$(rank_pid "$mp" "${live[0]}"); rw2=$(rank_pid "$mp" "${live[1]}")
+    if [ -z "$rs" ] || [ -z "$rw1" ] || [ -z "$rw2" ]; then
+        fail "stall of rank $stop: could not find the three ranks' processes (mpirun $mp: $(pgrep -P "$mp" | tr '\n' ' '))"
+        kill "$job" 2>/dev/null; wait "$job"; return
+    fi
+    kill -STOP "$rs"
+    local t0; t0=$(date +%s.%N)
+    sleep 1
+    local hz a0 a1 b0 b1 rc took cpu0 cpu1 line epoch done_ ckpt latest ok=1
+    hz=$(getconf CLK_TCK)
+    a0=$(cpu_ticks "$rw1"); a1=$(cpu_ticks "$rw2"); sleep 3; b0=$(cpu_ticks "$rw1"); b1=$(cpu_ticks "$rw2")
+    wait "$job"
+    rc=$?
+    took=$(echo "$(date +%s.%N) - $t0" | bc)
+    kill -CONT "$rs" 2>/dev/null
+    cpu0=$(echo "scale=3; ($b0 - $a0) / (3 * $hz)" | bc); cpu1=$(echo "scale=3; ($b1 - $a1) / (3 * $hz)" | bc)
+    line=$(grep "^stgnn-dist: error:" "$out")
+    epoch=$(sed -n 's/.*did not arrive at epoch \([0-9]*\) .*/\1/p' <<<"$line")
+    done_=$(sed -n 's/.*last completed epoch \([0-9]*\);.*/\1/p' <<<"$line")
+    ckpt=$(sed -n 's/.*checkpoint written to \([^;]*\);.*/\1/p' <<<"$line")
+    latest=$(cat "$stall/checkpoints/latest" 2>/dev/null)
+    [ "$(grep -c "^stgnn-dist: error:" "$out")" = 1 ] || { ok=0; echo "  stall of rank $stop: expected exactly one error line"; }
+    grep -qF "rank $stop did not arrive at epoch" <<<"$line" && grep -qF "within 5 s" <<<"$line" && grep -qE "\[rank (${live[0]}|${live[1]}) of 3\]$" <<<"$line" \
+        || { ok=0; echo "  stall of rank $stop: the line does not name rank $stop and 5 s, or was not printed by a live rank"; }
+    [ -n "$epoch" ] && [ "$done_" = $((epoch - 1)) ] || { ok=0; echo "  stall of rank $stop: epoch '$epoch', last completed '$done_'"; }
+    [ -n "$ckpt" ] && [ -f "$ckpt" ] && [ "$(basename "$ckpt")" = "$latest" ] && [ "$ckpt" = "$stall/checkpoints/$(printf 'epoch-%06d.ckpt' "$done_")" ] \
+        || { ok=0; echo "  stall of rank $stop: checkpoint '$ckpt' (latest '$latest')"; }
+    [ "$rc" = 75 ] || { ok=0; echo "  stall of rank $stop: mpirun exit status $rc, expected 75"; }
+    [ "$(echo "$took < 20" | bc)" = 1 ] || { ok=0; echo "  stall of rank $stop: the job ended $took s after the stop (limit 20 s)"; }
+    [ "$(echo "$cpu0 < 0.10 && $cpu1 < 0.10" | bc)" = 1 ] || { ok=0; echo "  stall of rank $stop: waiting ranks used $cpu0 and $cpu1 of a core"; }
+    if [ $ok = 1 ]; then
+        pass "stalled rank $stop of 3: ended $(printf '%.1f' "$took") s after SIGSTOP, exit 75, waiting ranks at $cpu0 and $cpu1 of a core: ${line#stgnn-dist: error: }"
+    else
+        fail "stalled rank $stop"; sed 's/^/    | /' "$out" | tail -n 20
+    fi
+    if [ -n "$done_" ]; then
+        timeout 180 "${MPIRUN[@]}" -n 3 "$bin" run "${sdata[@]}" --epochs $((done_ + 5)) --resume latest --output "$stall" \
+            --progress-every 0 --no-domains >"$tmp/stall$1-resume.out" 2>&1
+        rc=$?
+        if [ $rc = 0 ] && grep -q "resuming from .*epoch $done_ of $((done_ + 5))" "$tmp/stall$1-resume.out" \
+           && [ "$(tail -n 1 "$stall/metrics.jsonl" | sed -n 's/.*"epoch":\([0-9]*\).*/\1/p')" = $((done_ + 5)) ]; then
+            pass "--resume latest after the stall of rank $stop continued from epoch $done_ to $((done_ + 5))"
+        else
+            fail "resume after the stall of rank $stop (exit $rc)"; sed 's/^/    | /' "$tmp/stall$1-resume.out" | tail -n 20
+        fi
+    fi
+}
+stall_case 2
+stall_case 0
+
+# 8b. The whole job suspended for longer than the deadline (SIGSTOP to every rank, as
+# `scontrol suspend` does) and resumed: no rank blames another for its own stop (a gap of more
+# than a second between two polls is not counted), training goes on; SIGUSR1 then stops it.
+sus="$tmp/suspend"
+"${MPIRUN[@]}" -n 3 "$bin" run "${sdata[@]}" --epochs 100000 --stall-timeout 3 --output "$sus" --progress-every 0 >"$tmp/suspend.out" 2>&1 &
+job=$!
+for _ in $(seq 1 600); do [ "$(cat "$sus/metrics.jsonl" 2>/dev/null | wc -l)" -ge 5 ] && break; sleep 0.1; done
+kids=$(pgrep -P "$job" | tr '\n' ' ')
+kill -STOP $kids; sleep 6; before=$(wc -l <"$sus/metrics.jsonl"); kill -CONT $kids; sleep 4
+after=$(wc -l <"$sus/metrics.jsonl")
+kill -USR1 "$job"; wait "$job"; rc=$?
+if [ "$after" -gt "$before" ] && [ $rc = 75 ] && ! grep -q "^stgnn-dist: error:" "$tmp/suspend.out"; then
+    pass "whole job suspended 6 s with --stall-timeout 3: training went on (epoch $before → $after), then SIGUSR1, exit 75"
+else
+    fail "whole job suspended (epochs $before → $after, exit $rc)"; sed 's/^/    | /' "$tmp/suspend.out" | tail -n 10
+fi
+
+# 9. The launcher sets Open MPI's idle yield when the ranks oversubscribe the cores.
+if launch/stgnn-run -n $(( $(nproc) + 2 )) --dry-run run | grep -q -- "--mca mpi_yield_when_idle 1"; then
+    pass "launch/stgnn-run: --mca mpi_yield_when_idle 1 when oversubscribed"
+else
+    fail "launch/stgnn-run does not set mpi_yield_when_idle when oversubscribed: $(launch/stgnn-run -n $(( $(nproc) + 2 )) --dry-run run)"
 fi
 
 echo "fault tests: $failures failure(s)"

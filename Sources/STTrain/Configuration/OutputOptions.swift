@@ -1,5 +1,6 @@
 import ArgumentParser
 import STCore
+import STComm
 
 /// Where a run writes and how it reports and checkpoints: the remaining options of `run`, the
 /// `output` section of the configuration.
@@ -31,6 +32,9 @@ public struct OutputOptions: ConfigurationSection {
     @Option(name: .long, help: ArgumentHelp("Memory one rank may use (e.g. 3G, 512M); default: the node's available memory (or its cgroup limit) shared by the ranks on the node. A run whose estimated peak exceeds it is refused before X is read.", valueName: "size"))
     public var maxMemory: String?
 
+    @Option(name: .long, help: ArgumentHelp("Seconds a rank may wait for the others inside the training loop before the job is ended as stalled, naming the ranks that did not arrive, with a checkpoint of the last completed epoch written by a live rank (exit status 75). Default: 20 × the median epoch time, at least 60 s (600 s for the first 3 epochs); 0: no deadline.", valueName: "seconds"))
+    public var stallTimeout: Double?
+
     public init() {}
 
     public func validate() throws {
@@ -43,6 +47,7 @@ public struct OutputOptions: ConfigurationSection {
         }
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be non-negative (0: only when stopped by a signal)") }
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
+        if let stallTimeout, let problem = StallWatchdog.optionProblem(stallTimeout) { throw ValidationError(problem) }
         if let resume, resume.isEmpty { throw ValidationError("--resume needs 'latest' or a checkpoint path") }
     }
 }
