@@ -74,7 +74,7 @@ public final class GraphSTModel {
     public let graph: LocalGraph
     public let comm: Communicator
     /// This rank's rows of the preprocessed expression (N × G).
-    public let x: CSRMatrix
+    public private(set) var x: CSRMatrix
 
     let halo: HaloExchanger
     let corruption: CorruptionExchange
@@ -161,9 +161,24 @@ public final class GraphSTModel {
     }
 
     deinit {
-        act.deallocate()
+        if !released { act.deallocate() }
         f64.deallocate()
         packed.deallocate()
+    }
+
+    /// True once `releaseTrainingMemory` ran.
+    public private(set) var released = false
+
+    /// Frees X, its transposed copy and the activation arena (on a big slide most of the rank's
+    /// memory) once the embedding is out: the domain step needs none of them, and its own arrays
+    /// then reuse the memory instead of raising the peak. The model cannot compute afterwards.
+    public func releaseTrainingMemory() {
+        guard !released else { return }
+        released = true
+        act.deallocate()
+        x = CSRMatrix(rows: 0, cols: x.cols, indptr: [0], indices: [], values: [])
+        xT = nil
+        scratch32 = []; scratchT = []; scratchBCE = []
     }
 
     /// Number of spots in the whole slide.
@@ -177,6 +192,7 @@ public final class GraphSTModel {
     /// instead of a collective of their own (the training loop's stop votes); on return they hold
     /// the sums, identical on every rank. Every rank must pass the same count.
     public func lossAndGradient(params: [Float], perm: [Int32], grad: inout [Float], extra: inout [Double]) -> Losses {
+        precondition(!released, "GraphSTModel: used after releaseTrainingMemory()")
         precondition(params.count == layout.count && perm.count == globalCount)
         if grad.count != layout.count { grad = [Float](repeating: 0, count: layout.count) }
         timer?.start()
@@ -336,6 +352,7 @@ public final class GraphSTModel {
     /// Z = Â X W1 (the hidden embedding GraphST returns) for the owned rows, (N × d) row-major,
     /// and Y = Â Z (N × d), from which H = Y W2 and PCA(H) follow without forming H.
     public func embed(params: [Float]) -> (z: Matrix, y: Matrix) {
+        precondition(!released, "GraphSTModel: used after releaseTrainingMemory()")
         let d = self.d, d2 = 2 * d, n = self.n, a = act
         // Only the clean branch: U = X W1 straight into the U half of [U | Ũ].
         params.withUnsafeBufferPointer { p in

@@ -55,7 +55,7 @@ public final class RunPipeline {
     public struct Setup {
         /// The partition, this rank's spots in local row order and its local graph.
         public let layout: RankLayout
-        public let prep: PreprocessResult
+        public var prep: PreprocessResult
         public let model: GraphSTModel
         /// What the data is (identical on every rank): recorded in checkpoints and `summary.json`.
         public let fingerprint: DataFingerprint
@@ -205,7 +205,7 @@ extension RunPipeline {
         // setup, so that a wrong checkpoint is refused before the slide is read.
         let store = CheckpointStore(output: config.output.output, keep: config.output.keepCheckpoints)
         let loaded = try config.output.resume.flatMap { try readResumeCheckpoint($0, store: store) }
-        let setup = try setUp()
+        var setup = try setUp()
         let model = setup.model
         let report = PartitionReport(graph: setup.graph, partition: setup.partition, nnz: setup.prep.X.nnz, comm: comm)
 
@@ -304,6 +304,8 @@ extension RunPipeline {
         // Outputs: domains found on every rank, gathered on rank 0 and written with the obs read
         // at the start. A run stopped early leaves only its checkpoint: it exits within the grace
         // period, and no half-trained result.h5ad can be mistaken for a finished one.
+        // X lives on in the model alone (freed with its arena once the embedding is out).
+        setup.prep.X = CSRMatrix(rows: 0, cols: setup.prep.X.cols, indptr: [0], indices: [], values: [])
         // Everything below goes into a staging folder first and appears together (`OutputStaging`).
         let staging = OutputStaging(output: out)
         do {
