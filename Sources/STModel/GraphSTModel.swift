@@ -106,6 +106,9 @@ public final class GraphSTModel {
     /// row-parallel and bitwise equal to the scatter form; faster than the scatter inside an epoch
     /// on DLPFC even on one thread (1.2–1.7×, docs/PERFORMANCE.md), for nnz(X) × 8 more bytes.
     var xT: TransposedBlocks?
+    /// X cut into column (gene) blocks, built once: X·[W1|W2ᵀ] with the active rows of [W1|W2ᵀ]
+    /// in L2, bitwise equal to the plain product (docs/PERFORMANCE.md), for nnz(X) × 8 more bytes.
+    let xBlocks: ColumnBlocks
     /// Mᵀ (L × N, CSR), built once: the readout backward's Mᵀ·[∂s|∂s̃] as a row-parallel gather.
     let maskT: CSRMatrix
 
@@ -140,6 +143,7 @@ public final class GraphSTModel {
         xNormSquared = comm.sum(sq)
         act = Activations(n: n, nLocal: nL, d: dim, genes: x.cols)
         xT = TransposedBlocks(x)
+        xBlocks = ColumnBlocks(x, block: ColumnBlocks.columnBlock(width: 2 * dim))
         maskT = graph.mask.transposed()
         let f64Count = 2 * dim * x.cols + 2 * dim
         f64 = .allocate(capacity: f64Count)
@@ -200,11 +204,11 @@ public final class GraphSTModel {
         InputProjection.packWeights(w1: p + L.w1.lowerBound, w2: w2, w12t: a.w12t.p, genes: G, d: d, pool: pool)
         ReconstructionLoss.prepare(w2: w2, w2w2t: a.w2w2t.p, d: d, genes: G)
         timer?.lap("weights: [W1|W2ᵀ], W2W2ᵀ")
-        InputProjection.forward(x: x, w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool)
+        InputProjection.forward(x: xBlocks, w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool)
         timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d)")
         // [U | Ũ]: U from the first pass, Ũ = P U by the corruption exchange; ghost rows by halo.
-        for i in 0..<n { a.u.row(i).update(from: a.xw.row(i), count: d) }
-        corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d)
+        pool.forEachBlock(count: n) { r in for i in r { a.u.row(i).update(from: a.xw.row(i), count: d) } }
+        corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d, pool: pool)
         halo.exchange(a.u.p, width: d2)
         timer?.lap("corruption + halo [U|Ũ]")
         GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d2, out: a.z.p, ldo: d2, pool: pool)
@@ -282,8 +286,8 @@ public final class GraphSTModel {
         GCNPropagate.backward(adj: graph.adj, dOut: a.dz.p, ldo: d2, width: d2, dInput: a.du.p, ldi: d2, pool: pool)
         timer?.lap("Â·[∂Z|∂Z̃] (spmm Â, 2d)")
         // ∂U = Â∂Z + Pᵀ(Â∂Z̃), into the ∂U half of [Y | ∂U].
-        for i in 0..<n { (a.yd.row(i) + d).update(from: a.du.row(i), count: d) }
-        corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d)
+        pool.forEachBlock(count: n) { r in for i in r { (a.yd.row(i) + d).update(from: a.du.row(i), count: d) } }
+        corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d, pool: pool)
         timer?.lap("reverse corruption")
         InputProjection.backward(x: x, xT: xT, yd: a.yd.p, d: d, xt: sums + pk.xt, scratch: &scratchT, pool: pool)
         timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
@@ -330,7 +334,7 @@ public final class GraphSTModel {
         params.withUnsafeBufferPointer { p in
             InputProjection.packW1(w1: p.baseAddress! + layout.w1.lowerBound, w12t: a.w12t.p, genes: G, d: d)
         }
-        InputProjection.forward(x: x, w12t: a.w12t.p, d: d, width: d, out: a.u.p, ld: d2, pool: pool)
+        InputProjection.forward(x: xBlocks, w12t: a.w12t.p, d: d, width: d, out: a.u.p, ld: d2, pool: pool)
         halo.exchange(a.u.p, width: d2)
         GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d, out: a.z.p, ldo: d2, pool: pool)
         halo.exchange(a.z.p, width: d2)

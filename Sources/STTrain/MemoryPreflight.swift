@@ -12,8 +12,8 @@ import STPartition
 /// - arrays every rank holds for the whole slide: coordinates 16N, stored counts per spot and RCB
 ///   weights 16N, RCB work 24N, kNN lists (12 + 4k)N, owner and local maps 8N, the epoch's
 ///   corruption permutation and plan 12N: (88 + 4k)·N;
-/// - X: the raw counts as read 8z, the preprocessed HVG columns and their transposed copy (for the
-///   threaded Xᵀ pass) at most 16z;
+/// - X: the raw counts as read 8z, the preprocessed HVG columns, their column-blocked copy (the
+///   X·[W1|W2ᵀ] pass) and their transposed copy (for the threaded Xᵀ pass) at most 24z;
 /// - the graph and the activation arena: ≈ 120·d·n (measured arena 108·d·n, plus Â and M rows);
 /// - parameters, gradient and Adam moments 16·(2Gd + d²), and the float64 G×2d accumulators 32·G·d;
 /// - rank 0 also gathers the N-row results (Z, the PCs, labels: 4·(d + 24)·N) and holds obs (≈ 64N).
@@ -27,7 +27,7 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
                 dim d: Int, neighbours k: Int, isRoot: Bool) {
         let base = 96 << 20
         slideWideBytes = (88 + 4 * k) * N + (isRoot ? (4 * (d + 24) + 64) * N : 0)
-        countsBytes = 24 * z
+        countsBytes = 32 * z
         let g = min(genes, 3000)   // HVGs kept (seurat_v3 n_top_genes, GraphST's 3000)
         modelBytes = 120 * d * n + 16 * (2 * g * d + d * d) + 32 * g * d
         bytes = base + slideWideBytes + countsBytes + modelBytes

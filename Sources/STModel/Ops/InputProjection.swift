@@ -27,10 +27,11 @@ enum InputProjection {
         for g in 0..<G { (w12t + g &* 2 &* d).update(from: w1 + g &* d, count: d) }
     }
 
-    /// out (N, width; ld) = X (N, G) · w12t[:, 0..<width] (G, 2d).
-    static func forward(x: CSRMatrix, w12t: UnsafePointer<Float>, d: Int, width: Int,
+    /// out (N, width; ld) = X (N, G) · w12t[:, 0..<width] (G, 2d), X in column blocks (the same
+    /// bits as `Sparse.spmm` on the plain X).
+    static func forward(x: ColumnBlocks, w12t: UnsafePointer<Float>, d: Int, width: Int,
                         out: UnsafeMutablePointer<Float>, ld: Int, pool: ThreadPool = .serial) {
-        Sparse.spmm(x, w12t, ldb: 2 * d, width: width, into: out, ldc: ld, pool: pool)
+        x.multiply(w12t, ldb: 2 * d, width: width, into: out, ldc: ld, pool: pool)
     }
 
     /// xt (G, 2d, float64) += Xᵀ (G, N) · yd (N, 2d): a local partial sum over the owned spots.
