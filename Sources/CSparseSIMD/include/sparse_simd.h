@@ -37,5 +37,6 @@ void stgnn_scatter_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, cons
                           const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc);
 
 #include "thread_pool.h"
+#include "adam_simd.h"
 
 #endif
