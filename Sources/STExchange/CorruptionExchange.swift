@@ -63,9 +63,9 @@ public final class CorruptionExchange {
 
     /// Ũ[i] = U[perm[i]] for the owned rows i. `u` (ld `ldu`) and `ut` (ld `ldut`) are row-major
     /// with at least nOwned rows; only the first `width` columns move. Rows that stay on this rank
-    /// are copied directly (on `pool`), the others go through the buffers and the exchange.
+    /// are copied directly, the others go through the buffers and the exchange.
     public func forward(_ u: UnsafePointer<Float>, ldu: Int, into ut: UnsafeMutablePointer<Float>, ldut: Int,
-                        width: Int, pool: ThreadPool = .serial) {
+                        width: Int) {
         let t0 = stats?.start()
         defer { if let t0 { let v = volume(sendCounts, me: graph.rank, rowBytes: width * 4)
                             stats!.record(.corruption, since: t0, bytes: v.bytes, messages: v.messages) } }
@@ -84,18 +84,15 @@ public final class CorruptionExchange {
             }
         }
         // The k-th row kept is the k-th of both lists (setPermutation appends them together).
-        sendRows.withUnsafeBufferPointer { sr in recvRows.withUnsafeBufferPointer { rr in
-            let sp = sr.baseAddress! + ks, rp = rr.baseAddress! + kr
-            pool.forEachBlock(count: keptSend.count, block: 512) { r in
-                for k in r { (ut + Int(rp[k]) &* ldut).update(from: u + Int(sp[k]) &* ldu, count: width) }
-            }
-        } }
+        for k in 0..<keptSend.count {
+            (ut + Int(recvRows[kr &+ k]) &* ldut).update(from: u + Int(sendRows[ks &+ k]) &* ldu, count: width)
+        }
     }
 
     /// dU[perm[i]] += dŨ[i] for the owned rows: the transpose of `forward`. Each row of dU gets one
-    /// addend (perm is a permutation), so rows kept on this rank are added directly (on `pool`).
+    /// addend (perm is a permutation), so rows kept on this rank are added directly.
     public func backwardAdd(_ dut: UnsafePointer<Float>, lddut: Int, into du: UnsafeMutablePointer<Float>,
-                            lddu: Int, width: Int, pool: ThreadPool = .serial) {
+                            lddu: Int, width: Int) {
         let t0 = stats?.start()
         defer { if let t0 { let v = volume(recvCounts, me: graph.rank, rowBytes: width * 4)
                             stats!.record(.corruption, since: t0, bytes: v.bytes, messages: v.messages) } }
@@ -114,15 +111,10 @@ public final class CorruptionExchange {
                 for c in 0..<width { d[c] += s[c] }
             }
         }
-        sendRows.withUnsafeBufferPointer { sr in recvRows.withUnsafeBufferPointer { rr in
-            let sp = sr.baseAddress! + ks, rp = rr.baseAddress! + kr
-            pool.forEachBlock(count: keptSend.count, block: 512) { r in
-                for k in r {
-                    let d = du + Int(sp[k]) &* lddu, s = dut + Int(rp[k]) &* lddut
-                    for c in 0..<width { d[c] += s[c] }
-                }
-            }
-        } }
+        for k in 0..<keptSend.count {
+            let d = du + Int(sendRows[ks &+ k]) &* lddu, s = dut + Int(recvRows[kr &+ k]) &* lddut
+            for c in 0..<width { d[c] += s[c] }
+        }
     }
 
     func ensure(_ width: Int) {

@@ -207,8 +207,8 @@ public final class GraphSTModel {
         InputProjection.forward(x: xBlocks, w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool)
         timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d)")
         // [U | Ũ]: U from the first pass, Ũ = P U by the corruption exchange; ghost rows by halo.
-        pool.forEachBlock(count: n) { r in for i in r { a.u.row(i).update(from: a.xw.row(i), count: d) } }
-        corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d, pool: pool)
+        for i in 0..<n { a.u.row(i).update(from: a.xw.row(i), count: d) }
+        corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d)
         halo.exchange(a.u.p, width: d2)
         timer?.lap("corruption + halo [U|Ũ]")
         GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d2, out: a.z.p, ldo: d2, pool: pool)
@@ -286,8 +286,8 @@ public final class GraphSTModel {
         GCNPropagate.backward(adj: graph.adj, dOut: a.dz.p, ldo: d2, width: d2, dInput: a.du.p, ldi: d2, pool: pool)
         timer?.lap("Â·[∂Z|∂Z̃] (spmm Â, 2d)")
         // ∂U = Â∂Z + Pᵀ(Â∂Z̃), into the ∂U half of [Y | ∂U].
-        pool.forEachBlock(count: n) { r in for i in r { (a.yd.row(i) + d).update(from: a.du.row(i), count: d) } }
-        corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d, pool: pool)
+        for i in 0..<n { (a.yd.row(i) + d).update(from: a.du.row(i), count: d) }
+        corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d)
         timer?.lap("reverse corruption")
         InputProjection.backward(x: x, xT: xT, yd: a.yd.p, d: d, xt: sums + pk.xt, scratch: &scratchT, pool: pool)
         timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
