@@ -100,6 +100,7 @@ def uptime():
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "graphst":
         return graphst_worker(sys.argv[2:])
+    sys.stdout.reconfigure(line_buffering=True)   # progress lines as they come, also into a file
     p = argparse.ArgumentParser(prog="launch/compare-graphst",
                                 description="GraphST 1.1.1 against stgnn-dist per epoch, interleaved runs.")
     p.add_argument("--input", default="../shared/data/DLPFC_151676.h5ad", help=".h5ad slide (raw counts in X)")
