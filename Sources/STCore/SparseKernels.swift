@@ -404,11 +404,19 @@ public struct ColumnBlocks: Sendable {
     public var nnz: Int { indptr.last ?? 0 }
 
     /// C[0..<rows, 0..<w] (ldc) = A · B[:, 0..<w] (ldb). Bitwise equal to `Sparse.spmm`.
+    /// `beside`: independent work run as one more task of the same pool job (first, so that a
+    /// long serial call overlaps the product's row blocks instead of following them).
     public func multiply(_ b: UnsafePointer<Float>, ldb: Int, width w: Int, into c: UnsafeMutablePointer<Float>,
-                         ldc: Int, path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial) {
-        if rows == 0 || w <= 0 { return }
+                         ldc: Int, path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial,
+                         beside: (() -> Void)? = nil) {
         let p = Sparse.Path(rawValue: Swift.min(path.rawValue, Sparse.supportedPath.rawValue))!
-        pool.forEachBlock(count: rows) { r in multiplyRows(r, b, ldb: ldb, width: w, into: c, ldc: ldc, path: p) }
+        let block = ThreadPool.rowBlock, blocks = w > 0 ? ThreadPool.blockCount(rows) : 0
+        let first = beside == nil ? 0 : 1
+        pool.run(tasks: blocks &+ first) { t in
+            if t < first { beside!(); return }
+            let r0 = (t &- first) &* block
+            multiplyRows(r0..<Swift.min(rows, r0 &+ block), b, ldb: ldb, width: w, into: c, ldc: ldc, path: p)
+        }
     }
 
     /// `multiply` on one range of rows, on the calling thread, with a supported path.

@@ -202,10 +202,13 @@ public final class GraphSTModel {
         let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout, a = act, pool = self.pool
         let w2 = p + L.w2.lowerBound
         InputProjection.packWeights(w1: p + L.w1.lowerBound, w2: w2, w12t: a.w12t.p, genes: G, d: d, pool: pool)
-        ReconstructionLoss.prepare(w2: w2, w2w2t: a.w2w2t.p, d: d, genes: G)
-        timer?.lap("weights: [W1|W2ᵀ], W2W2ᵀ")
-        InputProjection.forward(x: xBlocks, w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool)
-        timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d)")
+        timer?.lap("weights: [W1|W2ᵀ]")
+        // W2W2ᵀ (one serial sgemm, needed only by ∂Y) as one more task beside the X pass's row blocks.
+        let w2w2t = a.w2w2t.p
+        InputProjection.forward(x: xBlocks, w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool) {
+            ReconstructionLoss.prepare(w2: w2, w2w2t: w2w2t, d: d, genes: G)
+        }
+        timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d), W2W2ᵀ beside")
         // [U | Ũ]: U from the first pass, Ũ = P U by the corruption exchange; ghost rows by halo.
         for i in 0..<n { a.u.row(i).update(from: a.xw.row(i), count: d) }
         corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d)

@@ -56,9 +56,13 @@ final class ThreadPoolTests: XCTestCase {
                     let pool = ThreadPool(threads: threads)
                     for path in Sparse.Path.allCases where path.rawValue <= Sparse.supportedPath.rawValue {
                         var c = [Float](repeating: .nan, count: a.rows * ldc)
+                        var besideRuns = 0
                         c.withUnsafeMutableBufferPointer { cp in
-                            blocks.multiply(b, ldb: ldb, width: w, into: cp.baseAddress!, ldc: ldc, path: path, pool: pool)
+                            blocks.multiply(b, ldb: ldb, width: w, into: cp.baseAddress!, ldc: ldc, path: path, pool: pool) {
+                                besideRuns += 1
+                            }
                         }
+                        XCTAssertEqual(besideRuns, 1)
                         let got = (0..<a.rows).flatMap { i in c[(i * ldc)..<(i * ldc + w)] }
                         XCTAssertEqual(got.map(\.bitPattern), ref.map(\.bitPattern),
                                        "w \(w), block \(block), \(threads) threads, \(path)")

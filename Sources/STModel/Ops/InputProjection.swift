@@ -28,10 +28,11 @@ enum InputProjection {
     }
 
     /// out (N, width; ld) = X (N, G) · w12t[:, 0..<width] (G, 2d), X in column blocks (the same
-    /// bits as `Sparse.spmm` on the plain X).
+    /// bits as `Sparse.spmm` on the plain X); `beside`: independent work overlapped with it.
     static func forward(x: ColumnBlocks, w12t: UnsafePointer<Float>, d: Int, width: Int,
-                        out: UnsafeMutablePointer<Float>, ld: Int, pool: ThreadPool = .serial) {
-        x.multiply(w12t, ldb: 2 * d, width: width, into: out, ldc: ld, pool: pool)
+                        out: UnsafeMutablePointer<Float>, ld: Int, pool: ThreadPool = .serial,
+                        beside: (() -> Void)? = nil) {
+        x.multiply(w12t, ldb: 2 * d, width: width, into: out, ldc: ld, pool: pool, beside: beside)
     }
 
     /// xt (G, 2d, float64) += Xᵀ (G, N) · yd (N, 2d): a local partial sum over the owned spots.
