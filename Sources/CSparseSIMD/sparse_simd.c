@@ -11,8 +11,11 @@ typedef float stgnn_v16 __attribute__((vector_size(64)));
 #define STGNN_ST16(p, v) do { stgnn_v16 _v = (v); __builtin_memcpy((p), &_v, 64); } while (0)
 
 // C[i, 0..<w] = Σ_p val[p] · B[idx[p], 0..<w] for rows i in [r0, r1): NACC 16-float accumulators
-// per column chunk, the chunk kept in registers while the row's entries stream past.
-#define STGNN_SPMM_BODY(NACC)                                                                   \
+// per column chunk, the chunk kept in registers while the row's entries stream past. ADD = 1 starts
+// each accumulator from C's current value instead of +0 (C += A·B): the sum of a row whose entries
+// come in several column blocks, block after block, is then the same sequence of operations as
+// the sum over the whole row.
+#define STGNN_SPMM_BODY(NACC, ADD)                                                              \
     _Pragma("clang fp contract(off)")                                                           \
     for (ptrdiff_t i = r0; i < r1; i++) {                                                       \
         float *ci = c + i * ldc;                                                                \
@@ -20,7 +23,8 @@ typedef float stgnn_v16 __attribute__((vector_size(64)));
         ptrdiff_t j0 = 0;                                                                       \
         for (; j0 + 16 * (NACC) <= w; j0 += 16 * (NACC)) {                                      \
             stgnn_v16 acc[NACC];                                                                \
-            for (int k = 0; k < (NACC); k++) acc[k] = (stgnn_v16){0};                           \
+            for (int k = 0; k < (NACC); k++)                                                    \
+                acc[k] = (ADD) ? STGNN_LD16(ci + j0 + 16 * k) : (stgnn_v16){0};                 \
             for (ptrdiff_t p = lo; p < hi; p++) {                                               \
                 const stgnn_v16 v = (stgnn_v16){0} + val[p];                                    \
                 const float *bp = b + (ptrdiff_t)idx[p] * ldb + j0;                             \
@@ -29,13 +33,13 @@ typedef float stgnn_v16 __attribute__((vector_size(64)));
             for (int k = 0; k < (NACC); k++) STGNN_ST16(ci + j0 + 16 * k, acc[k]);              \
         }                                                                                       \
         for (; j0 + 16 <= w; j0 += 16) {                                                        \
-            stgnn_v16 acc = (stgnn_v16){0};                                                     \
+            stgnn_v16 acc = (ADD) ? STGNN_LD16(ci + j0) : (stgnn_v16){0};                       \
             for (ptrdiff_t p = lo; p < hi; p++)                                                 \
                 acc = acc + ((stgnn_v16){0} + val[p]) * STGNN_LD16(b + (ptrdiff_t)idx[p] * ldb + j0); \
             STGNN_ST16(ci + j0, acc);                                                           \
         }                                                                                       \
         for (; j0 < w; j0++) {                                                                  \
-            float s = 0;                                                                        \
+            float s = (ADD) ? ci[j0] : 0;                                                       \
             for (ptrdiff_t p = lo; p < hi; p++) s = s + val[p] * b[(ptrdiff_t)idx[p] * ldb + j0]; \
             ci[j0] = s;                                                                         \
         }                                                                                       \
@@ -83,11 +87,19 @@ typedef float stgnn_v16 __attribute__((vector_size(64)));
 
 /// AVX2 `spmm`: 32 columns per chunk in 4 ymm accumulators.
 __attribute__((target("avx2")))
-void stgnn_spmm_avx2(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2) }
+void stgnn_spmm_avx2(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 0) }
 
 /// AVX-512 `spmm`: 32 columns per chunk in 2 zmm accumulators.
 __attribute__((target("avx512f")))
-void stgnn_spmm_avx512(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2) }
+void stgnn_spmm_avx512(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 0) }
+
+/// AVX2 `spmm`, adding into C (C += A·B).
+__attribute__((target("avx2")))
+void stgnn_spmm_add_avx2(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 1) }
+
+/// AVX-512 `spmm`, adding into C (C += A·B).
+__attribute__((target("avx512f")))
+void stgnn_spmm_add_avx512(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 1) }
 
 /// AVX2 scatter of the transposed product: 32 columns of B's row in 4 ymm registers.
 __attribute__((target("avx2")))
@@ -121,6 +133,10 @@ void stgnn_spmm_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int
                      const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc) { abort(); }
 void stgnn_spmm_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
                        const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc) { abort(); }
+void stgnn_spmm_add_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
+                         const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc) { abort(); }
+void stgnn_spmm_add_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
+                           const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc) { abort(); }
 void stgnn_scatter_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
                         const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc) { abort(); }
 void stgnn_scatter_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,

@@ -69,17 +69,23 @@ public enum Sparse {
         } } }
     }
 
-    /// `spmm` on one range of rows with the given path.
+    /// `spmm` on one range of rows with the given path. `add`: each row's sums continue from C's
+    /// current values (C += A·B) instead of +0, so a row whose entries are split into column
+    /// blocks, taken in order, gets exactly the operations of the whole row (`ColumnBlocks`).
     @inline(__always)
     static func spmmRows(_ rows: Range<Int>, _ p: Path, _ pp: UnsafePointer<Int>, _ ip: UnsafePointer<Int32>,
                          _ vp: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
-                         into c: UnsafeMutablePointer<Float>, ldc: Int) {
+                         into c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool = false) {
         switch p {
         #if arch(x86_64)
-        case .avx512: stgnn_spmm_avx512(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc)
-        case .avx2: stgnn_spmm_avx2(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc)
+        case .avx512:
+            if add { stgnn_spmm_add_avx512(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc) }
+            else { stgnn_spmm_avx512(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc) }
+        case .avx2:
+            if add { stgnn_spmm_add_avx2(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc) }
+            else { stgnn_spmm_avx2(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc) }
         #endif
-        default: spmmPortable(rows: rows, pp, ip, vp, b, ldb: ldb, width: w, into: c, ldc: ldc)
+        default: spmmPortable(rows: rows, pp, ip, vp, b, ldb: ldb, width: w, into: c, ldc: ldc, add: add)
         }
     }
 
@@ -95,15 +101,16 @@ public enum Sparse {
 
     /// Portable `spmm` on a row range: 32 output columns at a time kept in registers (eight SSE
     /// registers on x86-64) while the row's entries stream past, then 16, then single columns.
+    /// `add`: start from C's values instead of +0.
     static func spmmPortable(rows: Range<Int>, _ ptr: UnsafePointer<Int>, _ idx: UnsafePointer<Int32>,
                              _ val: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
-                             into c: UnsafeMutablePointer<Float>, ldc: Int) {
+                             into c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool = false) {
         for i in rows {
             let ci = c + i &* ldc
             let lo = ptr[i], hi = ptr[i &+ 1]
             var j0 = 0
             while j0 &+ 32 <= w {
-                var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+                var a0 = add ? load16(ci + j0) : SIMD16<Float>(), a1 = add ? load16(ci + (j0 &+ 16)) : SIMD16<Float>()
                 for p in lo..<hi {
                     let v = SIMD16<Float>(repeating: val[p])
                     let bp = b + (Int(idx[p]) &* ldb &+ j0)
@@ -115,13 +122,13 @@ public enum Sparse {
                 j0 &+= 32
             }
             if j0 &+ 16 <= w {
-                var a0 = SIMD16<Float>()
+                var a0 = add ? load16(ci + j0) : SIMD16<Float>()
                 for p in lo..<hi { a0 = a0 + SIMD16<Float>(repeating: val[p]) * load16(b + (Int(idx[p]) &* ldb &+ j0)) }
                 store16(a0, ci + j0)
                 j0 &+= 16
             }
             while j0 < w {
-                var s: Float = 0
+                var s: Float = add ? ci[j0] : 0
                 for p in lo..<hi { s = s + val[p] * b[Int(idx[p]) &* ldb &+ j0] }
                 ci[j0] = s
                 j0 &+= 1
@@ -305,17 +312,21 @@ public struct TransposedBlocks: Sendable {
     public let rows: Int, cols: Int
     /// Rows of A per float32 partial.
     public let block: Int
-    /// Per block: (first row of A, Aᵀ restricted to the block: cols × rows-in-block, local row indices).
-    public let blocks: [(start: Int, t: CSRMatrix)]
+    /// Per block: (first row of A, Aᵀ restricted to the block: cols × rows-in-block, local row
+    /// indices, itself cut into `ColumnBlocks` of `subBlock` rows of A so that the rows of B one
+    /// pass gathers stay in L2; the same bits for any `subBlock`).
+    public let blocks: [(start: Int, t: ColumnBlocks)]
 
-    public init(_ a: CSRMatrix, block: Int = 4096) {
-        precondition(block >= 1, "TransposedBlocks: block must be positive")
+    /// - block: rows of A per float32 partial (the numbers depend on it).
+    /// - subBlock: rows of A per gather pass inside a block (only the time depends on it).
+    public init(_ a: CSRMatrix, block: Int = 4096, subBlock: Int = ColumnBlocks.columnBlock(width: 128)) {
+        precondition(block >= 1 && subBlock >= 1, "TransposedBlocks: block and subBlock must be positive")
         rows = a.rows; cols = a.cols; self.block = block
-        var bs = [(start: Int, t: CSRMatrix)]()
+        var bs = [(start: Int, t: ColumnBlocks)]()
         var r0 = 0
         while r0 < a.rows {
             let r1 = Swift.min(a.rows, r0 + block)
-            bs.append((r0, a.selectingRows(Array(r0..<r1)).transposed()))
+            bs.append((r0, ColumnBlocks(a.selectingRows(Array(r0..<r1)).transposed(), block: subBlock)))
             r0 = r1
         }
         blocks = bs
@@ -337,18 +348,91 @@ public struct TransposedBlocks: Sendable {
             let acc = s.baseAddress!
             pool.forEachBlock(count: g, block: TransposedBlocks.outputBlock) { genes in
                 for (start, t) in blocks where t.nnz > 0 {
-                    t.indptr.withUnsafeBufferPointer { ptr in
-                    t.indices.withUnsafeBufferPointer { idx in
-                    t.values.withUnsafeBufferPointer { val in
-                        let pp = ptr.baseAddress!
-                        Sparse.spmmRows(genes, p, pp, idx.baseAddress!, val.baseAddress!, b + start &* ldb,
-                                        ldb: ldb, width: w, into: acc, ldc: w)
+                    t.multiplyRows(genes, b + start &* ldb, ldb: ldb, width: w, into: acc, ldc: w, path: p)
+                    t.indptr.withUnsafeBufferPointer { pp in
                         for col in genes where pp[col &+ 1] > pp[col] {
                             Sparse.addToDouble(acc + col &* w, c + col &* ldc, count: w)
                         }
-                    } } }
+                    }
                 }
             }
+        }
+    }
+}
+
+/// A·B with A's columns cut into fixed blocks, built once when A is fixed for the run: each
+/// task takes its rows through the column blocks in order, so the rows of B one block reads
+/// (block × w floats) stay in the core's L2 cache instead of the whole of B. X·[W1|W2ᵀ] on DLPFC:
+/// B is 3000 × 128 floats = 1.5 MB against a 1 MiB L2; the gather form of Xᵀ·[Y|∂U]
+/// (`TransposedBlocks`): B is 4096 spots × 128 floats = 2 MB per row block.
+///
+/// A row's sum continues from block to block (`Sparse.spmmRows(add:)`) over its entries in stored
+/// (ascending column) order, starting from +0, with separate multiplies and adds: the same
+/// operations as `Sparse.spmm` on the whole row, so the result is bitwise equal to `spmm` (and to
+/// `spmm_ref`) for any block size, path and pool.
+public struct ColumnBlocks: Sendable {
+    /// A's shape.
+    public let rows: Int, cols: Int
+    /// A's row pointers (rows + 1): which rows have entries at all.
+    public let indptr: [Int]
+    /// Per block: (first column of A, A restricted to the block's columns: rows × block, local columns).
+    public let blocks: [(start: Int, part: CSRMatrix)]
+
+    /// Bytes of B one column block reads: 128 KiB, an eighth of a 1 MiB L2. Measured on DLPFC's
+    /// X (3460 × 3000, 272 entries a row) and its transpose, w = 128, one core, against one pass:
+    /// blocks of 128–384 genes (spots) 1.2–1.4× faster, 1024 only 1.1× (docs/PERFORMANCE.md).
+    public static let budget = 128 * 1024
+
+    /// Columns per block for products `width` floats wide: `budget` / (4·width), at least 16.
+    public static func columnBlock(width: Int) -> Int { Swift.max(16, budget / (4 * Swift.max(1, width))) }
+
+    /// A cut into blocks of `block` columns (the last one shorter).
+    public init(_ a: CSRMatrix, block: Int) {
+        precondition(block >= 1, "ColumnBlocks: block must be positive")
+        rows = a.rows; cols = a.cols; indptr = a.indptr
+        var bs = [(start: Int, part: CSRMatrix)]()
+        var c0 = 0
+        while c0 < a.cols {
+            let c1 = Swift.min(a.cols, c0 + block)
+            bs.append((c0, a.selectingColumns(Array(c0..<c1))))
+            c0 = c1
+        }
+        blocks = bs
+    }
+
+    /// Stored entries.
+    public var nnz: Int { indptr.last ?? 0 }
+
+    /// C[0..<rows, 0..<w] (ldc) = A · B[:, 0..<w] (ldb). Bitwise equal to `Sparse.spmm`.
+    /// `beside`: independent work run as one more task of the same pool job (first, so that a
+    /// long serial call overlaps the product's row blocks instead of following them).
+    public func multiply(_ b: UnsafePointer<Float>, ldb: Int, width w: Int, into c: UnsafeMutablePointer<Float>,
+                         ldc: Int, path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial,
+                         beside: (() -> Void)? = nil) {
+        let p = Sparse.Path(rawValue: Swift.min(path.rawValue, Sparse.supportedPath.rawValue))!
+        let block = ThreadPool.rowBlock, blocks = w > 0 ? ThreadPool.blockCount(rows) : 0
+        let first = beside == nil ? 0 : 1
+        pool.run(tasks: blocks &+ first) { t in
+            if t < first { beside!(); return }
+            let r0 = (t &- first) &* block
+            multiplyRows(r0..<Swift.min(rows, r0 &+ block), b, ldb: ldb, width: w, into: c, ldc: ldc, path: p)
+        }
+    }
+
+    /// `multiply` on one range of rows, on the calling thread, with a supported path.
+    func multiplyRows(_ r: Range<Int>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
+                      into c: UnsafeMutablePointer<Float>, ldc: Int, path p: Sparse.Path) {
+        if blocks.isEmpty {
+            for i in r { (c + i &* ldc).update(repeating: 0, count: w) }
+            return
+        }
+        for (k, (start, part)) in blocks.enumerated() {
+            part.indptr.withUnsafeBufferPointer { ptr in
+            part.indices.withUnsafeBufferPointer { idx in
+            part.values.withUnsafeBufferPointer { val in
+                Sparse.spmmRows(r, p, ptr.baseAddress!, idx.baseAddress!, val.baseAddress!, b + start &* ldb,
+                                ldb: ldb, width: w, into: c, ldc: ldc, add: k > 0)
+            } } }
         }
     }
 }

@@ -1,3 +1,5 @@
+import CSparseSIMD
+
 /// Vectorised elementary functions for the per-spot loops of the model (readout, sigmoid).
 ///
 /// libm's `expf` is scalar; on slides with many spots and few genes the n·2d sigmoids of the
@@ -44,5 +46,20 @@ extension VectorMath {
     @inlinable @inline(__always)
     public static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+    }
+}
+
+extension VectorMath {
+    /// One Adam step over `count` values, in place: m ← m + (g − m)(1 − β₁); v ← β₂v + (1 − β₂)g·g;
+    /// p ← p − stepSize·(m / (√v / bc2Sqrt + ε)). Vectorised in C (Sources/CSparseSIMD/adam_simd.c:
+    /// Swift's SIMD square root is scalar per lane) at the width of `path`; every width performs
+    /// the same correctly rounded float32 operations in the same order, so the bits are those of
+    /// the scalar loop (STModel's `adamUpdate_ref`, tested).
+    public static func adamStep(params p: UnsafeMutablePointer<Float>, grad g: UnsafePointer<Float>,
+                                m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count n: Int,
+                                beta1: Float, beta2: Float, eps: Float, stepSize: Float, bc2Sqrt: Float,
+                                path: Sparse.Path = Sparse.defaultPath) {
+        let level = Swift.min(path.rawValue, Sparse.supportedPath.rawValue)
+        stgnn_adam_update(Int32(level), n, p, g, m, v, beta1, beta2, eps, stepSize, bc2Sqrt)
     }
 }

@@ -62,44 +62,58 @@ public final class CorruptionExchange {
     }
 
     /// Ũ[i] = U[perm[i]] for the owned rows i. `u` (ld `ldu`) and `ut` (ld `ldut`) are row-major
-    /// with at least nOwned rows; only the first `width` columns move.
+    /// with at least nOwned rows; only the first `width` columns move. Rows that stay on this rank
+    /// are copied directly, the others go through the buffers and the exchange.
     public func forward(_ u: UnsafePointer<Float>, ldu: Int, into ut: UnsafeMutablePointer<Float>, ldut: Int,
                         width: Int) {
         let t0 = stats?.start()
         defer { if let t0 { let v = volume(sendCounts, me: graph.rank, rowBytes: width * 4)
                             stats!.record(.corruption, since: t0, bytes: v.bytes, messages: v.messages) } }
         ensure(width)
+        let me = graph.rank, ks = sendOffsets[me], kr = recvOffsets[me]
+        let keptSend = ks..<(ks + sendCounts[me]), keptRecv = kr..<(kr + recvCounts[me])
         sendBuf.withUnsafeMutableBufferPointer { b in
-            for (k, row) in sendRows.enumerated() {
-                (b.baseAddress! + k &* width).update(from: u + Int(row) &* ldu, count: width)
+            for k in sendRows.indices where !keptSend.contains(k) {
+                (b.baseAddress! + k &* width).update(from: u + Int(sendRows[k]) &* ldu, count: width)
             }
         }
         move(width: width, forward: true)
         recvBuf.withUnsafeBufferPointer { b in
-            for (k, row) in recvRows.enumerated() {
-                (ut + Int(row) &* ldut).update(from: b.baseAddress! + k &* width, count: width)
+            for k in recvRows.indices where !keptRecv.contains(k) {
+                (ut + Int(recvRows[k]) &* ldut).update(from: b.baseAddress! + k &* width, count: width)
             }
+        }
+        // The k-th row kept is the k-th of both lists (setPermutation appends them together).
+        for k in 0..<keptSend.count {
+            (ut + Int(recvRows[kr &+ k]) &* ldut).update(from: u + Int(sendRows[ks &+ k]) &* ldu, count: width)
         }
     }
 
-    /// dU[perm[i]] += dŨ[i] for the owned rows: the transpose of `forward`.
+    /// dU[perm[i]] += dŨ[i] for the owned rows: the transpose of `forward`. Each row of dU gets one
+    /// addend (perm is a permutation), so rows kept on this rank are added directly.
     public func backwardAdd(_ dut: UnsafePointer<Float>, lddut: Int, into du: UnsafeMutablePointer<Float>,
                             lddu: Int, width: Int) {
         let t0 = stats?.start()
         defer { if let t0 { let v = volume(recvCounts, me: graph.rank, rowBytes: width * 4)
                             stats!.record(.corruption, since: t0, bytes: v.bytes, messages: v.messages) } }
         ensure(width)
+        let me = graph.rank, ks = sendOffsets[me], kr = recvOffsets[me]
+        let keptSend = ks..<(ks + sendCounts[me]), keptRecv = kr..<(kr + recvCounts[me])
         recvBuf.withUnsafeMutableBufferPointer { b in
-            for (k, row) in recvRows.enumerated() {
-                (b.baseAddress! + k &* width).update(from: dut + Int(row) &* lddut, count: width)
+            for k in recvRows.indices where !keptRecv.contains(k) {
+                (b.baseAddress! + k &* width).update(from: dut + Int(recvRows[k]) &* lddut, count: width)
             }
         }
         move(width: width, forward: false)
         sendBuf.withUnsafeBufferPointer { b in
-            for (k, row) in sendRows.enumerated() {
-                let d = du + Int(row) &* lddu, s = b.baseAddress! + k &* width
+            for k in sendRows.indices where !keptSend.contains(k) {
+                let d = du + Int(sendRows[k]) &* lddu, s = b.baseAddress! + k &* width
                 for c in 0..<width { d[c] += s[c] }
             }
+        }
+        for k in 0..<keptSend.count {
+            let d = du + Int(sendRows[ks &+ k]) &* lddu, s = dut + Int(recvRows[kr &+ k]) &* lddut
+            for c in 0..<width { d[c] += s[c] }
         }
     }
 
@@ -108,16 +122,21 @@ public final class CorruptionExchange {
         if recvBuf.count < recvRows.count * width { recvBuf = [Float](repeating: 0, count: recvRows.count * width) }
     }
 
+    /// The exchange of the rows that change rank (this rank's own counts zero: those rows are
+    /// copied directly by the caller).
     func move(width: Int, forward: Bool) {
+        let me = graph.rank
+        var sc = sendCounts, rc = recvCounts
+        sc[me] = 0; rc[me] = 0
         if forward {
             sendBuf.withUnsafeBytes { s in recvBuf.withUnsafeMutableBytes { r in
-                comm.exchange(send: s, sendCounts: sendCounts, sendOffsets: sendOffsets,
-                              receive: r, recvCounts: recvCounts, recvOffsets: recvOffsets, elementSize: width * 4)
+                comm.exchange(send: s, sendCounts: sc, sendOffsets: sendOffsets,
+                              receive: r, recvCounts: rc, recvOffsets: recvOffsets, elementSize: width * 4)
             } }
         } else {
             recvBuf.withUnsafeBytes { s in sendBuf.withUnsafeMutableBytes { r in
-                comm.exchange(send: s, sendCounts: recvCounts, sendOffsets: recvOffsets,
-                              receive: r, recvCounts: sendCounts, recvOffsets: sendOffsets, elementSize: width * 4)
+                comm.exchange(send: s, sendCounts: rc, sendOffsets: recvOffsets,
+                              receive: r, recvCounts: sc, recvOffsets: sendOffsets, elementSize: width * 4)
             } }
         }
     }

@@ -105,16 +105,21 @@ public final class GraphSTModel {
     /// X in CSC per 4096-row block, built once (X is fixed for the run): Xᵀ·[Y|∂U] as a gather,
     /// row-parallel and bitwise equal to the scatter form; faster than the scatter inside an epoch
     /// on DLPFC even on one thread (1.2–1.7×, docs/PERFORMANCE.md), for nnz(X) × 8 more bytes
-    /// (the caller decides: `transposedX`).
+    /// (the caller decides: `fastLayouts`).
     var xT: TransposedBlocks?
+
+    /// X cut into column (gene) blocks, built once: X·[W1|W2ᵀ] with the active rows of [W1|W2ᵀ]
+    /// in L2, bitwise equal to the plain product (docs/PERFORMANCE.md), for nnz(X) × 8 more bytes
+    /// (the caller decides: `fastLayouts`; without it the plain `Sparse.spmm` runs).
+    var xBlocks: ColumnBlocks?
 
     /// Bytes of the activation arena for `n` owned rows, `nLocal` local rows, width d, G genes.
     public static func arenaBytes(n: Int, nLocal: Int, d: Int, genes: Int) -> Int {
         Activations.bytes(n: n, nLocal: nLocal, d: d, genes: genes)
     }
 
-    /// Whether this model holds the transposed copy of X.
-    public var hasTransposedX: Bool { xT != nil }
+    /// Whether this model holds the two extra layouts of X (transposed and column-blocked).
+    public var hasFastLayouts: Bool { xT != nil }
     /// Mᵀ (L × N, CSR), built once: the readout backward's Mᵀ·[∂s|∂s̃] as a row-parallel gather.
     let maskT: CSRMatrix
 
@@ -131,10 +136,11 @@ public final class GraphSTModel {
     ///   - x: this rank's rows of X (N × G), rows in the graph's owned order.
     ///   - graph: this rank's share of Â and M.
     ///   - dim: the latent width d, a positive multiple of 8 (the per-spot loops are SIMD8).
-    ///   - transposedX: build `xT` (nnz(X) × 8 bytes) for the gather form of Xᵀ·[Y|∂U]; without it
-    ///     the scatter form runs, with the same bits (`TransposedBlocks` is tested bitwise equal).
+    ///   - fastLayouts: build `xT` and `xBlocks` (each nnz(X) × 8 bytes) for the gather form of
+    ///     Xᵀ·[Y|∂U] and the column-blocked X·[W1|W2ᵀ]; without them the plain kernels run, with
+    ///     the same bits (both layouts are tested bitwise equal to them).
     public init(x: CSRMatrix, graph: LocalGraph, dim: Int, weights: LossWeights = .init(),
-                readout: Readout = .local, transposedX: Bool = true, comm: Communicator) {
+                readout: Readout = .local, fastLayouts: Bool = true, comm: Communicator) {
         precondition(x.rows == graph.nOwned, "X has \(x.rows) rows but the rank owns \(graph.nOwned) spots")
         precondition(dim > 0 && dim % 8 == 0, "the latent width d = \(dim) must be a positive multiple of 8")
         self.x = x
@@ -150,7 +156,8 @@ public final class GraphSTModel {
         for v in x.values { sq += Double(v) * Double(v) }
         xNormSquared = comm.sum(sq)
         act = Activations(n: n, nLocal: nL, d: dim, genes: x.cols)
-        xT = transposedX ? TransposedBlocks(x) : nil
+        xT = fastLayouts ? TransposedBlocks(x) : nil
+        xBlocks = fastLayouts ? ColumnBlocks(x, block: ColumnBlocks.columnBlock(width: 2 * dim)) : nil
         maskT = graph.mask.transposed()
         let f64Count = 2 * dim * x.cols + 2 * dim
         f64 = .allocate(capacity: f64Count)
@@ -178,6 +185,7 @@ public final class GraphSTModel {
         act.deallocate()
         x = CSRMatrix(rows: 0, cols: x.cols, indptr: [0], indices: [], values: [])
         xT = nil
+        xBlocks = nil
         scratch32 = []; scratchT = []; scratchBCE = []
     }
 
@@ -225,10 +233,13 @@ public final class GraphSTModel {
         let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout, a = act, pool = self.pool
         let w2 = p + L.w2.lowerBound
         InputProjection.packWeights(w1: p + L.w1.lowerBound, w2: w2, w12t: a.w12t.p, genes: G, d: d, pool: pool)
-        ReconstructionLoss.prepare(w2: w2, w2w2t: a.w2w2t.p, d: d, genes: G)
-        timer?.lap("weights: [W1|W2ᵀ], W2W2ᵀ")
-        InputProjection.forward(x: x, w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool)
-        timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d)")
+        timer?.lap("weights: [W1|W2ᵀ]")
+        // W2W2ᵀ (one serial sgemm, needed only by ∂Y) as one more task beside the X pass's row blocks.
+        let w2w2t = a.w2w2t.p
+        InputProjection.forward(x: x, blocks: xBlocks, w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool) {
+            ReconstructionLoss.prepare(w2: w2, w2w2t: w2w2t, d: d, genes: G)
+        }
+        timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d), W2W2ᵀ beside")
         // [U | Ũ]: U from the first pass, Ũ = P U by the corruption exchange; ghost rows by halo.
         for i in 0..<n { a.u.row(i).update(from: a.xw.row(i), count: d) }
         corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d)
@@ -358,7 +369,7 @@ public final class GraphSTModel {
         params.withUnsafeBufferPointer { p in
             InputProjection.packW1(w1: p.baseAddress! + layout.w1.lowerBound, w12t: a.w12t.p, genes: G, d: d)
         }
-        InputProjection.forward(x: x, w12t: a.w12t.p, d: d, width: d, out: a.u.p, ld: d2, pool: pool)
+        InputProjection.forward(x: x, blocks: xBlocks, w12t: a.w12t.p, d: d, width: d, out: a.u.p, ld: d2, pool: pool)
         halo.exchange(a.u.p, width: d2)
         GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d, out: a.z.p, ldo: d2, pool: pool)
         halo.exchange(a.z.p, width: d2)

@@ -13,9 +13,10 @@ import STPartition
 ///   weights 16N, RCB work 24N, kNN lists (12 + 4k)N, owner and local maps 8N, the epoch's
 ///   corruption permutation and plan 12N: (88 + 4k)·N;
 /// - X: 8z: the counts are read straight into local row order and preprocessed in place, so a rank
-///   holds one copy of its rows (float32 value + int32 column per entry). The transposed copy for
-///   the gather form of Xᵀ·[Y|∂U] (another 8z) is built only when the rank then still stays under
-///   half its memory (`RunPipeline.transposedXFits`), so it is not part of the bound;
+///   holds one copy of its rows (float32 value + int32 column per entry). The two extra layouts
+///   for speed, transposed (the gather form of Xᵀ·[Y|∂U]) and column-blocked (X·[W1|W2ᵀ] with
+///   its operand in L2), 8z each, are built only when the rank then still stays under half its
+///   memory (`RunPipeline.fastLayoutsFit`), so they are not part of the bound;
 /// - the graph and the activation arena: ≈ 76·d·n (arena 64·d·n: eight buffers of width 2d, the
 ///   backward ones living in dead forward ones; plus Â, M and Mᵀ rows);
 /// - parameters, gradient and Adam moments 16·(2Gd + d²), and the float64 G×2d accumulators 32·G·d;
@@ -89,14 +90,21 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
 }
 
 extension RunPipeline {
-    /// Whether a rank builds the transposed copy of its X (8 bytes per stored entry) for the faster
-    /// gather form of Xᵀ·[Y|∂U] (same bits as the scatter form): only when the largest rank's
-    /// estimate plus that copy stays under half the memory a rank may use, so that speed never
-    /// costs the headroom a large slide needs. The same answer on every rank (largest estimate,
-    /// largest X). Without a known limit (no /proc/meminfo, no --max-memory) it is built.
-    func transposedXFits(largestStoredEntries z: Int) -> Bool {
+    /// Whether the ranks build the two extra layouts of X for speed, transposed and column-blocked
+    /// (`fastLayoutBytes`, same bits as the plain kernels): only when the largest rank's estimate
+    /// plus them stays under half the memory a rank may use, so that speed never costs the
+    /// headroom a large slide needs. The same answer on every rank (largest estimate, largest X).
+    /// Without a known limit (no /proc/meminfo, no --max-memory) they are built.
+    func fastLayoutsFit(largestStoredEntries z: Int, largestRows n: Int) -> Bool {
         guard let limit = memoryLimit, let estimate = memoryEstimate else { return true }
-        return estimate + 8 * z <= limit / 2
+        return estimate + Self.fastLayoutBytes(storedEntries: z, rows: n) <= limit / 2
+    }
+
+    /// Bytes of the transposed and the column-blocked copies of a rank's X: 8 per entry each, plus
+    /// the blocked copy's row pointers (8 bytes per row per block of 256 genes) and the transposed
+    /// copy's (8 per gene per 4096 rows).
+    static func fastLayoutBytes(storedEntries z: Int, rows n: Int, genes: Int = 3000) -> Int {
+        16 * z + 8 * n * ((genes + 255) / 256) + 8 * genes * ((n + 4095) / 4096)
     }
 
     /// Refuses, on every rank alike and before X is read, a run whose largest rank would need more

@@ -30,8 +30,8 @@ public final class RunPipeline {
     var memoryEstimate: Int?
     /// The memory one rank may use (`--max-memory`, else its share of the node), when known.
     var memoryLimit: Int?
-    /// Whether the ranks hold the transposed copy of X (`transposedXFits`), for the summary.
-    var transposedX = true
+    /// Whether the ranks hold the extra layouts of X (`fastLayoutsFit`), for the summary.
+    var fastLayouts = true
     /// The output folder's lock (rank 0; held until the process exits).
     var outputLock: Int32 = -1
     var clock = DispatchTime.now().uptimeNanoseconds
@@ -113,11 +113,13 @@ public final class RunPipeline {
         precondition(layout.ownedInts == localIDs, "RunPipeline: the layout's row order changed after X was read")
         phase("graph")
 
-        let largestX = Int(comm.max(Double(prep.X.nnz)))
-        transposedX = transposedXFits(largestStoredEntries: largestX)
-        if transposedX, let e = memoryEstimate { memoryEstimate = e + 8 * largestX }   // the summary's bound includes it
+        let largestX = Int(comm.max(Double(prep.X.nnz))), largestRows = Int(comm.max(Double(prep.X.rows)))
+        fastLayouts = fastLayoutsFit(largestStoredEntries: largestX, largestRows: largestRows)
+        if fastLayouts, let e = memoryEstimate {   // the summary's bound includes them
+            memoryEstimate = e + Self.fastLayoutBytes(storedEntries: largestX, rows: largestRows, genes: prep.X.cols)
+        }
         let model = layout.model(x: prep.X, dim: config.model.dim, weights: config.model.lossWeights,
-                                 readout: config.model.readout, transposedX: transposedX, comm: comm)
+                                 readout: config.model.readout, fastLayouts: fastLayouts, comm: comm)
         model.pool = ThreadPool(threads: config.output.resolvedThreads)
         phase("model_setup")
         return Setup(layout: layout, prep: prep, model: model, fingerprint: fingerprint)
@@ -145,9 +147,9 @@ public struct RunSummary: Encodable {
     public var peak_rss_bytes_by_phase: [String: [Int]]
     /// The preflight's estimate of the largest rank's peak, made before X was read.
     public var memory_estimate_bytes: Int?
-    /// Whether the ranks held the transposed copy of X for the gather form of Xᵀ·[Y|∂U] (only
-    /// when memory is plentiful; the numbers are the same either way).
-    public var x_transposed_copy: Bool
+    /// Whether the ranks held the transposed and column-blocked copies of X that speed up the two
+    /// X passes (only when memory is plentiful; the numbers are the same either way).
+    public var x_fast_layouts: Bool
     public var final_loss: Double
     public var final_loss_feat: Double
     public var final_loss_sl_1: Double
@@ -322,7 +324,7 @@ extension RunPipeline {
             n_genes_input: source.geneCount, epochs: trainer.epochsDone, ranks: comm.size,
             train_seconds: trainSeconds, seconds_per_epoch: epochsThisRun > 0 ? trainSeconds / Double(epochsThisRun) : 0,
             phase_seconds: Dictionary(phases, uniquingKeysWith: +), phase_order: phases.map(\.0),
-            peak_rss_bytes_per_rank: rss, peak_rss_bytes_by_phase: gatherPhasePeaks(), memory_estimate_bytes: memoryEstimate, x_transposed_copy: transposedX, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
+            peak_rss_bytes_per_rank: rss, peak_rss_bytes_by_phase: gatherPhasePeaks(), memory_estimate_bytes: memoryEstimate, x_fast_layouts: fastLayouts, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
             final_loss_sl_1: last?.loss_sl_1 ?? .nan, final_loss_sl_2: last?.loss_sl_2 ?? .nan,
             blas_threads: BLAS.threads, partition: report,
             epochs_target: config.model.epochs, epochs_this_run: epochsThisRun, data_fingerprint: setup.fingerprint,

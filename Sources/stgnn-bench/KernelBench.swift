@@ -91,6 +91,26 @@ struct KernelBench {
         sparseCases("spmm M·E w=2d", flops: 2 * nnzM * Double(w), reference: ref1,
                     seed: { BaselineSparse.spmm(mask, bN, ldb: w, width: w, into: cN, ldc: w) },
                     current: { Sparse.spmm(mask, bN, ldb: w, width: w, into: cN, ldc: w, path: $0) })
+        // The layouts built once per run (X is fixed): X in column blocks for X·B, and the gather
+        // form of Xᵀ·B in one pass per 4096-row block against sub-blocks of rows (both bitwise
+        // equal to the kernels above; "speed-up" here is against the plain kernel, same path).
+        let xBlocks = ColumnBlocks(x, block: ColumnBlocks.columnBlock(width: w))
+        for p in paths {
+            cases.append(Case(name: "spmm X·B w=2d, \(xBlocks.blocks.count) column blocks [\(p)]", flops: 2 * nnzX * Double(w),
+                              reference: ref1, baselineOf: "spmm X·B w=2d [\(p)]") {
+                xBlocks.multiply(bG, ldb: w, width: w, into: cN, ldc: w, path: p)
+            })
+        }
+        let xTOne = TransposedBlocks(x, subBlock: 4096), xTSub = TransposedBlocks(x)
+        let sub = ColumnBlocks.columnBlock(width: 128)
+        cases.append(Case(name: "Xᵀ·B gather w=2d (f64 acc), one pass per 4096 rows", flops: 2 * nnzX * Double(w),
+                          reference: ref2, baselineOf: nil) {
+            xTOne.accumulate(bN, ldb: w, width: w, into: c64, ldc: w, scratch: &scratch)
+        })
+        cases.append(Case(name: "Xᵀ·B gather w=2d (f64 acc), sub-blocks of \(sub) rows", flops: 2 * nnzX * Double(w),
+                          reference: ref2, baselineOf: "Xᵀ·B gather w=2d (f64 acc), one pass per 4096 rows") {
+            xTSub.accumulate(bN, ldb: w, width: w, into: c64, ldc: w, scratch: &scratch)
+        })
 
         // Calibrate: enough calls per sample for `minSeconds` (after one warm-up call each).
         for k in cases.indices {
@@ -116,7 +136,7 @@ struct KernelBench {
               + "nnz(Â) = \(adj.nnz), nnz(M) = \(mask.nnz), d = \(d); \(reps) interleaved repetitions, "
               + "≥ \(fmt(minSeconds * 1000, 0)) ms per sample; sgemm stand-in for X: \(denseRows) rows")
         print("")
-        print("default path: \(Sparse.defaultPath) (supported: \(Sparse.supportedPath)); speed-up = seed time / this time, median of per-repetition ratios")
+        print("default path: \(Sparse.defaultPath) (supported: \(Sparse.supportedPath)); speed-up = seed time (or the plain layout's, for the column blocks and sub-blocks) / this time, median of per-repetition ratios")
         print("")
         print("| kernel [path] | GFLOP/s median | GFLOP/s best | ms/call median | ms/call min | × sgemm (median of per-rep ratios) | speed-up vs seed |")
         print("|---|---:|---:|---:|---:|---:|---:|")

@@ -40,8 +40,41 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
-    /// The gather form over X in CSC (per row block) against the scatter form, bitwise, with blocks
-    /// small enough that there are several, and empty columns.
+    /// X·B over column blocks (each row's sum continued block after block) against `spmm_ref`,
+    /// bitwise: blocks of 1 column to more than A has, widths with every tail (32-, 16-column
+    /// chunks, single columns), strided operands, rows empty in some blocks, 1–4 threads, every path.
+    func testColumnBlocksBitwiseEqualSpmm() {
+        let a = raggedCSR(rows: 700, cols: 290, seed: 11)
+        for (w, ldb, ldc) in [(128, 128, 128), (64, 128, 128), (70, 80, 75), (16, 16, 16), (5, 9, 7)] {
+            let b = randomDense(a.cols * ldb, seed: 12)
+            let ref = Sparse.spmm_ref(a, b, ldb: ldb, width: w)
+            for block in [1, 7, 64, 100, 290, 1000] {
+                let blocks = ColumnBlocks(a, block: block)
+                XCTAssertEqual(blocks.blocks.count, (a.cols + block - 1) / block)
+                XCTAssertEqual(blocks.blocks.map(\.part.nnz).reduce(0, +), a.nnz)
+                for threads in [1, 2, 3, 4] {
+                    let pool = ThreadPool(threads: threads)
+                    for path in Sparse.Path.allCases where path.rawValue <= Sparse.supportedPath.rawValue {
+                        var c = [Float](repeating: .nan, count: a.rows * ldc)
+                        var besideRuns = 0
+                        c.withUnsafeMutableBufferPointer { cp in
+                            blocks.multiply(b, ldb: ldb, width: w, into: cp.baseAddress!, ldc: ldc, path: path, pool: pool) {
+                                besideRuns += 1
+                            }
+                        }
+                        XCTAssertEqual(besideRuns, 1)
+                        let got = (0..<a.rows).flatMap { i in c[(i * ldc)..<(i * ldc + w)] }
+                        XCTAssertEqual(got.map(\.bitPattern), ref.map(\.bitPattern),
+                                       "w \(w), block \(block), \(threads) threads, \(path)")
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(ColumnBlocks.columnBlock(width: 128), 256)   // DLPFC: 3000 genes in 12 blocks
+    }
+
+    /// The gather form over X in CSC (per row block, in sub-blocks of rows) against the scatter
+    /// form, bitwise, with blocks and sub-blocks small enough that there are several, and empty columns.
     func testTransposedBlocksBitwiseEqualScatter() {
         var a = randomCSR(rows: 700, cols: 290, density: 0.08, seed: 5)
         a = a.selectingColumns(Array(0..<290).filter { $0 % 17 != 3 })   // (no empty columns yet)
@@ -55,17 +88,19 @@ final class ThreadPoolTests: XCTestCase {
                     Sparse.spmmTransposedAccumulate(a, b, ldb: ldb, width: w, into: c.baseAddress!, ldc: w,
                                                     scratch: &s32, block: block)
                 }
-                let blocks = TransposedBlocks(a, block: block)
-                for threads in [1, 2, 3, 4] {
-                    let pool = ThreadPool(threads: threads)
-                    for path in Sparse.Path.allCases where path.rawValue <= Sparse.supportedPath.rawValue {
-                        var gather = [Double](repeating: 0.5, count: a.cols * w), g32 = [Float]()
-                        gather.withUnsafeMutableBufferPointer { c in
-                            blocks.accumulate(b, ldb: ldb, width: w, into: c.baseAddress!, ldc: w, scratch: &g32,
-                                              path: path, pool: pool)
+                for subBlock in [1, 37, 256, 5000] {
+                    let blocks = TransposedBlocks(a, block: block, subBlock: subBlock)
+                    for threads in [1, 2, 3, 4] {
+                        let pool = ThreadPool(threads: threads)
+                        for path in Sparse.Path.allCases where path.rawValue <= Sparse.supportedPath.rawValue {
+                            var gather = [Double](repeating: 0.5, count: a.cols * w), g32 = [Float]()
+                            gather.withUnsafeMutableBufferPointer { c in
+                                blocks.accumulate(b, ldb: ldb, width: w, into: c.baseAddress!, ldc: w, scratch: &g32,
+                                                  path: path, pool: pool)
+                            }
+                            XCTAssertEqual(gather.map(\.bitPattern), scatter.map(\.bitPattern),
+                                           "w \(w), block \(block), sub-block \(subBlock), \(threads) threads, \(path)")
                         }
-                        XCTAssertEqual(gather.map(\.bitPattern), scatter.map(\.bitPattern),
-                                       "w \(w), block \(block), \(threads) threads, \(path)")
                     }
                 }
             }

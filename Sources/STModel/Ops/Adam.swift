@@ -35,16 +35,17 @@ public struct Adam: Sendable, Equatable, Codable {
             let pp = p.baseAddress!, gp = g.baseAddress!, mp = m.baseAddress!, vp = v.baseAddress!
             pool.forEachBlock(count: n, block: 1 << 14) { r in
                 let o = r.lowerBound
-                adamUpdate(params: pp + o, grad: gp + o, m: mp + o, v: vp + o, count: r.count,
-                           beta1: b1, beta2: b2, eps: e, stepSize: stepSize, bc2Sqrt: bc2Sqrt)
+                VectorMath.adamStep(params: pp + o, grad: gp + o, m: mp + o, v: vp + o, count: r.count,
+                                    beta1: b1, beta2: b2, eps: e, stepSize: stepSize, bc2Sqrt: bc2Sqrt)
             }
         } } } }
     }
 }
 
-/// One Adam step over `count` values: params, m, v (count) updated in place from grad (count).
+/// Reference for `VectorMath.adamStep` (which `Adam.update` runs): one Adam step over `count`
+/// values, params, m, v (count) updated in place from grad (count), one value at a time.
 /// stepSize = lr/(1−β₁ᵗ), bc2Sqrt = √(1−β₂ᵗ).
-func adamUpdate(params p: UnsafeMutablePointer<Float>, grad g: UnsafePointer<Float>,
+func adamUpdate_ref(params p: UnsafeMutablePointer<Float>, grad g: UnsafePointer<Float>,
                 m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count n: Int,
                 beta1 b1: Float, beta2 b2: Float, eps e: Float, stepSize: Float, bc2Sqrt: Float) {
     for i in 0..<n {

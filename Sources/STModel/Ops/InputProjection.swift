@@ -27,10 +27,19 @@ enum InputProjection {
         for g in 0..<G { (w12t + g &* 2 &* d).update(from: w1 + g &* d, count: d) }
     }
 
-    /// out (N, width; ld) = X (N, G) · w12t[:, 0..<width] (G, 2d).
-    static func forward(x: CSRMatrix, w12t: UnsafePointer<Float>, d: Int, width: Int,
-                        out: UnsafeMutablePointer<Float>, ld: Int, pool: ThreadPool = .serial) {
-        Sparse.spmm(x, w12t, ldb: 2 * d, width: width, into: out, ldc: ld, pool: pool)
+    /// out (N, width; ld) = X (N, G) · w12t[:, 0..<width] (G, 2d), X in column blocks (the same
+    /// bits as `Sparse.spmm` on the plain X); `beside`: independent work overlapped with it.
+    /// With `blocks` (X cut into gene blocks) the blocked product, `beside` one more task of its
+    /// pool job; without, the plain `Sparse.spmm` after `beside`. The same bits either way.
+    static func forward(x: CSRMatrix, blocks: ColumnBlocks?, w12t: UnsafePointer<Float>, d: Int, width: Int,
+                        out: UnsafeMutablePointer<Float>, ld: Int, pool: ThreadPool = .serial,
+                        beside: (() -> Void)? = nil) {
+        if let blocks {
+            blocks.multiply(w12t, ldb: 2 * d, width: width, into: out, ldc: ld, pool: pool, beside: beside)
+        } else {
+            beside?()
+            Sparse.spmm(x, w12t, ldb: 2 * d, width: width, into: out, ldc: ld, pool: pool)
+        }
     }
 
     /// xt (G, 2d, float64) += Xᵀ (G, N) · yd (N, 2d): a local partial sum over the owned spots.

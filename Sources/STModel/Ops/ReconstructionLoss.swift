@@ -57,20 +57,29 @@ enum ReconstructionLoss {
             let c0 = bi &* cb, c1 = bi == blocks &- 1 ? G : c0 &+ cb
             BLAS.dgemm(m: d, n: c1 &- c0, k: d, a: k, lda: d, b: w2d + c0, ldb: G, c: kw2 + c0, ldc: G)
         }
-        pool.forEachBlock(count: d, block: 1) { r in
-            let a = r.lowerBound
-            let kwa = kw2 + a &* G, dw2a = dw2 + a &* G
-            for g in 0..<G { dw2a[g] = Float(Double(scale) * (kwa[g] - ct[g &* ldct &+ a])) }
-        }
-        // The traces: one running sum each in (a, g) order, on the caller.
+        // Task 0: the traces, one running sum each in (a, g) order (a serial chain that the order
+        // of the sum fixes), beside tasks 1...d: the rows of ∂W2.
         var trWKW = 0.0, trWC = 0.0
-        for a in 0..<d {
-            let w2a = w2d + a &* G, kwa = kw2 + a &* G
-            for g in 0..<G {
-                trWKW += w2a[g] * kwa[g]
-                trWC += w2a[g] * ct[g &* ldct &+ a]         // C[a, g] = Cᵀ[g, a]
+        withUnsafeMutablePointer(to: &trWKW) { tKW in
+        withUnsafeMutablePointer(to: &trWC) { tC in
+            pool.run(tasks: d &+ 1) { t in
+                if t == 0 {
+                    var kw = 0.0, wc = 0.0
+                    for a in 0..<d {
+                        let w2a = w2d + a &* G, kwa = kw2 + a &* G
+                        for g in 0..<G {
+                            kw += w2a[g] * kwa[g]
+                            wc += w2a[g] * ct[g &* ldct &+ a]         // C[a, g] = Cᵀ[g, a]
+                        }
+                    }
+                    tKW.pointee = kw; tC.pointee = wc
+                } else {
+                    let a = t &- 1
+                    let kwa = kw2 + a &* G, dw2a = dw2 + a &* G
+                    for g in 0..<G { dw2a[g] = Float(Double(scale) * (kwa[g] - ct[g &* ldct &+ a])) }
+                }
             }
-        }
+        } }
         return trWKW - 2 * trWC + xNormSquared
     }
 }
