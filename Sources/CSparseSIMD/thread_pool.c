@@ -8,6 +8,9 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #if defined(__x86_64__)
 #define STGNN_PAUSE() __builtin_ia32_pause()
@@ -141,4 +144,10 @@ int stgnn_affinity_cpus(void) {
 int stgnn_online_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+void stgnn_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }

@@ -113,6 +113,10 @@ public final class RunPipeline {
         precondition(layout.ownedInts == localIDs, "RunPipeline: the layout's row order changed after X was read")
         phase("graph")
 
+        // The setup's temporaries (kNN lists, k-d tree, RCB work, read buffers) are freed by now;
+        // hand their pages back to the kernel before the model's arena is allocated, or glibc
+        // keeps them in its heap and they stay in the rank's resident size through training.
+        releaseFreedHeapMemory()
         let largestX = Int(comm.max(Double(prep.X.nnz))), largestRows = Int(comm.max(Double(prep.X.rows)))
         fastLayouts = fastLayoutsFit(largestStoredEntries: largestX, largestRows: largestRows)
         if fastLayouts, let e = memoryEstimate {   // the summary's bound includes them

@@ -27,4 +27,7 @@ int stgnn_affinity_cpus(void);
 /// CPUs online.
 int stgnn_online_cpus(void);
 
+/// Returns the free pages of the C heap to the kernel (glibc's malloc_trim; nothing elsewhere).
+void stgnn_release_free_memory(void);
+
 #endif
