@@ -88,6 +88,10 @@ public enum FuzzIO {
         exit(LLVMFuzzerRunDriver(&argc, &argv, testOneInput))
     }
 
+    /// Whether `STGNN_FUZZ_VERBOSE` is set: `attempt` then prints every error (to see what a
+    /// reproducer or a seed does: `STGNN_FUZZ_VERBOSE=1 fuzz-h5ad FILE`).
+    public static let verbose = ProcessInfo.processInfo.environment["STGNN_FUZZ_VERBOSE"] != nil
+
     /// Seed mode: with `STGNN_FUZZ_SEEDS=DIR` in the environment, `body(DIR)` writes the harness's
     /// seed corpus into DIR and the process exits (called from `LLVMFuzzerInitialize`, before
     /// libFuzzer reads any corpus).
@@ -189,5 +193,19 @@ public struct FuzzSlide: Sendable {
                            [String](repeating: "Gene Expression", count: genes - 1) + ["Antibody Capture"])
         try w.writeStrings("matrix/features/genome", [String](repeating: "GRCh38", count: genes))
         try w.close()
+    }
+}
+
+/// `try? body()`, printing the error when `FuzzIO.verbose` (a thrown error is an accepted outcome
+/// of a fuzz input; only crashes, sanitizer reports, timeouts and large allocations are findings).
+@discardableResult
+public func attempt<T>(_ what: String, _ body: () throws -> T) -> T? {
+    do {
+        let v = try body()
+        if FuzzIO.verbose { fputs("\(what): ok\n", stderr) }
+        return v
+    } catch {
+        if FuzzIO.verbose { fputs("\(what): \(error)\n", stderr) }
+        return nil
     }
 }

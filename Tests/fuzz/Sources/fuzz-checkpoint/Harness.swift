@@ -27,8 +27,8 @@ public func fuzzerInitialize(_ argc: OpaquePointer?, _ argv: OpaquePointer?) -> 
 public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let bytes = UnsafeBufferPointer(start: data, count: size)
     let path = FuzzIO.write(bytes, to: "epoch-000002.ckpt")
-    if let c = try? Checkpoint.read(path: path) { use(c) }
-    if let c = try? Checkpoint.decode(Data(repairedHeader(Array(bytes))), path: path) { use(c) }
+    if let c = attempt("Checkpoint.read", { try Checkpoint.read(path: path) }) { use(c) }
+    if let c = attempt("Checkpoint.decode", { try Checkpoint.decode(Data(repairedHeader(Array(bytes))), path: path) }) { use(c) }
     return 0
 }
 
@@ -36,8 +36,8 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> In
 func use(_ c: Checkpoint) {
     var other = c.metadata.data
     other.n_spots &+= 1
-    _ = try? c.checkData(c.metadata.data, layout: ParameterLayout(genes: 20, dim: 64), path: "ckpt")
-    _ = try? c.checkData(other, layout: ParameterLayout(genes: 20, dim: 64), path: "ckpt")
+    attempt("c.checkData", { try c.checkData(c.metadata.data, layout: ParameterLayout(genes: 20, dim: 64), path: "ckpt") })
+    attempt("c.checkData", { try c.checkData(other, layout: ParameterLayout(genes: 20, dim: 64), path: "ckpt") })
     _ = c.optimiser
 }
 

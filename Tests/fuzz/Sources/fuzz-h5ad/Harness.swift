@@ -38,31 +38,31 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> In
 
 /// What `run` does with an input path.
 func readAsSlide(_ path: String) {
-    guard let s = try? SlideSources.openOne(path: path) else { return }
-    _ = try? s.spatial()
-    _ = try? s.rowNNZ()
-    _ = try? s.obs()
-    _ = try? s.geneNames()
+    guard let s = attempt("SlideSources.openOne", { try SlideSources.openOne(path: path) }) else { return }
+    attempt("s.spatial", { try s.spatial() })
+    attempt("s.rowNNZ", { try s.rowNNZ() })
+    attempt("s.obs", { try s.obs() })
+    attempt("s.geneNames", { try s.geneNames() })
     let n = s.spotCount
     guard n > 0, n <= maxRowsForLists else { return }
-    _ = try? s.counts(rows: Array(0..<n))
-    _ = try? s.counts(rows: Array(stride(from: n - 1, through: 0, by: -3).reversed()))
+    attempt("s.counts", { try s.counts(rows: Array(0..<n)) })
+    attempt("s.counts", { try s.counts(rows: Array(stride(from: n - 1, through: 0, by: -3).reversed())) })
 }
 
 /// Every public read of `AnnDataReader`.
 func readWithAnnDataReader(_ path: String) {
-    guard let r = try? AnnDataReader(path: path) else { return }
-    _ = try? r.obsNames()
-    _ = try? r.varNames()
-    _ = try? r.obs()
-    _ = try? r.vars()
-    _ = try? r.spatial()
-    _ = try? r.rowNNZ()
-    _ = try? r.readX()
+    guard let r = attempt("AnnDataReader", { try AnnDataReader(path: path) }) else { return }
+    attempt("r.obsNames", { try r.obsNames() })
+    attempt("r.varNames", { try r.varNames() })
+    attempt("r.obs", { try r.obs() })
+    attempt("r.vars", { try r.vars() })
+    attempt("r.spatial", { try r.spatial() })
+    attempt("r.rowNNZ", { try r.rowNNZ() })
+    attempt("r.readX", { try r.readX() })
     let n = r.nObs
     guard n <= maxRowsForLists else { return }
-    _ = try? r.readX(rows: (n / 3)..<n)
-    _ = try? r.readX(rows: Array(stride(from: 0, to: n, by: 2)))
+    attempt("r.readX", { try r.readX(rows: (n / 3)..<n) })
+    attempt("r.readX", { try r.readX(rows: Array(stride(from: 0, to: n, by: 2))) })
 }
 
 /// Seeds: small files of every layout the reader accepts (anndata ≥ 0.8 CSR, compressed and not;

@@ -39,17 +39,17 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> In
         FuzzIO.write(parts[k], to: folder + "/" + name + (gz ? ".gz" : ""))
     }
     let dir = FuzzIO.path(folder)
-    if let s = try? SlideSources.openOne(path: dir) {
-        _ = try? s.spatial()
-        _ = try? s.obs()
-        _ = try? s.rowNNZ()
-        _ = try? s.geneNames()
-        if s.spotCount <= maxRowsForLists { _ = try? s.counts(rows: Array(0..<s.spotCount)) }
+    if let s = attempt("SlideSources.openOne", { try SlideSources.openOne(path: dir) }) {
+        attempt("s.spatial", { try s.spatial() })
+        attempt("s.obs", { try s.obs() })
+        attempt("s.rowNNZ", { try s.rowNNZ() })
+        attempt("s.geneNames", { try s.geneNames() })
+        if s.spotCount <= maxRowsForLists { attempt("s.counts", { try s.counts(rows: Array(0..<s.spotCount)) }) }
     }
-    if let r = try? MatrixMarketReader(directory: dir) {
-        _ = try? r.vars()
-        _ = try? r.readX()
-        if r.nObs <= maxRowsForLists { _ = try? r.readX(rows: Array(stride(from: 1, to: r.nObs, by: 2))) }
+    if let r = attempt("MatrixMarketReader", { try MatrixMarketReader(directory: dir) }) {
+        attempt("r.vars", { try r.vars() })
+        attempt("r.readX", { try r.readX() })
+        if r.nObs <= maxRowsForLists { attempt("r.readX", { try r.readX(rows: Array(stride(from: 1, to: r.nObs, by: 2))) }) }
     }
     return 0
 }

@@ -33,20 +33,20 @@ public func fuzzerInitialize(_ argc: OpaquePointer?, _ argv: OpaquePointer?) -> 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let csv = FuzzIO.write(UnsafeBufferPointer(start: data, count: size), to: csvName)
-    if let p = try? SpotPositions(path: csv) {
-        _ = try? p.join(barcodes: slide.barcodes, matrixPath: "matrix.h5")
-        if let s = try? SlideSources.openOne(path: FuzzIO.path(folder)) {
-            _ = try? s.spatial()
-            _ = try? s.obs()
-            _ = try? s.rowNNZ()
-            _ = try? s.geneNames()
-            _ = try? s.counts(rows: Array(0..<s.spotCount))
+    if let p = attempt("SpotPositions", { try SpotPositions(path: csv) }) {
+        attempt("p.join", { try p.join(barcodes: slide.barcodes, matrixPath: "matrix.h5") })
+        if let s = attempt("SlideSources.openOne", { try SlideSources.openOne(path: FuzzIO.path(folder)) }) {
+            attempt("s.spatial", { try s.spatial() })
+            attempt("s.obs", { try s.obs() })
+            attempt("s.rowNNZ", { try s.rowNNZ() })
+            attempt("s.geneNames", { try s.geneNames() })
+            attempt("s.counts", { try s.counts(rows: Array(0..<s.spotCount)) })
         }
     }
-    if (try? TissuePositions(path: csv)) != nil,
-       let r = try? TenXMatrixReader(spaceRangerDirectory: FuzzIO.path(folder)) {
-        _ = try? r.obs()
-        _ = try? r.spatial()
+    if attempt("TissuePositions", { try TissuePositions(path: csv) }) != nil,
+       let r = attempt("TenXMatrixReader", { try TenXMatrixReader(spaceRangerDirectory: FuzzIO.path(folder)) }) {
+        attempt("r.obs", { try r.obs() })
+        attempt("r.spatial", { try r.spatial() })
     }
     return 0
 }
