@@ -26,6 +26,9 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(h5ad positions mtx checkpoint)
 export OPENBLAS_NUM_THREADS=1
+# Swift's own crash backtracer would run (for seconds) before libFuzzer records a crash; libFuzzer
+# and ASan print the stack. Re-run a reproducer by hand to get Swift's symbolicated backtrace.
+export SWIFT_BACKTRACE=enable=no
 
 echo "== build (release, -sanitize=fuzzer,address)"
 buildlog="$(mktemp)"
@@ -49,6 +52,11 @@ export STGNN_FUZZ_TMP="/dev/shm/stgnn-fuzz-run-$$"
 mkdir -p "$STGNN_FUZZ_TMP"
 trap 'rm -rf "$STGNN_FUZZ_TMP"' EXIT
 
+quiet() {   # runs a command, showing its output only if it fails
+    local out
+    out="$("$@" 2>&1)" || { printf '%s\n' "$out" >&2; echo "run-fuzzers: failed: $*" >&2; exit 1; }
+}
+
 seeds() {   # seeds TARGET DIR
     local t="$1" dir="$2"
     rm -rf "$dir"
@@ -56,20 +64,26 @@ seeds() {   # seeds TARGET DIR
     local tmp="$STGNN_FUZZ_TMP/seed-run"
     case "$t" in
     h5ad)
-        "$bin" synth --spots 60 --genes 40 --domains 2 --output "$dir/synth-60x40.h5ad" >/dev/null
-        "$bin" synth --spots 60 --genes 40 --domains 2 --compression 0 --output "$dir/synth-60x40-raw.h5ad" >/dev/null
+        quiet "$bin" synth --spots 60 --genes 40 --domains 2 --output "$dir/synth-60x40.h5ad"
+        quiet "$bin" synth --spots 60 --genes 40 --domains 2 --compression 0 --output "$dir/synth-60x40-raw.h5ad"
         ;;
     checkpoint)
-        "$bin" synth --spots 60 --genes 40 --domains 2 --output "$tmp.h5ad" >/dev/null
+        quiet "$bin" synth --spots 60 --genes 40 --domains 2 --output "$tmp.h5ad"
         for dim in 8 64; do
             rm -rf "$tmp-out"
-            "$bin" run --input "$tmp.h5ad" --epochs 4 --checkpoint-every 2 --dim "$dim" --clusters 2 \
-                --no-pictures --output "$tmp-out" >/dev/null
+            quiet "$bin" run --input "$tmp.h5ad" --epochs 4 --checkpoint-every 2 --dim "$dim" --clusters 2 \
+                --no-pictures --output "$tmp-out"
             for c in "$tmp-out"/checkpoints/epoch-*.ckpt; do cp "$c" "$dir/d$dim-$(basename "$c")"; done
         done
         rm -rf "$tmp.h5ad" "$tmp-out"
         ;;
     esac
+}
+
+# libhdf5 leaks a few hundred bytes on some corrupt files (LeakSanitizer: allocated in
+# libhdf5_serial, nothing of ours on the stack); leak checks would report each as a finding.
+leaks() {
+    case "$1" in h5ad) echo 0 ;; *) echo 1 ;; esac
 }
 
 maxlen() {
@@ -86,9 +100,12 @@ for t in "${targets[@]}"; do
     echo "   $(ls "$d/seeds" | wc -l) seed files, corpus holds $(ls "$d/corpus" | wc -l) inputs"
     echo "== $t: fuzzing for $seconds s (log: $d/log)"
     before="$(ls "$d/findings" | wc -l)"
-    # libFuzzer's exit status is non-zero after findings; the summary below reports them.
-    (cd "$d" && nice -n 5 "$bindir/fuzz-$t" corpus seeds \
-        -max_total_time="$seconds" -max_len="$(maxlen "$t")" \
+    # A copy of the binary runs (fork mode starts it again for every job), so the package can be
+    # rebuilt while a long run goes on. libFuzzer's exit status is non-zero after findings; the
+    # summary below reports them.
+    cp "$bindir/fuzz-$t" "$d/fuzz-$t"
+    (cd "$d" && nice -n 5 "./fuzz-$t" corpus seeds \
+        -max_total_time="$seconds" -max_len="$(maxlen "$t")" -detect_leaks="$(leaks "$t")" \
         -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
         -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
         -artifact_prefix="$d/findings/" -print_final_stats=1 >"$d/log" 2>&1) || true

@@ -37,6 +37,7 @@ func use(_ c: Checkpoint) {
     var other = c.metadata.data
     other.n_spots &+= 1
     attempt("c.checkData", { try c.checkData(c.metadata.data, layout: ParameterLayout(genes: 20, dim: 64), path: "ckpt") })
+    attempt("c.checkData", { try c.checkData(other, layout: ParameterLayout(genes: c.metadata.genes, dim: c.metadata.dim), path: "ckpt") })
     attempt("c.checkData", { try c.checkData(other, layout: ParameterLayout(genes: 20, dim: 64), path: "ckpt") })
     _ = c.optimiser
 }
