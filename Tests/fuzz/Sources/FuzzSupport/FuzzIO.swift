@@ -80,9 +80,23 @@ public enum FuzzIO {
         return out
     }
 
-    /// Runs libFuzzer on `testOneInput` with this process's arguments (libFuzzer's flags and
-    /// corpus folders) and exits with its status.
-    public static func runDriver(_ testOneInput: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Never {
+    /// A harness's `main`: with `STGNN_FUZZ_SEEDS=DIR` in the environment, `seeds(DIR)` writes the
+    /// harness's seed corpus and the process exits; otherwise `setUp()` prepares the fixed files and
+    /// libFuzzer runs `testOneInput` with this process's arguments (its flags and corpus folders),
+    /// through its documented `LLVMFuzzerRunDriver`, and the process exits with its status.
+    public static func run(seeds: (String) throws -> Void, setUp: () throws -> Void = {},
+                           _ testOneInput: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Never {
+        do {
+            if let dir = ProcessInfo.processInfo.environment["STGNN_FUZZ_SEEDS"] {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try seeds(dir)
+                exit(0)
+            }
+            try setUp()
+        } catch {
+            fputs("fuzz harness: \(error)\n", stderr)
+            exit(1)
+        }
         var argc = CommandLine.argc
         var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
         exit(LLVMFuzzerRunDriver(&argc, &argv, testOneInput))
@@ -91,21 +105,6 @@ public enum FuzzIO {
     /// Whether `STGNN_FUZZ_VERBOSE` is set: `attempt` then prints every error (to see what a
     /// reproducer or a seed does: `STGNN_FUZZ_VERBOSE=1 fuzz-h5ad FILE`).
     public static let verbose = ProcessInfo.processInfo.environment["STGNN_FUZZ_VERBOSE"] != nil
-
-    /// Seed mode: with `STGNN_FUZZ_SEEDS=DIR` in the environment, `body(DIR)` writes the harness's
-    /// seed corpus into DIR and the process exits (called from `LLVMFuzzerInitialize`, before
-    /// libFuzzer reads any corpus).
-    public static func writeSeedsIfAsked(_ body: (String) throws -> Void) {
-        guard let dir = ProcessInfo.processInfo.environment["STGNN_FUZZ_SEEDS"] else { return }
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try body(dir)
-        } catch {
-            fputs("seed writer: \(error)\n", stderr)
-            exit(1)
-        }
-        exit(0)
-    }
 
     /// Writes a seed file.
     public static func writeSeed(_ bytes: [UInt8], _ dir: String, _ name: String) throws {

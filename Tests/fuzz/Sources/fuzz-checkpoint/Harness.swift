@@ -14,13 +14,7 @@ import STTrain
 
 @main
 enum Harness {
-    static func main() { FuzzIO.runDriver(fuzzerTestOneInput) }
-}
-
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzerInitialize(_ argc: OpaquePointer?, _ argv: OpaquePointer?) -> Int32 {
-    FuzzIO.writeSeedsIfAsked(writeSeeds)
-    return 0
+    static func main() { FuzzIO.run(seeds: writeSeeds, fuzzerTestOneInput) }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -17,15 +17,12 @@ let maxRowsForLists = 1 << 16
 
 @main
 enum Harness {
-    static func main() { FuzzIO.runDriver(fuzzerTestOneInput) }
+    static func main() { FuzzIO.run(seeds: writeSeeds, setUp: setUp, fuzzerTestOneInput) }
 }
 
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzerInitialize(_ argc: OpaquePointer?, _ argv: OpaquePointer?) -> Int32 {
-    FuzzIO.writeSeedsIfAsked(writeSeeds)
-    // A 10x .h5 input finds its positions beside it, as in a Space Ranger folder.
+/// A 10x .h5 input finds its positions beside it, as in a Space Ranger folder.
+func setUp() {
     FuzzIO.write(Array(FuzzSlide().tissuePositionsCSV().utf8), to: "spatial/tissue_positions.csv")
-    return 0
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

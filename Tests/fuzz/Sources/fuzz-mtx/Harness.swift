@@ -18,14 +18,12 @@ let maxRowsForLists = 1 << 16
 
 @main
 enum Harness {
-    static func main() { FuzzIO.runDriver(fuzzerTestOneInput) }
+    static func main() { FuzzIO.run(seeds: writeSeeds, setUp: setUp, fuzzerTestOneInput) }
 }
 
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzerInitialize(_ argc: OpaquePointer?, _ argv: OpaquePointer?) -> Int32 {
-    FuzzIO.writeSeedsIfAsked(writeSeeds)
+/// The folder's positions (fixed).
+func setUp() {
     FuzzIO.write(Array(slide.tissuePositionsCSV().utf8), to: folder + "/spatial/tissue_positions.csv")
-    return 0
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

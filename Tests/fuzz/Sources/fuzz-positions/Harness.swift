@@ -16,18 +16,13 @@ let csvName = folder + "/spatial/tissue_positions.csv"
 
 @main
 enum Harness {
-    static func main() { FuzzIO.runDriver(fuzzerTestOneInput) }
+    static func main() { FuzzIO.run(seeds: writeSeeds, setUp: setUp, fuzzerTestOneInput) }
 }
 
-@_cdecl("LLVMFuzzerInitialize")
-public func fuzzerInitialize(_ argc: OpaquePointer?, _ argv: OpaquePointer?) -> Int32 {
-    FuzzIO.writeSeedsIfAsked(writeSeeds)
+/// The fixed matrix of the Space Ranger folder.
+func setUp() throws {
     FuzzIO.write([], to: csvName)   // creates the folders
-    do { try slide.writeTenX(FuzzIO.path(folder + "/filtered_feature_bc_matrix.h5")) } catch {
-        fputs("fuzz-positions: cannot write the fixed matrix: \(error)\n", stderr)
-        exit(1)
-    }
-    return 0
+    try slide.writeTenX(FuzzIO.path(folder + "/filtered_feature_bc_matrix.h5"))
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
