@@ -115,10 +115,12 @@ for t in "${targets[@]}"; do
     cov="$(sed -nE 's/.* cov: ([0-9]+) .*/\1/p' <<<"$last")"
     ft="$(sed -nE 's/.* ft: ([0-9]+) .*/\1/p' <<<"$last")"
     corp="$(sed -nE 's/.* corp: ([0-9]+) .*/\1/p' <<<"$last")"
-    rate="$(sed -nE 's/.* exec\/s: ([0-9]+) .*/\1/p' <<<"$last")"
+    elapsed="$(sed -nE 's/.* time: ([0-9]+)s .*/\1/p' <<<"$last")"
+    # The status line's exec/s is the last job's; the mean over the run is executions / time.
+    rate="$( [ -n "$execs" ] && [ "${elapsed:-0}" -gt 0 ] && echo $((execs / elapsed)) || echo "?")"
     otc="$(sed -nE 's/.* oom\/timeout\/crash: ([0-9]+\/[0-9]+\/[0-9]+) .*/\1/p' <<<"$last")"
     found="$(ls "$d/findings" | wc -l)"
-    line="$t: ${seconds} s, ${execs:-?} executions, ${rate:-?} exec/s, coverage ${cov:-?} edges / ${ft:-?} features, corpus ${corp:-?} inputs, oom/timeout/crash ${otc:-?}, $((found - before)) new reproducer file(s)"
+    line="$t: ${elapsed:-?} s, ${execs:-?} executions, ${rate} exec/s (mean), coverage ${cov:-?} edges / ${ft:-?} features, corpus ${corp:-?} inputs, oom/timeout/crash ${otc:-?}, $((found - before)) new reproducer file(s)"
     echo "   $line"
     for f in $(ls -t "$d/findings" | head -n $((found - before))); do
         echo "   finding: $d/findings/$f"
