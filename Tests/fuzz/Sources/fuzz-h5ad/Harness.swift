@@ -93,14 +93,18 @@ func writeSeeds(_ dir: String) throws {
         if spatialFloat32 { try w.write("obsm/spatial", spatial.map { Float($0) }, shape: [slide.spots, 2]) }
         else { try w.write("obsm/spatial", spatial, shape: [slide.spots, 2]) }
     }
-    let t = x.transposed()
+    /// X as a compressed sparse group: `m`'s arrays, the format and shape under the given names
+    /// (anndata ≥ 0.8: encoding-type / shape; anndata 0.7: h5sparse_format / h5sparse_shape).
+    func writeSparse(_ w: HDF5Writer, _ m: CSRMatrix, format: (String, String), shapeName: String, indptr32: Bool) throws {
+        try w.createGroup("X")
+        try w.setAttribute("X", format.0, format.1)
+        try w.setAttribute("X", shapeName, [Int64(slide.spots), Int64(slide.genes)])
+        try w.write("X/data", m.values)
+        try w.write("X/indices", m.indices)
+        if indptr32 { try w.write("X/indptr", m.indptr.map { Int32($0) }) } else { try w.write("X/indptr", m.indptr.map { Int64($0) }) }
+    }
     var w = try HDF5Writer(path: dir + "/csc.h5ad")
-    try w.createGroup("X")
-    try w.setAttribute("X", "encoding-type", "csc_matrix")
-    try w.setAttribute("X", "shape", [Int64(slide.spots), Int64(slide.genes)])
-    try w.write("X/data", t.values)
-    try w.write("X/indices", t.indices)
-    try w.write("X/indptr", t.indptr.map { Int64($0) })
+    try writeSparse(w, x.transposed(), format: ("encoding-type", "csc_matrix"), shapeName: "shape", indptr32: false)
     try writeRest(w)
     try w.close()
 
@@ -117,12 +121,7 @@ func writeSeeds(_ dir: String) throws {
 
     // anndata 0.7: h5sparse attributes; a categorical column as codes with a `categories` reference.
     w = try HDF5Writer(path: dir + "/anndata07.h5ad")
-    try w.createGroup("X")
-    try w.setAttribute("X", "h5sparse_format", "csr")
-    try w.setAttribute("X", "h5sparse_shape", [Int64(slide.spots), Int64(slide.genes)])
-    try w.write("X/data", x.values)
-    try w.write("X/indices", x.indices)
-    try w.write("X/indptr", x.indptr.map { Int32($0) })
+    try writeSparse(w, x, format: ("h5sparse_format", "csr"), shapeName: "h5sparse_shape", indptr32: true)
     try w.createGroup("obs")
     try w.setAttribute("obs", "_index", "index")
     try w.setAttribute("obs", "column-order", strings: ["layer"])
