@@ -5,6 +5,9 @@
 set -uo pipefail
 bin="$1"; shift
 export SWIFT_BACKTRACE=enable=no
+# Crashing inputs skip the harness's clean-up: keep their scratch folders in one place, removed here.
+export STGNN_FUZZ_TMP="$(mktemp -d "${TMPDIR:-/tmp}/stgnn-triage-XXXXXX")"
+trap 'rm -rf "$STGNN_FUZZ_TMP"' EXIT
 for f in "$@"; do
     out="$(timeout 30 nice -n 5 "$bin" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -detect_leaks=0 "$f" 2>&1)"; rc=$?
     kind="$(grep -m1 -oE 'ERROR: (AddressSanitizer: [A-Za-z-]+( [a-z-]+)?|libFuzzer: [a-z -]+(\(malloc\([0-9]+\)\))?)|Fatal error: .{0,80}|ALARM: working on the last Unit' <<<"$out")"
