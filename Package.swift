@@ -25,6 +25,9 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "stgnn-dist", targets: ["stgnn-dist"]),
+        // The readers and what they return, for packages built on them (the libFuzzer harnesses
+        // in Tests/fuzz, which depend on this package by path).
+        .library(name: "STReaders", targets: ["STCore", "STData", "STModel", "STTrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

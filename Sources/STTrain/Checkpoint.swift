@@ -201,11 +201,15 @@ public struct Checkpoint: Sendable, Equatable {
             throw fail("corrupted checkpoint: payload checksum mismatch (CRC-64 stored \(Hash64.hex(stored)), computed \(Hash64.hex(computed)))")
         }
         // The checksum matched: what follows can only fail for a file written by a broken writer.
+        // Sizes are compared before any conversion or product that could trap (found by fuzzing).
         var off = headerSize
         guard bytes.count - off >= 8 else { throw fail("corrupted checkpoint: no metadata") }
-        let metaSize = Int(word(off, UInt64.self))
+        let declaredMetaSize = word(off, UInt64.self)
         off += 8
-        guard metaSize <= bytes.count - off else { throw fail("corrupted checkpoint: metadata size \(metaSize) beyond the file") }
+        guard declaredMetaSize <= UInt64(bytes.count - off) else {
+            throw fail("corrupted checkpoint: metadata size \(declaredMetaSize) beyond the file")
+        }
+        let metaSize = Int(declaredMetaSize)
         let metadata: CheckpointMetadata
         do {
             metadata = try JSONDecoder().decode(CheckpointMetadata.self, from: Data(bytes[off..<(off + metaSize)]))
@@ -214,11 +218,15 @@ public struct Checkpoint: Sendable, Equatable {
         }
         off += metaSize
         let p = metadata.parameter_count
-        guard p >= 0, bytes.count - off == 12 * p else {
-            throw fail("corrupted checkpoint: \(bytes.count - off) bytes of arrays for \(p) parameters (expected \(12 * p))")
+        guard p >= 0, p <= (bytes.count - off) / 12, bytes.count - off == 12 * p else {
+            throw fail("corrupted checkpoint: \(bytes.count - off) bytes of arrays for \(p) parameters (expected 12 bytes per parameter)")
         }
-        guard metadata.version == Int(formatVersion), p == ParameterLayout(genes: metadata.genes, dim: metadata.dim).count else {
+        guard metadata.version == Int(formatVersion), metadata.genes >= 1, metadata.dim >= 1,
+              p == parameterCount(genes: metadata.genes, dim: metadata.dim) else {
             throw fail("corrupted checkpoint: metadata inconsistent with the header (version \(metadata.version), \(p) parameters for G=\(metadata.genes), d=\(metadata.dim))")
+        }
+        guard metadata.epoch >= 0, metadata.adam.step >= 0 else {
+            throw fail("corrupted checkpoint: negative epoch (\(metadata.epoch)) or Adam step (\(metadata.adam.step))")
         }
         func floats(_ k: Int) -> [Float] {
             let start = off + 4 * p * k
@@ -230,6 +238,18 @@ public struct Checkpoint: Sendable, Equatable {
             }
         }
         return Checkpoint(metadata: metadata, params: floats(0), m: floats(1), v: floats(2))
+    }
+
+    /// `ParameterLayout(genes:dim:).count` (2·G·d + d² + 1), or nil when it overflows `Int`.
+    static func parameterCount(genes: Int, dim: Int) -> Int? {
+        let (gd, o1) = genes.multipliedReportingOverflow(by: dim)
+        let (w12, o2) = gd.multipliedReportingOverflow(by: 2)
+        let (dd, o3) = dim.multipliedReportingOverflow(by: dim)
+        let (sum, o4) = w12.addingReportingOverflow(dd)
+        guard !(o1 || o2 || o3 || o4), sum < Int.max else { return nil }
+        let count = sum + 1
+        assert(count == ParameterLayout(genes: genes, dim: dim).count)
+        return count
     }
 
     /// Reads and validates the checkpoint file at `path`.

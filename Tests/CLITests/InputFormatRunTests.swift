@@ -45,6 +45,26 @@ final class InputFormatRunTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("has no position"), bad.stderr)
     }
 
+    /// Blank lines cost nothing: a barcodes.tsv.gz and a features.tsv.gz each padded with 60 million
+    /// blank lines (≈ 60 KB of gzip each) train under a 1 GB address-space limit; the lists used to
+    /// be collected line by line first (≥ 1 GiB for the barcodes alone). Found with Tests/fuzz.
+    func testBlankLinesInGzipListsCostNoMemory() throws {
+        let t = try TempDir()
+        try Self.folders.writeSpaceRangerMatrixMarket(t.file("outs"))
+        let dir = t.file("outs/filtered_feature_bc_matrix")
+        let blank = [UInt8](repeating: 10, count: 60_000_000)
+        for name in ["barcodes.tsv.gz", "features.tsv.gz"] {
+            let lines = try GzipLineReader.readLines(dir + "/" + name)
+            try Gzip.write(Array((lines.joined(separator: "\n") + "\n").utf8) + blank, to: dir + "/" + name)
+        }
+        let out = try Executable.tempDir("blank")
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: out) }
+        let r = try Executable.run(["run", "--input", dir, "--epochs", "1", "--no-pictures", "--no-domains",
+                                    "--output", out, "--progress-every", "0"], addressSpaceKiB: 1_000_000)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(Self.folders.barcodes.count) spots"), r.stderr)
+    }
+
     func testTwoSlides() throws {
         let t = try TempDir()
         let a = t.file("a.h5ad"), b = t.file("b.h5ad")

@@ -32,11 +32,19 @@ public enum Executable {
         public var stderr: String
     }
 
-    /// Runs `stgnn-dist args…` with a clean MPI environment (one process, no launcher).
-    public static func run(_ args: [String], environment extra: [String: String] = [:]) throws -> Result {
+    /// Runs `stgnn-dist args…` with a clean MPI environment (one process, no launcher); with
+    /// `addressSpaceKiB`, under that address-space limit (`ulimit -v`), so that a large
+    /// allocation ends the process instead of passing.
+    public static func run(_ args: [String], environment extra: [String: String] = [:],
+                           addressSpaceKiB: Int? = nil) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: try path())
-        p.arguments = args
+        if let limit = addressSpaceKiB {
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "ulimit -v \(limit) && exec \"$0\" \"$@\"", try path()] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: try path())
+            p.arguments = args
+        }
         var env = ProcessInfo.processInfo.environment
         for k in ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"] { env[k] = nil }
         env["OPENBLAS_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] ?? "1"
