@@ -153,67 +153,11 @@ struct CompressedSparseSource {
         return (ptr, idx, val)
     }
 
-    /// Reads an arbitrary strictly increasing list of major slices. Contiguous slices are read as
-    /// one range and nearby ranges are merged, then indices and data are each read with union
-    /// selections (so shared compressed chunks are decompressed once).
+    /// Reads an arbitrary strictly increasing list of major slices, in that order: contiguous
+    /// slices are read as one range, nearby ranges are merged, and the entries stream through
+    /// bounded buffers (`readMajorList(_:order:)`).
     func readMajorList(_ list: [Int]) throws -> (indptr: [Int], indices: [Int32], values: [Float]) {
-        if list.isEmpty { return ([0], [], []) }
-        for k in 0..<list.count {
-            let r = list[k]
-            if r < 0 || r >= major || (k > 0 && r <= list[k - 1]) {
-                throw InputError(file: file.path, field: group,
-                                 "row list must be strictly increasing within 0..<\(major) (entry \(k) is \(r))")
-            }
-        }
-        let first = list[0], last = list[list.count - 1]
-        let ptrAll = try readIndptr(first..<(last + 2))   // ptrAll[r - first] = indptr[r]
-        // Stored-entry ranges to read, merged across small gaps.
-        var blocks: [Range<Int>] = []
-        var k = 0
-        while k < list.count {
-            var e = k
-            while e + 1 < list.count && list[e + 1] == list[e] + 1 { e += 1 }
-            let s = ptrAll[list[k] - first], t = ptrAll[list[e] + 1 - first]
-            if s < t {
-                if let prev = blocks.last, s - prev.upperBound <= Self.mergeGap {
-                    blocks[blocks.count - 1] = prev.lowerBound..<t
-                } else {
-                    blocks.append(s..<t)
-                }
-            }
-            k = e + 1
-        }
-        let idxBuf: [Int32] = try file.readRows(indicesName, ranges: blocks)
-        let valBuf: [Float] = try file.readRows(dataName, ranges: blocks)
-        // Gather the requested slices out of the block buffers.
-        var outPtr = [Int](repeating: 0, count: list.count + 1)
-        for (j, r) in list.enumerated() { outPtr[j + 1] = outPtr[j] + ptrAll[r + 1 - first] - ptrAll[r - first] }
-        let total = outPtr[list.count]
-        var outIdx = [Int32](repeating: 0, count: total)
-        var outVal = [Float](repeating: 0, count: total)
-        var blockStartInBuf = [Int](repeating: 0, count: blocks.count)
-        for b in 1..<max(blocks.count, 1) { blockStartInBuf[b] = blockStartInBuf[b - 1] + blocks[b - 1].count }
-        var b = 0
-        for (j, r) in list.enumerated() {
-            let s = ptrAll[r - first], t = ptrAll[r + 1 - first]
-            if s == t { continue }
-            while !(blocks[b].lowerBound <= s && t <= blocks[b].upperBound) { b += 1 }
-            let src = blockStartInBuf[b] + (s - blocks[b].lowerBound)
-            let dst = outPtr[j]
-            let len = t - s
-            outIdx.withUnsafeMutableBufferPointer { o in
-                idxBuf.withUnsafeBufferPointer { i in
-                    for q in 0..<len { o[dst &+ q] = i[src &+ q] }
-                }
-            }
-            outVal.withUnsafeMutableBufferPointer { o in
-                valBuf.withUnsafeBufferPointer { v in
-                    for q in 0..<len { o[dst &+ q] = v[src &+ q] }
-                }
-            }
-        }
-        try validate(indptr: outPtr, indices: outIdx, values: outVal, majorList: list)
-        return (outPtr, outIdx, outVal)
+        try readMajorList(list, order: Array(0..<list.count))
     }
 
     /// Reads the major slices `list` (strictly increasing) straight into the output order
@@ -247,8 +191,9 @@ struct CompressedSparseSource {
         let total = outPtr[list.count]
         var outIdx = [Int32](repeating: 0, count: total)
         var outVal = [Float](repeating: 0, count: total)
-        // Stored-entry ranges of runs of consecutive slices, merged across small gaps as in
-        // `readMajorList(_:)`, then cut into pieces of at most `bufferEntries`.
+        // Stored-entry ranges of runs of consecutive slices, merged across gaps of at most
+        // `mergeGap` entries (reading a few unused entries beats another selection), then cut
+        // into pieces of at most `bufferEntries`.
         var pieces: [Range<Int>] = []
         var k = 0
         while k < list.count {

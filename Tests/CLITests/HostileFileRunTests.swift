@@ -14,22 +14,10 @@ final class HostileFileRunTests: XCTestCase {
 
     /// Runs `stgnn-dist run --input path …` under the limit; returns status, stderr and seconds.
     func limitedRun(_ path: String, output: String) throws -> (status: Int32, stderr: String, seconds: Double) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "ulimit -v \(Self.addressSpaceKiB) && exec \"$0\" \"$@\"", try Executable.path(),
-                       "run", "--input", path, "--output", output, "--epochs", "2", "--progress-every", "0"]
-        var env = ProcessInfo.processInfo.environment
-        for k in ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"] { env[k] = nil }
-        env["OPENBLAS_NUM_THREADS"] = "1"
-        p.environment = env
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
         let t0 = Date()
-        try p.run()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: e, as: UTF8.self), Date().timeIntervalSince(t0))
+        let r = try Executable.run(["run", "--input", path, "--output", output, "--epochs", "2", "--progress-every", "0"],
+                                   addressSpaceKiB: Self.addressSpaceKiB)
+        return (r.status, r.stderr, Date().timeIntervalSince(t0))
     }
 
     func testValidFileTrainsUnderTheLimit() throws {
