@@ -19,7 +19,7 @@ struct StgnnDist: ParsableCommand {
         runs as one process.
         """,
         version: stgnnVersion,
-        subcommands: [Run.self, Verify.self, Synth.self, Partition.self, Compare.self, ScalingReportCommand.self],
+        subcommands: [Run.self, Verify.self, Synth.self, Partition.self, Compare.self, ScalingReportCommand.self, ProbeInput.self],
         defaultSubcommand: Run.self)
 }
 
@@ -89,6 +89,7 @@ struct Run: ParsableCommand {
         let config = configuration()
         withJob { comm in
             StopSignal.install()
+            try InputProbe.check(data, comm: comm)
             let source = try data.source()
             let pipeline = RunPipeline(config: config, source: source, comm: comm)
             let progress = comm.isRoot ? Progress(every: config.output.progressEvery) : nil

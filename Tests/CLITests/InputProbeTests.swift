@@ -1,0 +1,22 @@
+import XCTest
+import STTestSupport
+
+/// A file whose HDF5 metadata crashes libhdf5 itself (a libFuzzer finding, `free(): invalid
+/// pointer` inside libhdf5 1.10.8 while its structure is read) ends the run with one line and
+/// status 1, from the probe in a child process, instead of a backtrace.
+final class InputProbeTests: XCTestCase {
+    func testAFileThatCrashesLibHDF5IsOneLine() throws {
+        let file = SharedData.packageRoot.appendingPathComponent("Tests/fuzz/regressions/h5ad-libhdf5-crash.h5ad").path
+        let dir = try Executable.tempDir("probe")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // The file does crash the HDF5 library when read in-process (the probe's child).
+        let child = try Executable.run(["probe-input", "--input", file], environment: ["SWIFT_BACKTRACE": "enable=no"])
+        XCTAssertTrue(child.status != 0, "the regression file no longer crashes libhdf5: \(child.stderr)")
+        let r = try Executable.run(["run", "--input", file, "--epochs", "2", "--output", dir + "/out"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        let lines = r.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("h5ad-libhdf5-crash.h5ad: the HDF5 library crashed"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/result.h5ad"))
+    }
+}
