@@ -11,6 +11,10 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#if defined(__linux__)
+#include <signal.h>
+#include <sys/prctl.h>
+#endif
 
 #if defined(__x86_64__)
 #define STGNN_PAUSE() __builtin_ia32_pause()
@@ -149,5 +153,13 @@ int stgnn_online_cpus(void) {
 void stgnn_release_free_memory(void) {
 #if defined(__GLIBC__)
     malloc_trim(0);
+#endif
+}
+
+int stgnn_die_with_parent(void) {
+#if defined(__linux__)
+    return prctl(PR_SET_PDEATHSIG, SIGKILL);
+#else
+    return -1;
 #endif
 }

@@ -72,6 +72,12 @@ struct ProbeInput: ParsableCommand {
     @Flag(name: .long) var aligned = false
 
     func run() throws {
+        // Never outlive the job that asked (a parent killed by its batch system leaves no looping
+        // child behind), nor the parent's deadline.
+        let parent = getppid()
+        dieWithParent()
+        if getppid() != parent { return }   // the parent is gone already
+        alarm(UInt32(InputProbe.timeoutSeconds) + 5)
         do {
             let s = try SlideSources.open(paths: input, positions: positions, aligned: aligned)
             _ = try s.spatial()

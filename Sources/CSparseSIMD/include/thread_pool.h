@@ -30,4 +30,8 @@ int stgnn_online_cpus(void);
 /// Returns the free pages of the C heap to the kernel (glibc's malloc_trim; nothing elsewhere).
 void stgnn_release_free_memory(void);
 
+/// Asks the kernel to kill this process when its parent exits (Linux PR_SET_PDEATHSIG); returns
+/// 0 on success, -1 where unsupported.
+int stgnn_die_with_parent(void);
+
 #endif

@@ -7,3 +7,10 @@ import CSparseSIMD
 public func releaseFreedHeapMemory() {
     stgnn_release_free_memory()
 }
+
+/// Has the kernel kill this process when its parent exits (Linux), so that a helper child never
+/// outlives the job that started it. False where unsupported.
+@discardableResult
+public func dieWithParent() -> Bool {
+    stgnn_die_with_parent() == 0
+}
