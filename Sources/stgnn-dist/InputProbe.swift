@@ -17,8 +17,12 @@ import STTrain
 /// the job reports them itself, with the same line as without the probe.
 enum InputProbe {
     /// How long the child may take: its reads are the job's first seconds (1 s for a million-spot
-    /// slide), so minutes mean libhdf5 is looping on damaged metadata.
-    static let timeoutSeconds = 300.0
+    /// slide), so minutes mean libhdf5 is looping on damaged metadata. `STGNN_PROBE_TIMEOUT`
+    /// (seconds) overrides it, for the tests of that path.
+    static let timeoutSeconds: Double = {
+        if let s = ProcessInfo.processInfo.environment["STGNN_PROBE_TIMEOUT"], let t = Double(s), t > 0 { return t }
+        return 300
+    }()
 
     /// Rank 0 probes the `--input` paths; every rank learns the verdict and throws the same error.
     /// Collective. Nothing to do for the built-in slide.

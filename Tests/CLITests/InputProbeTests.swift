@@ -19,4 +19,20 @@ final class InputProbeTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("h5ad-libhdf5-crash.h5ad: the HDF5 library crashed"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/result.h5ad"))
     }
+
+    /// A file on which libhdf5 loops forever (a libFuzzer finding) ends the run after the probe's
+    /// deadline (`STGNN_PROBE_TIMEOUT`, 300 s by default) with one line, and no child is left.
+    func testAFileOnWhichLibHDF5LoopsIsOneLineAfterTheDeadline() throws {
+        let file = SharedData.packageRoot.appendingPathComponent("Tests/fuzz/regressions/h5ad-libhdf5-loop.h5ad").path
+        let dir = try Executable.tempDir("probe-loop")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t0 = Date()
+        let r = try Executable.run(["run", "--input", file, "--epochs", "2", "--output", dir + "/out"],
+                                   environment: ["STGNN_PROBE_TIMEOUT": "3"])
+        let took = Date().timeIntervalSince(t0)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("did not finish within 3 s"), r.stderr)
+        XCTAssertLessThan(took, 30, "the deadline ended the run")
+    }
 }
