@@ -6,7 +6,7 @@ import STTestSupport
 /// status 1, from the probe in a child process, instead of a backtrace.
 final class InputProbeTests: XCTestCase {
     func testAFileThatCrashesLibHDF5IsOneLine() throws {
-        let file = SharedData.packageRoot.appendingPathComponent("Tests/fuzz/regressions/h5ad-libhdf5-crash.h5ad").path
+        let file = SharedData.packageRoot.appendingPathComponent("Tests/fuzz/regressions/libhdf5-crash.corrupt-hdf5").path
         let dir = try Executable.tempDir("probe")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // The file does crash the HDF5 library when read in-process (the probe's child).
@@ -16,14 +16,14 @@ final class InputProbeTests: XCTestCase {
         XCTAssertEqual(r.status, 1, r.stderr)
         let lines = r.stderr.split(separator: "\n")
         XCTAssertEqual(lines.count, 1, r.stderr)
-        XCTAssertTrue(r.stderr.contains("h5ad-libhdf5-crash.h5ad: the HDF5 library crashed"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("libhdf5-crash.corrupt-hdf5: the HDF5 library crashed"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/result.h5ad"))
     }
 
     /// A file on which libhdf5 loops forever (a libFuzzer finding) ends the run after the probe's
     /// deadline (`STGNN_PROBE_TIMEOUT`, 300 s by default) with one line, and no child is left.
     func testAFileOnWhichLibHDF5LoopsIsOneLineAfterTheDeadline() throws {
-        let file = SharedData.packageRoot.appendingPathComponent("Tests/fuzz/regressions/h5ad-libhdf5-loop.h5ad").path
+        let file = SharedData.packageRoot.appendingPathComponent("Tests/fuzz/regressions/libhdf5-loop.corrupt-hdf5").path
         let dir = try Executable.tempDir("probe-loop")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let t0 = Date()
