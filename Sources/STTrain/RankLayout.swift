@@ -41,7 +41,15 @@ public struct RankLayout: Sendable {
     ///   given spots, in the given order.
     public init(partition: RCBPartition, rank: Int, coordinates: [Double], order: RowOrder = .spaceFilling,
                 graphRows: ([GlobalIndex]) throws -> (adjacency: CSRMatrix, mask: CSRMatrix)) rethrows {
-        let rowOrder = Self.rowOrder(partition: partition, rank: rank, coordinates: coordinates, order: order)
+        try self.init(partition: partition, rank: rank,
+                      rowOrder: Self.rowOrder(partition: partition, rank: rank, coordinates: coordinates, order: order),
+                      graphRows: graphRows)
+    }
+
+    /// Lays out rank `rank` of `partition` in a row order already computed (`rowOrder(…)`, e.g. to
+    /// read X in it before the graph exists).
+    public init(partition: RCBPartition, rank: Int, rowOrder: (owned: [GlobalIndex], ascendingPosition: [Int]),
+                graphRows: ([GlobalIndex]) throws -> (adjacency: CSRMatrix, mask: CSRMatrix)) rethrows {
         let rows = try graphRows(rowOrder.owned)
         self.partition = partition
         self.rank = rank

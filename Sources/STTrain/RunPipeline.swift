@@ -106,18 +106,19 @@ public final class RunPipeline {
         phase("preprocess")
 
         let knn = try KNNGraph(coordinates: spatial, k: config.data.neighbours, communicator: comm, file: source.label)
-        let layout = RankLayout(partition: rcb, rank: comm.rank, coordinates: spatial) { rows in
+        let layout = RankLayout(partition: rcb, rank: comm.rank, rowOrder: rowOrder) { rows in
             let sg = SpatialGraph(knn: knn, rows: rows.map(\.int), normalisation: config.data.normalisation)
             return (sg.adjacency, sg.mask)
         }
-        precondition(layout.ownedInts == localIDs, "RunPipeline: the layout's row order changed after X was read")
         phase("graph")
 
         // The setup's temporaries (kNN lists, k-d tree, RCB work, read buffers) are freed by now;
         // hand their pages back to the kernel before the model's arena is allocated, or glibc
         // keeps them in its heap and they stay in the rank's resident size through training.
         releaseFreedHeapMemory()
-        let largestX = Int(comm.max(Double(prep.X.nnz))), largestRows = Int(comm.max(Double(prep.X.rows)))
+        var largest = [Double(prep.X.nnz), Double(prep.X.rows)]   // one collective for both maxima
+        largest.withUnsafeMutableBufferPointer { comm.allreduceMax($0) }
+        let largestX = Int(largest[0]), largestRows = Int(largest[1])
         fastLayouts = fastLayoutsFit(largestStoredEntries: largestX, largestRows: largestRows)
         if fastLayouts, let e = memoryEstimate {   // the summary's bound includes them
             memoryEstimate = e + Self.fastLayoutBytes(storedEntries: largestX, rows: largestRows, genes: prep.X.cols)
