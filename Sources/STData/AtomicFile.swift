@@ -41,21 +41,32 @@ public enum AtomicFile {
 
     /// Creates `path` holding `data`.
     public static func write(_ data: Data, to path: String) throws {
+        try write(to: path, pieces: { emit in try emit(data) })
+    }
+
+    /// Creates `path` from pieces: `produce` hands each piece to `emit` in order, so a large file
+    /// (a 10⁷-line CSV) is never held whole.
+    public static func write(to path: String, pieces produce: (_ emit: (Data) throws -> Void) throws -> Void) throws {
         try write(to: path) { tmp in
             let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw failure(path, "cannot write (creating the temporary file \(tmp))", errno) }
-            var err: Int32 = 0
-            data.withUnsafeBytes { b in
-                var off = 0
-                while off < b.count {
-                    let w = Glibc.write(fd, b.baseAddress! + off, b.count - off)
-                    if w < 0 { if errno == EINTR { continue }; err = errno; return }
-                    off += w
+            var open = true
+            defer { if open { close(fd) } }
+            try produce { data in
+                var err: Int32 = 0
+                data.withUnsafeBytes { b in
+                    var off = 0
+                    while off < b.count {
+                        let w = Glibc.write(fd, b.baseAddress! + off, b.count - off)
+                        if w < 0 { if errno == EINTR { continue }; err = errno; return }
+                        off += w
+                    }
                 }
+                if err != 0 { throw failure(path, "cannot write", err) }
             }
+            open = false
             // close() reports deferred write errors on some file systems (NFS).
-            if close(fd) != 0 && err == 0 { err = errno }
-            if err != 0 { throw failure(path, "cannot write", err) }
+            if close(fd) != 0 { throw failure(path, "cannot write", errno) }
         }
     }
 

@@ -18,7 +18,6 @@ public enum ResultWriter {
                              embedding: Matrix? = nil, domains: [Int]? = nil,
                              extraObsm: [String: ObsmArray] = [:], streamed: [AnnDataWriter.StreamedObsm] = [],
                              uns: [String: UnsValue] = [:], compression: Int? = 4) throws {
-        let frame = try resultObs(obs, domains: domains, path: path)
         guard latent.rows == obs.count else {
             throw InputError(file: path, field: "obsm/latent", "has \(latent.rows) rows, expected \(obs.count)")
         }
@@ -28,6 +27,19 @@ public enum ResultWriter {
         var obsm = extraObsm
         obsm["latent"] = .float32(latent)
         if let e = embedding { obsm["emb"] = .float32(e) }
+        try write(to: path, obs: obs, spatial: spatial, domains: domains, obsm: obsm, streamed: streamed,
+                  uns: uns, compression: compression)
+    }
+
+    /// `write`, with any of the N-row arrays (Z among them, as `latent`) held (`obsm`) or produced
+    /// block of rows by block (`streamed`), so that a distributed run's rank 0 never holds them.
+    public static func write(to path: String, obs: DataFrame, spatial: [Double], domains: [Int]?,
+                             obsm: [String: ObsmArray], streamed: [AnnDataWriter.StreamedObsm],
+                             uns: [String: UnsValue] = [:], compression: Int? = 4) throws {
+        let frame = try resultObs(obs, domains: domains, path: path)
+        guard obsm["latent"] != nil || streamed.contains(where: { $0.key == "latent" }) else {
+            throw InputError(file: path, field: "obsm/latent", "is missing (Z is the run's output)")
+        }
         let a = AnnData(obs: frame, vars: DataFrame(index: []), spatial: spatial, X: nil, obsm: obsm)
         try AnnDataWriter.write(a, to: path, uns: uns, streamed: streamed, compression: compression)
     }

@@ -97,14 +97,12 @@ extension RunPipeline {
             lap("cluster")
         }
 
-        // Gather N-row results on rank 0 (N×d at most; H is written block by block from Y).
-        let g = RowGatherer(comm: comm, owned: owned, total: total)
-        let zAll = g.gather(z)
-        let pcaAll = g.gather(pcaH.scores.data.map { Float($0) }, width: pcaH.components)
-        let yAll = dc.writeReconstruction ? g.gather(y) : nil
-        // The labels before and after refinement travel together: one gather of (label, refined).
+        // Rank 0 gathers the labels (one pair per spot) whole: the domain column, the scores and the
+        // pictures need them all. The N-row tables (Z, the principal components, Y for H) travel
+        // block by block while result.h5ad is written (`RowStream`), so no rank holds one whole.
         var labelsAll: [Int32]?, refinedAll: [Int32]?
         if let labels {
+            let g = RowGatherer(comm: comm, owned: owned, total: total)
             let pairs = zip(labels, refined ?? labels).flatMap { [Int32($0), Int32($1)] }
             if let both = g.gather(pairs, width: 2) {
                 labelsAll = stride(from: 0, to: both.count, by: 2).map { both[$0] }
@@ -114,7 +112,13 @@ extension RunPipeline {
         lap("gather")
 
         // Rank 0: scores, files. Its errors reach every rank through `onRoot`.
+        let latentTable = 0, pcaTable = 1, yTable = 2
+        var tables = [RowStream.Table(z.data, width: z.cols), RowStream.Table(pcaH.scores.data, width: pcaH.components)]
+        if dc.writeReconstruction { tables.append(RowStream.Table(y.data, width: y.cols)) }
+        let stream = RowStream(comm: comm, owned: owned, total: total, tables: tables)
+        stream.serve()        // ranks other than 0: answer rank 0's requests until it has written the file
         let written: DomainSummary = try onRootShared("writing the results") {
+            defer { stream.finish() }
             var s = summary
             let spatial = try source.spatial()
             let final = (refinedAll ?? labelsAll)?.map { Int($0) + 1 }       // domains 1…K, as mclust
@@ -136,25 +140,26 @@ extension RunPipeline {
             }
 
             let resultPath = out.appendingPathComponent("result.h5ad").path
-            var streamed = [AnnDataWriter.StreamedObsm]()
-            if let yAll {
+            var streamed = [
+                AnnDataWriter.StreamedObsm(key: "latent", rows: total, cols: z.cols) { stream.fetch(latentTable, $0, $1) },
+                AnnDataWriter.StreamedObsm(key: "emb_pca", rows: total, cols: pcaH.components) { stream.fetch(pcaTable, $0, $1) },
+            ]
+            if dc.writeReconstruction {
                 let bytes = Double(total) * Double(layout.genes) * 4
                 onNote?(String(format: "writing obsm[\"emb\"] = H: %d × %d float32, %@ before compression", total, layout.genes,
                                MemoryEstimate.format(Int(bytes))))
                 streamed.append(AnnDataWriter.StreamedObsm(key: "emb", rows: total, cols: layout.genes) { lo, hi in
+                    let yb = stream.fetch(yTable, lo, hi)
                     var h = Matrix(zeros: hi - lo, layout.genes)
-                    yAll.data.withUnsafeBufferPointer { yb in
-                        BLAS.sgemm(m: hi - lo, n: layout.genes, k: layout.dim, a: yb.baseAddress! + lo * layout.dim, lda: layout.dim,
-                                   b: w2.data, ldb: layout.genes, c: &h.data, ldc: layout.genes)
-                    }
+                    BLAS.sgemm(m: hi - lo, n: layout.genes, k: layout.dim, a: yb, lda: layout.dim,
+                               b: w2.data, ldb: layout.genes, c: &h.data, ldc: layout.genes)
                     return h.data
                 })
             }
             if obs!.columns["domain"] != nil, final != nil {
                 onNote?("note: the input's obs[\"domain\"] is replaced by this run's domains in result.h5ad")
             }
-            try ResultWriter.write(to: resultPath, obs: obs!, spatial: spatial, latent: zAll!, domains: final,
-                                   extraObsm: ["emb_pca": .float32(Matrix(rows: total, cols: pcaH.components, data: pcaAll!))],
+            try ResultWriter.write(to: resultPath, obs: obs!, spatial: spatial, domains: final, obsm: [:],
                                    streamed: streamed, uns: ["stgnn_dist": try unsEntry(s)])
             if let final {
                 try OutputFiles.writeDomainsCSV(to: out.appendingPathComponent("domains.csv").path,

@@ -66,14 +66,17 @@ enum OutputFiles {
     /// `domains.csv`: one row per spot, `spot,x,y,domain` (the domain empty where unassigned),
     /// fields quoted as RFC 4180 when they hold a comma, a quote or a line break.
     static func writeDomainsCSV(to path: String, names: [String], spatial: [Double], domains: [Int]) throws {
-        var text = "spot,x,y,domain\n"
-        text.reserveCapacity(names.count * 32)
-        for i in names.indices {
-            text += csvField(names[i]) + "," + shortest(spatial[2 * i]) + "," + shortest(spatial[2 * i + 1]) + ","
-            text += domains[i] >= 0 ? String(domains[i]) : ""
-            text += "\n"
-        }
-        try AtomicFile.write(Data(text.utf8), to: path)
+        try AtomicFile.write(to: path, pieces: { emit in
+            var text = "spot,x,y,domain\n"
+            for i in names.indices {
+                text += csvField(names[i]) + "," + shortest(spatial[2 * i]) + "," + shortest(spatial[2 * i + 1]) + ","
+                text += domains[i] >= 0 ? String(domains[i]) : ""
+                text += "\n"
+                // Pieces of ~1 MB: the file is never held whole (10⁷ spots make ~300 MB).
+                if text.utf8.count >= 1 << 20 { try emit(Data(text.utf8)); text.removeAll(keepingCapacity: true) }
+            }
+            try emit(Data(text.utf8))
+        })
     }
 
     static func csvField(_ s: String) -> String {
