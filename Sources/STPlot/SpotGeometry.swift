@@ -1,3 +1,5 @@
+import Foundation
+
 /// Spot spacing of a slide, for sizing its dots.
 public enum SpotGeometry {
     /// Median distance from a spot to its nearest other spot (coincident spots ignored); nil
@@ -19,8 +21,9 @@ public enum SpotGeometry {
         guard x0 <= x1 else { return nil }
         let dx = x1 - x0, dy = y1 - y0
         guard dx > 0 || dy > 0 else { return nil }
-        // Cell side: about one spot per cell over the bounding box (a line of spots: span / N).
-        var side = dx > 0 && dy > 0 ? (dx * dy / Double(n)).squareRoot() : max(dx, dy) / Double(n)
+        // Cell side: about one spot per cell over the bounding box (a line of spots: span / N);
+        // √dx·√dy, not √(dx·dy), which under- or overflows for units of 10∓³⁰⁰.
+        var side = dx > 0 && dy > 0 ? dx.squareRoot() * dy.squareRoot() / Double(n).squareRoot() : max(dx, dy) / Double(n)
         side = max(side, max(dx, dy) / 4096)
         let nx = Int(dx / side) + 1, ny = Int(dy / side) + 1
 
@@ -62,17 +65,18 @@ public enum SpotGeometry {
                         let c = gy * nx + gx
                         for k in Int(start[c])..<Int(start[c + 1]) {
                             let j = Int(members[k])
-                            let ex = coordinates[2 * j] - qx, ey = coordinates[2 * j + 1] - qy
-                            let d2 = ex * ex + ey * ey
-                            if d2 > 0 && d2 < best { best = d2 }
+                            // Distances, not their squares: those would underflow to 0 (or overflow)
+                            // for coordinates in units of 10∓³⁰⁰, and every ring would be searched.
+                            let d = hypot(coordinates[2 * j] - qx, coordinates[2 * j + 1] - qy)
+                            if d > 0 && d < best { best = d }
                         }
                     }
                 }
                 // Spots beyond ring r are at least r·side away.
-                if best <= (Double(r) * side) * (Double(r) * side) { break }
+                if best <= Double(r) * side { break }
                 r += 1
             }
-            if best.isFinite { dists.append(best.squareRoot()) }
+            if best.isFinite { dists.append(best) }
         }
         guard !dists.isEmpty else { return nil }
         dists.sort()

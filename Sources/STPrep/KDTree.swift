@@ -17,6 +17,10 @@
 ///   a bound on what that rounding can do to d². On a Visium lattice (S ~ 10⁴ px, spacing ~100 px)
 ///   this is a relative 10⁻¹² of d²; distances of real spots that differ are far apart.
 ///
+/// * The centred coordinates are then scaled by a power of two (exact) so that the largest lies in
+///   [1, 2): squared distances neither underflow to 0 (a slide in units of 10⁻³⁰⁰ would be all
+///   ties) nor overflow to ∞ (units of 10³⁰⁰). Distances handed back are in the input's units.
+///
 /// On a hexagonal lattice each spot's six neighbours are then tied exactly whatever the shift or
 /// scale, and the lower indices win, so shifting by −10⁶ or scaling by 10³ gives the same lists.
 /// Without ties the order is plain distance order (scikit-learn's). Within a group of mutually
@@ -53,12 +57,24 @@ public struct KDTree: Sendable {
     let splits: [Double]
     /// The centre subtracted from every coordinate (x, y): the bounding box's centre.
     public let centre: (x: Double, y: Double)
-    /// τ of the tie rule (see the type's documentation): squared distances a, b tie when
-    /// |a − b| ≤ τ·√max(a, b).
+    /// The power-of-two factors applied to the centred coordinates (`scale` = their product; two
+    /// factors because 2^e of a subnormal-sized extent is beyond one Double).
+    let scaleFactors: (Double, Double)
+    /// τ of the tie rule (see the type's documentation) in the scaled units: squared distances a, b
+    /// tie when |a − b| ≤ τ·√max(a, b).
     public let tieScale: Double
 
     /// τ for raw coordinates of largest magnitude `magnitude` (see the type's documentation).
     public static func tieScale(magnitude: Double) -> Double { 32 * Double.ulpOfOne * magnitude }
+
+    /// Two powers of two whose product p makes p·`extent` lie in [1, 2) (1, 1 for an extent of 0):
+    /// multiplying by them is exact, and each is a normal Double even for subnormal extents.
+    static func scaleFactors(extent: Double) -> (Double, Double) {
+        guard extent > 0, extent.isFinite else { return (1, 1) }
+        let e = -Int(extent.exponent)
+        return (Double(sign: .plus, exponent: e / 2, significand: 1),
+                Double(sign: .plus, exponent: e - e / 2, significand: 1))
+    }
 
     /// Whether squared distances `a` and `b` are tied under `tieScale`.
     @inline(__always) static func tied(_ a: Double, _ b: Double, tieScale t: Double) -> Bool {
@@ -98,10 +114,14 @@ public struct KDTree: Sendable {
         // Halves first: (min + max) could overflow near the largest finite Double.
         let cx = n > 0 ? minX / 2 + maxX / 2 : 0, cy = n > 0 ? minY / 2 + maxY / 2 : 0
         centre = (cx, cy)
-        tieScale = n > 0 ? Self.tieScale(magnitude: Swift.max(-minX, maxX, -minY, maxY)) : 0
+        let extent = n > 0 ? Swift.max(maxX / 2 - minX / 2, maxY / 2 - minY / 2) : 0
+        let (sa, sb) = Self.scaleFactors(extent: extent)
+        scaleFactors = (sa, sb)
+        tieScale = n > 0 ? Self.tieScale(magnitude: Swift.max(-minX, maxX, -minY, maxY)) * sa * sb : 0
         coordinates.withUnsafeBufferPointer { c in
             for i in 0..<n {
-                xs[i] = c[2 &* i] - cx; ys[i] = c[2 &* i &+ 1] - cy; ids[i] = Int32(truncatingIfNeeded: i)
+                xs[i] = (c[2 &* i] - cx) * sa * sb; ys[i] = (c[2 &* i &+ 1] - cy) * sa * sb
+                ids[i] = Int32(truncatingIfNeeded: i)
             }
         }
         // Midpoint splits halve ranges, so leaves sit at depth D ≤ the first t with ⌈N/2ᵗ⌉ ≤ leafSize;
@@ -195,6 +215,9 @@ public struct KDTree: Sendable {
                 }
             }
         }
+        // Back to the input's units: d² / p² (exact unless the input's own d² over- or underflows).
+        let (ia, ib) = (1 / scaleFactors.0, 1 / scaleFactors.1)
+        for j in dist.indices { dist[j] = dist[j] * ia * ia * ib * ib }
         return (out, dist)
     }
 
@@ -207,7 +230,8 @@ public struct KDTree: Sendable {
         var out = [Int32](repeating: 0, count: k)
         out.withUnsafeMutableBufferPointer { ob in
             withSearcher(k: k) { s in
-                s.query(x: x - centre.x, y: y - centre.y, excluding: -1)
+                s.query(x: (x - centre.x) * scaleFactors.0 * scaleFactors.1,
+                        y: (y - centre.y) * scaleFactors.0 * scaleFactors.1, excluding: -1)
                 s.copyResult(to: ob.baseAddress!, distances: nil)
             }
         }

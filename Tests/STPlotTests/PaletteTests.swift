@@ -40,5 +40,11 @@ final class PaletteTests: XCTestCase {
         XCTAssertNil(SpotGeometry.medianNearestNeighbourDistance(coordinates: [1, 1]))
         XCTAssertNil(SpotGeometry.medianNearestNeighbourDistance(coordinates: [1, 1, 1, 1]))
         XCTAssertEqual(SpotGeometry.medianNearestNeighbourDistance(coordinates: [0, 0, 3, 0, 7, 0])!, 3)
+        // Units of 10⁻³⁰⁰ and 10³⁰⁰: squared distances would under- or overflow (and every ring of
+        // the grid be searched for every query); the spacing scales with the units.
+        for unit in [1e-300, 1e300] {
+            let spacing = SpotGeometry.medianNearestNeighbourDistance(coordinates: hex.map { $0 * unit })
+            XCTAssertEqual(spacing! / unit, 100, accuracy: 1e-6, "unit \(unit)")
+        }
     }
 }

@@ -219,6 +219,45 @@ final class KDTreeTests: XCTestCase {
                 XCTAssertEqual(differing.count, 0, "\(name), k = \(k): lists of spots \(differing.prefix(10)) changed")
                 assertMatchesBruteForce(moved, k: k)
             }
+            // Units far from 1, where squared distances would under- or overflow (a brute force in
+            // those units cannot serve as the oracle; the lattice's own lists do).
+            for (name, factor) in [("1e-300", 1e-300), ("1e300", 1e300), ("1e-160", 1e-160)] {
+                let moved = hex.map { $0 * factor }
+                let lists = KDTree(coordinates: moved).nearestNeighbours(k: k)
+                let differing = (0..<300).filter { lists[($0 * k)..<(($0 + 1) * k)] != base[($0 * k)..<(($0 + 1) * k)] }
+                XCTAssertEqual(differing.count, 0, "scale \(name), k = \(k): lists of spots \(differing.prefix(10)) changed")
+            }
+        }
+    }
+
+    /// The scale brings any positive finite extent, subnormal ones included, into [1, 2) exactly.
+    func testScaleFactorsNormaliseEveryExtent() {
+        for extent in [0x1p-1074, 3 * 0x1p-1074, 1e-300, 0.1, 1, 1.5, 1000, 1e300, Double.greatestFiniteMagnitude] {
+            let (a, b) = KDTree.scaleFactors(extent: extent)
+            XCTAssertTrue(a.isNormal && b.isNormal, "\(extent)")
+            let scaled = extent * a * b
+            XCTAssertTrue(scaled >= 1 && scaled < 2, "\(extent) → \(scaled)")
+            XCTAssertEqual(scaled.significand, extent.significand, "exact: \(extent)")
+        }
+        XCTAssertTrue(KDTree.scaleFactors(extent: 0) == (1, 1))
+        // A square grid in units of 2⁻¹⁰⁷⁰ (subnormal, but exact: small multiples of 2⁻¹⁰⁷⁴) keeps
+        // the grid's lists: each interior spot's 4 nearest are its 4 grid neighbours.
+        let grid = (0..<100).flatMap { i in [Double(i % 10), Double(i / 10)] }
+        let base = KDTree(coordinates: grid).nearestNeighbours(k: 4)
+        XCTAssertEqual(KDTree(coordinates: grid.map { $0 * 0x1p-1070 }).nearestNeighbours(k: 4), base)
+        XCTAssertEqual(Array(base[(55 * 4)..<(56 * 4)]), [45, 54, 56, 65])
+    }
+
+    /// Squared distances come back in the input's units, also for units of 10⁻¹⁶⁰ (d² ~ 10⁻³²⁰).
+    func testSquaredDistancesInInputUnits() {
+        let pts: [Double] = [0, 0, 3, 4, 6, 8, 100, 0]
+        for factor in [1.0, 1e-100, 1e100, 0.75] {
+            let tree = KDTree(coordinates: pts.map { $0 * factor })
+            let (nb, d2) = tree.nearestNeighbours(of: [0, 1], k: 2, withDistances: true)
+            XCTAssertEqual(nb, [1, 2, 0, 2])
+            for (got, want) in zip(d2, [25.0, 100, 25, 25]) {
+                XCTAssertEqual(got, want * factor * factor, accuracy: 1e-12 * want * factor * factor, "factor \(factor)")
+            }
         }
     }
 
