@@ -56,8 +56,21 @@ public enum DomainMap {
             bx = (min(bx.0, xs[i]), max(bx.1, xs[i])); by = (min(by.0, ys[i]), max(by.1, ys[i]))
         }
         if bx.0 > bx.1 { bx = (0, 1); by = (0, 1) }
-        let span = max(bx.1 - bx.0, by.1 - by.0, 1e-12)
-        let radius = spotRadius ?? (nn.map { $0 * 0.5 } ?? span * 0.01)
+        // The map shows no units (no ticks), so the coordinates are drawn in units of the larger
+        // side: (x − x₀)/(2h), h its half-length, in [0, 1]. A slide in units of 10⁻³⁰⁰ or 10³⁰⁰ then
+        // draws like any other (a floor of 10⁻¹² on the span, or 10³⁰⁰ in the axes' transform,
+        // shrank it to one pixel or overflowed). Halves first: x₁ − x₀ can overflow.
+        let half = max(bx.1 / 2 - bx.0 / 2, by.1 / 2 - by.0 / 2)
+        let unit = half > 0 && half.isFinite ? half : 1
+        for i in 0..<n {
+            xs[i] = (xs[i] / 2 - bx.0 / 2) / unit
+            ys[i] = (ys[i] / 2 - by.0 / 2) / unit
+        }
+        bx = (0, (bx.1 / 2 - bx.0 / 2) / unit)
+        by = (0, (by.1 / 2 - by.0 / 2) / unit)
+        let span = max(bx.1, by.1, 1e-12)
+        let drawn = (spotRadius ?? nn.map { $0 * 0.5 }).map { $0 / 2 / unit }
+        let radius = drawn.flatMap { $0 > 0 && $0.isFinite ? $0 : nil } ?? span * 0.01
         let pad = radius * 1.5 + span * 0.01
 
         let fig = Figure(width: width, height: height ?? 100, scale: scale)

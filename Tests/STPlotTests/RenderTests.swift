@@ -83,6 +83,28 @@ final class RenderTests: XCTestCase {
         XCTAssertEqual(DomainMap.naturalSorted(["L10", "L2", "L1"]), ["L1", "L2", "L10"])
     }
 
+    /// The map does not depend on the coordinates' units: a slide in units of 10⁻³⁰⁰, 10³⁰⁰ or
+    /// shifted by 10¹⁵ draws the same dots as in its own units (the pixel counts of every colour
+    /// agree to within antialiasing).
+    func testDomainMapIndependentOfUnits() throws {
+        let slide = HexSlide.lattice(rows: 20, columns: 24)
+        let panels = [DomainMap.Panel(title: "layers", labels: slide.layer.map { "L\($0 + 1)" })]
+        let base = dir + "/units-1.png"
+        try DomainMap.render(to: base, coordinates: slide.coordinates, panels: panels, width: 500)
+        let reference = try PNGProbe(path: base)
+        for (name, f) in [("1e-300", { (v: Double) in v * 1e-300 }), ("1e300", { $0 * 1e300 }), ("+1e6", { $0 + 1e6 })] {
+            let path = dir + "/units-\(name).png"
+            try DomainMap.render(to: path, coordinates: slide.coordinates.map(f), panels: panels, width: 500)
+            let png = try PNGProbe(path: path)
+            XCTAssertEqual(png.height, reference.height, name)
+            for c in Palette.categorical(Set(slide.layer).count) {
+                let want = reference.count(of: c.rgb8), got = png.count(of: c.rgb8)
+                XCTAssertGreaterThan(want, 200)
+                XCTAssertEqual(Double(got), Double(want), accuracy: 0.05 * Double(want), "\(name): colour \(c.hex)")
+            }
+        }
+    }
+
     func testDomainMapManyCategoriesAtPrintScale() throws {
         // 24 sectors of a disc (scanpy's default_28), scattered points, two legend columns, 2×.
         var rng = SplitMix(state: 3)
