@@ -355,6 +355,17 @@ public struct SpatialGraph: Sendable {
             throw InputError(file: file, field: field,
                              "the spatial graph links each spot to its \(k) nearest other spots, so it needs at least \(k + 1) spots; got \(n)")
         }
+        // Every spot at one place (coordinates zeroed or never filled in): every neighbour would be
+        // a tie, the graph would follow the spots' order in the file, and training would run on it.
+        let x0 = coordinates[0], y0 = coordinates[1]
+        let allSame: Bool = coordinates.withUnsafeBufferPointer { c in
+            for i in 1..<n where c[2 &* i] != x0 || c[2 &* i &+ 1] != y0 { return false }
+            return true
+        }
+        if allSame {
+            throw InputError(file: file, field: field,
+                             "all \(n) spots are at the same place (\(x0), \(y0)); the spatial graph needs the spots' positions")
+        }
     }
 }
 

@@ -216,6 +216,14 @@ final class SpatialGraphTests: XCTestCase {
         XCTAssertNoThrow(try KNNGraph(coordinates: [0, 0, 1, 1, 2, 2, 3, 3], k: 3))
         XCTAssertThrowsError(try SpatialGraph.validateCoordinates([0, 0, 1]))
         XCTAssertThrowsError(try SpatialGraph.validateCoordinates(c, k: 0))
+        // Every spot at one place: refused, naming the place; one spot elsewhere is a slide.
+        var same = [Double](repeating: 0, count: 20)
+        for i in 0..<10 { same[2 * i] = 7.5; same[2 * i + 1] = -2 }
+        XCTAssertThrowsError(try SpatialGraph.validateCoordinates(same, file: "zero.h5ad")) { e in
+            XCTAssertEqual("\(e)", "zero.h5ad: field 'obsm/spatial': all 10 spots are at the same place (7.5, -2.0); the spatial graph needs the spots' positions")
+        }
+        same[19] = -1.999
+        XCTAssertNoThrow(try SpatialGraph.validateCoordinates(same))
     }
 
     // MARK: Reference fixtures (GraphST 1.1.1)
