@@ -14,6 +14,10 @@ extension RunPipeline {
     /// removes the old outputs first, so no old file is left beside new ones).
     func prepareOutputFolder() throws {
         let dir = config.output.output
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), !isDir.boolValue {
+            throw InputError(file: dir, "--output names an existing file, not a folder (the run writes several files into it)")
+        }
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {

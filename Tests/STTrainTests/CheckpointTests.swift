@@ -268,6 +268,15 @@ final class CheckpointTests: XCTestCase {
         XCTAssertNoThrow(try succeed(d, ranks: 1))
     }
 
+    /// `--output` naming an existing file: refused in those words (not Foundation's "could not be
+    /// completed"), and the file is left as it was.
+    func testOutputThatIsAFileIsRefused() throws {
+        let path = root + "/a-file"
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertTrue(refuse(config(path, epochs: 2), ranks: 1).contains("--output names an existing file, not a folder"))
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "keep me")
+    }
+
     func testCheckpointOfAnotherConfigurationIsRefused() throws {
         let dir = root + "/cfg"
         try succeed(config(dir, epochs: 2, every: 2), ranks: 1)
