@@ -10,9 +10,10 @@ struct ScalingReportCommand: ParsableCommand {
         commandName: "scaling-report",
         abstract: "Tables (CSV, JSON), figures (PNG) and the alpha-beta projection of launch/scaling's runs.",
         discussion: """
-        Reads DIR/ranks-P/summary.json of a strong- and/or a weak-scaling experiment and writes into
-        --out: scaling-runs.csv, scaling.json, strong.png, weak.png, split.png, memory.png,
-        projection.png and projection.md (the model's table and assumptions).
+        Reads DIR/ranks-P/summary.json of a strong- and/or a weak-scaling experiment
+        and writes into --out: scaling-runs.csv, scaling.json, strong.png, weak.png,
+        split.png, memory.png, projection.png and projection.md (the model's table and
+        assumptions).
         """)
 
     @Option(help: ArgumentHelp("Strong-scaling directory (launch/scaling --out).", valueName: "dir")) var strong: String?

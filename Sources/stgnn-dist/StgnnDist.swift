@@ -13,10 +13,10 @@ struct StgnnDist: ParsableCommand {
         commandName: "stgnn-dist",
         abstract: "GraphST spatial-domain representation learning, distributed over MPI ranks.",
         discussion: """
-        Trains GraphST (Long et al., Nat. Commun. 2023) on a spatial-transcriptomics slide: a GCN
-        encoder/decoder with a local contrastive loss, full-batch, the slide split into spatial tiles
-        over MPI ranks. Run under mpirun (or launch/stgnn-run) for several ranks; without mpirun it
-        runs as one process.
+        Trains GraphST (Long et al., Nat. Commun. 2023) on a spatial-transcriptomics
+        slide: a GCN encoder/decoder with a local contrastive loss, full-batch, the
+        slide split into spatial tiles over MPI ranks. Run under mpirun (or
+        launch/stgnn-run) for several ranks; without mpirun it runs as one process.
         """,
         version: stgnnVersion,
         subcommands: [Run.self, Verify.self, Synth.self, Partition.self, Compare.self, ScalingReportCommand.self, ProbeInput.self],
@@ -58,21 +58,26 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train GraphST on a slide, find its spatial domains, write them (the default subcommand).",
         discussion: """
-        Trains, then finds spatial domains as GraphST does: PCA of the reconstruction H (never
-        formed), a Gaussian mixture with one shared covariance (mclust EEE, no R), optionally
-        refined by a neighbourhood vote, scored against --label. Writes into DIR:
-          result.h5ad    the input's obs plus obs["domain"]; obsm["spatial"], obsm["latent"] (Z),
-                         obsm["emb_pca"]; uns["stgnn_dist"] (parameters, scores)
+        Trains, then finds spatial domains as GraphST does: PCA of the reconstruction H
+        (never formed), a Gaussian mixture with one shared covariance (mclust EEE, no
+        R), optionally refined by a neighbourhood vote, scored against --label. Writes
+        into DIR:
+          result.h5ad    the input's obs plus obs["domain"]; obsm["spatial"],
+                         obsm["latent"] (Z), obsm["emb_pca"]; uns["stgnn_dist"]
+                         (parameters, scores)
           domains.csv    spot, x, y, domain
-          domains.png    the domains at the spots' coordinates (beside the --label truth)
+          domains.png    the domains at the spots' coordinates (beside the --label
+                         truth)
           loss.png       the four loss curves
           metrics.jsonl  one JSON object per epoch
-          summary.json   configuration, sizes, timings, memory, partition, clustering, scores
+          summary.json   configuration, sizes, timings, memory, partition, clustering,
+                         scores
 
-        Checkpoints (DIR/checkpoints/epoch-NNNNNN.ckpt and a 'latest' pointer) hold everything
-        needed to continue exactly, on any number of ranks. SIGTERM or SIGUSR1 (SLURM preemption)
-        makes every rank stop after the current epoch: a checkpoint is written, no result.h5ad, and
-        the exit status is 75; continue with --resume latest.
+        Checkpoints (DIR/checkpoints/epoch-NNNNNN.ckpt and a 'latest' pointer) hold
+        everything needed to continue exactly, on any number of ranks. SIGTERM or
+        SIGUSR1 (SLURM preemption) makes every rank stop after the current epoch: a
+        checkpoint is written, no result.h5ad, and the exit status is 75; continue with
+        --resume latest.
         """)
 
     @OptionGroup(title: "Data") var data: DataOptions
@@ -143,12 +148,12 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reproduce reference fixtures (kind model, prep or gmm) and check the errors against their tolerances.",
         discussion: """
-        A model fixture is reproduced from its X, graph, initial weights and permutations; a prep
-        fixture from its raw counts; a gmm fixture (R mclust, model EEE) by fitting the same
-        mixture to its PCs: our log-likelihood must be at least mclust's (less 1e-4 relative),
-        and the ARI against mclust's labels and the truth is reported. Prints each compared
-        quantity with its error; exits 0 only when every quantity is within tolerance. Runs on
-        any number of ranks.
+        A model fixture is reproduced from its X, graph, initial weights and
+        permutations; a prep fixture from its raw counts; a gmm fixture (R mclust,
+        model EEE) by fitting the same mixture to its PCs: our log-likelihood must be
+        at least mclust's (less 1e-4 relative), and the ARI against mclust's labels and
+        the truth is reported. Prints each compared quantity with its error; exits 0
+        only when every quantity is within tolerance. Runs on any number of ranks.
         """)
 
     @Argument(help: ArgumentHelp("Fixture files (.h5).", valueName: "fixture"))
@@ -175,11 +180,21 @@ struct Synth: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a synthetic slide (hexagonal lattice, layered domains, overdispersed counts) as .h5ad.",
         discussion: """
-        The true domain of each spot is in obs["ground_truth"]; X holds integer counts; coordinates in obsm["spatial"].
+        The true domain of each spot is in obs["ground_truth"]; X holds integer counts;
+        coordinates in obsm["spatial"].
 
-        The file is written in one streaming pass: counts are generated a block of spots at a time and appended to X (chunked, gzip), so memory stays O(block × genes + spots) whatever the size (334 MiB peak at 1 000 000 spots × 3000 genes). Written through a temporary file renamed into place: a failed or interrupted synth leaves nothing.
+        The file is written in one streaming pass: counts are generated a block of
+        spots at a time and appended to X (chunked, gzip), so memory stays O(block ×
+        genes + spots) whatever the size (334 MiB peak at 1 000 000 spots × 3000
+        genes). Written through a temporary file renamed into place: a failed or
+        interrupted synth leaves nothing.
 
-        Row order (--order): 'spatial' (default) stores the spots along a Hilbert curve of their coordinates, so a compact region (the RCB tile one rank reads) lies in a few contiguous stretches of the file, not one short run per lattice row ('stgnn-dist partition' counts them); 'lattice' stores them in the array's order (row by row: spot_0001, spot_0002, ...). Names, coordinates and ground_truth go with their spot in either order.
+        Row order (--order): 'spatial' (default) stores the spots along a Hilbert curve
+        of their coordinates, so a compact region (the RCB tile one rank reads) lies in
+        a few contiguous stretches of the file, not one short run per lattice row
+        ('stgnn-dist partition' counts them); 'lattice' stores them in the array's
+        order (row by row: spot_0001, spot_0002, ...). Names, coordinates and
+        ground_truth go with their spot in either order.
         """)
 
     @Option(name: .long, help: "Number of spots.") var spots: Int = 3000
