@@ -60,28 +60,143 @@ public enum RandomStream: UInt64, Sendable {
     case synthetic = 4
 }
 
-/// The corruption permutation of `epoch` (0-based) for a run seeded with `seed`: row i of the
-/// corrupted features is row `perm[i]` of the originals. A pure function of (seed, epoch, n), so
-/// every rank derives the same permutation and resuming at any epoch needs no stored RNG state.
+/// The corruption permutation of `epoch` (0-based) for a run seeded with `seed`, materialised:
+/// row i of the corrupted features is row `perm[i]` of the originals (`FeistelPermutation`).
 public func corruptionPermutation(seed: UInt64, epoch: Int, count n: Int) -> [Int32] {
     var p = [Int32]()
     corruptionPermutation(seed: seed, epoch: epoch, count: n, into: &p)
     return p
 }
 
-/// `corruptionPermutation(seed:epoch:count:)` written into `p` (resized to n), so the epoch loop
-/// reuses one buffer instead of allocating N indices per epoch.
+/// `corruptionPermutation(seed:epoch:count:)` written into `p` (resized to n).
 public func corruptionPermutation(seed: UInt64, epoch: Int, count n: Int, into p: inout [Int32]) {
-    var rng = Xoshiro256(seed: seed, stream: RandomStream.corruption.rawValue &<< 32 &+ UInt64(epoch))
+    let f = FeistelPermutation(seed: seed, epoch: epoch, count: n)
     if p.count != n { p = [Int32](repeating: 0, count: n) }
     p.withUnsafeMutableBufferPointer { b in
-        for i in 0..<n { b[i] = Int32(i) }
-        // Fisher–Yates.
-        var i = n - 1
-        while i > 0 {
-            let j = Int(rng.below(UInt64(i + 1)))
-            b.swapAt(i, j)
-            i -= 1
+        for i in 0..<n { b[i] = Int32(truncatingIfNeeded: f.source(of: i)) }
+    }
+}
+
+/// A pseudorandom permutation π of 0..<count in which any one value and its inverse cost O(1):
+/// the corruption permutation of an epoch (row i of the corrupted features is row π(i)).
+///
+/// Why not Fisher–Yates: a shuffle must be drawn whole, O(N) per epoch on every rank (each rank
+/// needs the same one), which at 10⁷ spots and hundreds of ranks costs more than a rank's share
+/// of the epoch. Here a rank evaluates π only on its own rows (where they come from) and π⁻¹ on
+/// them (where they go): O(N/p). Construction (format-preserving encryption, as NIST's FF1 but
+/// with a fast round function): a Feistel network on Z_a × Z_b, a = ⌈√N⌉, b = ⌈N/a⌉, with
+/// modular addition and halves that swap size each round ("mixed-radix" Feistel, Black & Rogaway
+/// 2002), 8 rounds whose round function is SplitMix64's finaliser keyed per round from
+/// (seed, epoch); values in N..<a·b are walked along their cycle until they fall inside
+/// ("cycle walking"), which keeps a bijection of 0..<N and, since a·b − N < a, almost never
+/// takes a second step. Every rank computes the same π from (seed, epoch) alone, so a checkpoint
+/// needs no RNG state. Why by hand: no Swift or C library in reach offers a seeded permutation
+/// with random access and an inverse.
+public struct FeistelPermutation: Sendable, Equatable {
+    public let count: Int
+    /// The two radices: a·b ≥ count, values are u·b + v with u < a, v < b.
+    let a: UInt64, b: UInt64
+    let keys: SIMD8<UInt64>
+    static let rounds = 8
+
+    public init(seed: UInt64, epoch: Int, count: Int) {
+        precondition(count >= 0 && count <= Int(Int32.max), "FeistelPermutation: count \(count) outside 0…2³¹−1")
+        self.count = count
+        var r = UInt64(Double(max(count, 1)).squareRoot().rounded(.up))
+        while r * r < UInt64(count) { r += 1 }
+        while r > 1 && (r - 1) * (r - 1) >= UInt64(count) { r -= 1 }
+        a = max(r, 1)
+        b = max((UInt64(count) + a - 1) / a, 1)
+        var sm = seed ^ ((RandomStream.corruption.rawValue &<< 32 &+ UInt64(truncatingIfNeeded: epoch)) &* 0xD1B5_4A32_D192_ED03)
+        var k = SIMD8<UInt64>()
+        for i in 0..<Self.rounds { k[i] = splitmix64(&sm) }
+        keys = k
+    }
+
+    /// The round function: a keyed 64-bit mix of `x`, reduced to 0..<m (multiply-high).
+    @inline(__always) static func f(_ key: UInt64, _ x: UInt64, _ m: UInt64) -> UInt64 {
+        var z = x ^ key
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return (z ^ (z >> 31)).multipliedFullWidth(by: m).high
+    }
+
+    /// One pass of the network: (u, v) ∈ Z_m1 × Z_m2 → (v, (u + F(v)) mod m1) ∈ Z_m2 × Z_m1.
+    @inline(__always) func encrypt(_ x: UInt64) -> UInt64 {
+        var u = x / b, v = x % b, m1 = a, m2 = b
+        for r in 0..<Self.rounds {
+            let t = u + Self.f(keys[r], v, m1)
+            (u, v) = (v, t >= m1 ? t - m1 : t)
+            swap(&m1, &m2)
+        }
+        return u * b + v
+    }
+
+    /// The inverse pass: (u', v') → (v' − F(u') mod m1, u'), rounds in reverse.
+    @inline(__always) func decrypt(_ y: UInt64) -> UInt64 {
+        var u = y / b, v = y % b, m1 = a, m2 = b      // an even number of rounds: sizes as at the start
+        for r in stride(from: Self.rounds - 1, through: 0, by: -1) {
+            swap(&m1, &m2)                              // (m1, m2): the sizes before round r
+            let fv = Self.f(keys[r], u, m1)
+            (u, v) = (v >= fv ? v - fv : v + m1 - fv, u)
+        }
+        return u * b + v
+    }
+
+    /// π(i): the original row that corrupted row i takes.
+    public func source(of i: Int) -> Int {
+        precondition(i >= 0 && i < count, "FeistelPermutation: \(i) outside 0..<\(count)")
+        var x = encrypt(UInt64(i))
+        while x >= UInt64(count) { x = encrypt(x) }
+        return Int(x)
+    }
+
+    /// π⁻¹(j): the corrupted row that takes original row j.
+    public func destination(of j: Int) -> Int {
+        precondition(j >= 0 && j < count, "FeistelPermutation: \(j) outside 0..<\(count)")
+        var x = decrypt(UInt64(j))
+        while x >= UInt64(count) { x = decrypt(x) }
+        return Int(x)
+    }
+}
+
+/// A permutation of the slide's spots for the corruption: π(i) and π⁻¹(j) on demand.
+public enum RowPermutation: Sendable {
+    /// Computed (`FeistelPermutation`): O(1) per value, nothing of size N.
+    case feistel(FeistelPermutation)
+    /// Given whole (a reference fixture's recorded permutation) with its inverse.
+    case explicit(perm: [Int32], inverse: [Int32])
+
+    /// A given permutation (N values, each of 0..<N once).
+    public init(_ perm: [Int32]) {
+        var inverse = [Int32](repeating: -1, count: perm.count)
+        for (i, p) in perm.enumerated() {
+            precondition(p >= 0 && Int(p) < perm.count && inverse[Int(p)] < 0, "RowPermutation: not a permutation (value \(p) at \(i))")
+            inverse[Int(p)] = Int32(i)
+        }
+        self = .explicit(perm: perm, inverse: inverse)
+    }
+
+    public var count: Int {
+        switch self {
+        case .feistel(let f): return f.count
+        case .explicit(let p, _): return p.count
+        }
+    }
+
+    /// π(i).
+    @inline(__always) public func source(of i: Int) -> Int {
+        switch self {
+        case .feistel(let f): return f.source(of: i)
+        case .explicit(let p, _): return Int(p[i])
+        }
+    }
+
+    /// π⁻¹(j).
+    @inline(__always) public func destination(of j: Int) -> Int {
+        switch self {
+        case .feistel(let f): return f.destination(of: j)
+        case .explicit(_, let inv): return Int(inv[j])
         }
     }
 }

@@ -192,14 +192,14 @@ public final class GraphSTModel {
     /// Number of spots in the whole slide.
     public var globalCount: Int { graph.globalCount }
 
-    /// Loss and gradient at `params` with the corruption permutation `perm` (N_slide; row i of the
-    /// corrupted features is row perm[i]). `grad` receives ∂L/∂params (same layout), identical on
-    /// every rank.
+    /// Loss and gradient at `params` with the corruption permutation `perm` (of the N_slide spots;
+    /// row i of the corrupted features is row π(i)). `grad` receives ∂L/∂params (same layout),
+    /// identical on every rank.
     ///
     /// `extra`: the caller's values to be summed over ranks, carried in the epoch's one allreduce
     /// instead of a collective of their own (the training loop's stop votes); on return they hold
     /// the sums, identical on every rank. Every rank must pass the same count.
-    public func lossAndGradient(params: [Float], perm: [Int32], grad: inout [Float], extra: inout [Double]) -> Losses {
+    public func lossAndGradient(params: [Float], perm: RowPermutation, grad: inout [Float], extra: inout [Double]) -> Losses {
         precondition(!released, "GraphSTModel: used after releaseTrainingMemory()")
         precondition(params.count == layout.count && perm.count == globalCount)
         if grad.count != layout.count { grad = [Float](repeating: 0, count: layout.count) }
@@ -221,9 +221,14 @@ public final class GraphSTModel {
     }
 
     /// `lossAndGradient(params:perm:grad:extra:)` with no extra slots.
-    public func lossAndGradient(params: [Float], perm: [Int32], grad: inout [Float]) -> Losses {
+    public func lossAndGradient(params: [Float], perm: RowPermutation, grad: inout [Float]) -> Losses {
         var none = [Double]()
         return lossAndGradient(params: params, perm: perm, grad: &grad, extra: &none)
+    }
+
+    /// The same with the permutation given whole (perm[i] = π(i); fixtures and tests).
+    public func lossAndGradient(params: [Float], perm: [Int32], grad: inout [Float]) -> Losses {
+        lossAndGradient(params: params, perm: RowPermutation(perm), grad: &grad)
     }
 
     // MARK: forward

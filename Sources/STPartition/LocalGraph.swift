@@ -18,8 +18,6 @@ public struct LocalGraph: Sendable {
     public let mask: CSRMatrix
     /// Which owned rows go to which neighbour, and where received ghost rows land.
     public let halo: HaloPlan
-    /// Local row of each global spot if owned here, else -1 (N): used by the corruption exchange.
-    public let ownedLocalOfGlobal: [Int32]
 
     public var nOwned: Int { map.nOwned }
     public var nLocal: Int { map.nLocal }
@@ -57,9 +55,9 @@ public struct LocalGraph: Sendable {
         let map = IndexMap(owned: owned, ghosts: ghosts)
         self.map = map
 
+        // Local row of each global spot if owned here, else -1: N entries, for this setup only.
         var localOf = [Int32](repeating: -1, count: partition.count)
         for (i, g) in owned.enumerated() { localOf[g.int] = Int32(i) }
-        ownedLocalOfGlobal = localOf
         var ghostLocal = [Int32: Int32](minimumCapacity: ghosts.count)
         for (k, g) in ghosts.enumerated() { ghostLocal[g.rawValue] = Int32(owned.count + k) }
 

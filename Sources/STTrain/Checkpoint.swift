@@ -65,7 +65,7 @@ public struct CheckpointMetadata: Codable, Sendable, Equatable {
     public var version: Int
     /// Epochs completed: training resumes with 0-based epoch `epoch`.
     public var epoch: Int
-    /// The run's seed. The corruption permutation of an epoch is `corruptionPermutation(seed:epoch:)`,
+    /// The run's seed. The corruption permutation of an epoch is `FeistelPermutation(seed:epoch:)`,
     /// so (seed, epoch) is the whole RNG state.
     public var seed: UInt64
     /// How the RNG state is represented (for a reader of the file).
@@ -101,7 +101,9 @@ public struct Checkpoint: Sendable, Equatable {
     public static let magic: [UInt8] = Array("STGNNCKP".utf8)
     public static let formatVersion: UInt32 = 1
     public static let headerSize = 32
-    static let rngDescription = "corruption permutation of epoch e = corruptionPermutation(seed, e): (seed, epoch) is the whole state"
+    /// What `rng` says; a checkpoint whose `rng` differs was written by a build that drew other
+    /// permutations (Fisher–Yates before the Feistel permutation): it could not continue exactly.
+    static let rngDescription = "corruption permutation of epoch e = FeistelPermutation(seed, e) (mixed-radix, 8 rounds, cycle walking): (seed, epoch) is the whole state"
 
     /// The state of `trainer` after `trainer.epochsDone` epochs of the run `config` on `data`.
     public init(trainer: Trainer, config: RunConfiguration, data: DataFingerprint, ranks: Int, lastEpoch: EpochRecord?) {
@@ -262,6 +264,9 @@ public struct Checkpoint: Sendable, Equatable {
     /// Throws unless this checkpoint was written by a run with the same model definition as
     /// `config`; the message names each field that differs.
     public func checkConfiguration(_ config: RunConfiguration, path: String) throws {
+        guard metadata.rng == Self.rngDescription else {
+            throw InputError(file: path, "checkpoint refused: its epochs' corruption permutations are not this build's (it says: \(metadata.rng)); resuming would not continue that run exactly: start afresh (--overwrite)")
+        }
         guard metadata.configuration_hash != config.configurationHash else { return }
         let mine = metadata.configuration, theirs = config.modelDefinition
         let keys = Set(mine.keys).union(theirs.keys).sorted()

@@ -30,8 +30,9 @@ public struct ScalingProjection: Codable, Equatable, Sendable {
     public var maskPerSpot: Double
     /// Achieved compute rate of one rank (flop/s), measured.
     public var computeRate: Double
-    /// Seconds per slide spot per epoch of the O(N_slide) work every rank repeats, measured.
-    public var serialSecondsPerSpot: Double
+    /// Seconds per owned spot per epoch of the corruption plan (π and π⁻¹ of the rank's rows and a
+    /// sort of them: O((N/p)·log(N/p)), taken as linear), measured.
+    public var planSecondsPerOwnedSpot: Double
     /// Halo rows of one rank = coefficient·√(N/p).
     public var haloCoefficient: Double
     /// Largest number of neighbour ranks of one tile.
@@ -40,10 +41,10 @@ public struct ScalingProjection: Codable, Equatable, Sendable {
     public var extraSlots: Int
 
     public init(dim: Int, genes: Int, nnzPerSpot: Double, adjacencyPerSpot: Double = 7, maskPerSpot: Double = 7,
-                computeRate: Double, serialSecondsPerSpot: Double, haloCoefficient: Double = 4,
+                computeRate: Double, planSecondsPerOwnedSpot: Double, haloCoefficient: Double = 4,
                 maxNeighbours: Int = 6, extraSlots: Int = 0) {
         self.dim = dim; self.genes = genes; self.nnzPerSpot = nnzPerSpot; self.adjacencyPerSpot = adjacencyPerSpot
-        self.maskPerSpot = maskPerSpot; self.computeRate = computeRate; self.serialSecondsPerSpot = serialSecondsPerSpot
+        self.maskPerSpot = maskPerSpot; self.computeRate = computeRate; self.planSecondsPerOwnedSpot = planSecondsPerOwnedSpot
         self.haloCoefficient = haloCoefficient; self.maxNeighbours = maxNeighbours; self.extraSlots = extraSlots
     }
 
@@ -99,7 +100,7 @@ public struct ScalingProjection: Codable, Equatable, Sendable {
     public func epoch(spots: Double, ranks p: Int, network: Network) -> Epoch {
         let pd = Double(p), d = Double(dim), n = spots / pd
         let compute = flops(spotsPerRank: n) / computeRate
-        let serial = spots * serialSecondsPerSpot
+        let serial = n * planSecondsPerOwnedSpot
         var halo = 0.0, corruption = 0.0, allreduce = 0.0, hb = 0.0, cb = 0.0, ab = 0.0
         if p > 1 {
             let rows = haloCoefficient * n.squareRoot()
@@ -121,7 +122,7 @@ public struct ScalingProjection: Codable, Equatable, Sendable {
             "compute = F(N/p)/R, F(n) = n(8zd + 12ad + 6md + 16d²) + 4d²G; d = \(dim), G = \(genes), "
                 + "z = nnz(X)/spot = \(String(format: "%.1f", nnzPerSpot)) (measured), a = m = \(String(format: "%.0f", adjacencyPerSpot)) (hex k=3 graph); "
                 + "R = \(String(format: "%.2f", computeRate / 1e9)) GFLOP/s per rank (measured).",
-            "O(N) per rank (corruption plan + permutation draw): \(String(format: "%.2f", serialSecondsPerSpot * 1e9)) ns/spot (measured).",
+            "corruption plan per rank: (N/p)·c, c = \(String(format: "%.2f", planSecondsPerOwnedSpot * 1e9)) ns per owned spot (measured; π and π⁻¹ of the rank's rows, no O(N) pass).",
             "halo: \(String(format: "%.1f", haloCoefficient))·√(N/p) rows × 36d B, 5 exchanges × min(p−1, \(maxNeighbours)) messages; "
                 + "corruption all-to-all: 2·(N/p)·d·4·(1−1/p) B, 2(p−1) messages; "
                 + "allreduce: S = \(String(format: "%.2f", packedBytes / 1e6)) MB, 2·log2(p)·α + 2(p−1)/p·S/β.",

@@ -44,7 +44,7 @@ public struct ScalingReport {
     /// The communication kinds of the time split, in stacking order, with their labels.
     public static let kinds: [(key: String, label: String)] = [
         ("compute", "compute"), ("halo", "halo exchange"), ("corruption", "corruption all-to-all"),
-        ("corruption_plan", "corruption plan (O(N))"), ("allreduce", "allreduce")]
+        ("corruption_plan", "corruption plan"), ("allreduce", "allreduce")]
 
     /// Reads DIR/ranks-P/summary.json for every P, sorted by P.
     public static func readRuns(_ dir: String) throws -> [Run] {
@@ -69,40 +69,26 @@ public struct ScalingReport {
     // MARK: projection inputs
 
     /// The projection's inputs from the measured runs (the fewest-ranks run sets the rate).
-    public func projectionInputs(genes: Int, permutationSecondsPerSpot: Double) -> ScalingProjection? {
+    public func projectionInputs(genes: Int) -> ScalingProjection? {
         guard let base = (strong + weak).min(by: { ($0.ranks, $0.n_spots) < ($1.ranks, $1.n_spots) }) else { return nil }
         let all = strong + weak
         let d = base.configuration.model.dim
         let probe = ScalingProjection(dim: d, genes: base.n_genes, nnzPerSpot: Double(base.nnz) / Double(base.n_spots),
-                                      computeRate: 1, serialSecondsPerSpot: 0)
+                                      computeRate: 1, planSecondsPerOwnedSpot: 0)
         // Rate: the counted flops of the largest rank over its compute seconds per epoch.
         let nMax = Double(base.partition.ranks.map(\.rows).max() ?? base.n_spots)
         let computeSeconds = base.comm?.kinds["compute"]?.seconds_per_epoch_max ?? base.seconds_per_epoch
         let rate = probe.flops(spotsPerRank: nMax) / max(computeSeconds, 1e-12)
-        // O(N) work per slide spot: the measured plan pass (the least-disturbed run: contention only
-        // inflates it) plus the permutation draw.
-        let plan = all.map { $0.seconds("corruption_plan") / Double($0.n_spots) }.min() ?? 0
+        // The corruption plan per owned spot (the least-disturbed run: contention only inflates it).
+        let plan = all.map { $0.seconds("corruption_plan") / (Double($0.n_spots) / Double($0.ranks)) }.min() ?? 0
         // Halo rows per √(N/p): measured, but at least 4 (an interior RCB tile on the hex lattice).
         let haloCoef = all.filter { $0.ranks > 1 }
             .map { Double($0.partition.max_halo_rows) / (Double($0.n_spots) / Double($0.ranks)).squareRoot() }.max() ?? 0
         let neighbours = all.flatMap { $0.partition.ranks.map(\.neighbour_ranks.count) }.max() ?? 0
         return ScalingProjection(dim: d, genes: genes, nnzPerSpot: probe.nnzPerSpot, computeRate: rate,
-                                 serialSecondsPerSpot: plan + permutationSecondsPerSpot,
+                                 planSecondsPerOwnedSpot: plan,
                                  haloCoefficient: max(haloCoef, 4), maxNeighbours: max(neighbours, 6),
                                  extraSlots: StopSignal.voteSlots)
-    }
-
-    /// Seconds per spot of drawing the corruption permutation (every rank does it every epoch), timed here.
-    public static func timePermutation(spots: Int = 1_000_000, reps: Int = 3) -> Double {
-        var buf = [Int32]()
-        corruptionPermutation(seed: 1, epoch: 0, count: spots, into: &buf)
-        var best = Double.infinity
-        for r in 0..<reps {
-            let t0 = PhaseTimer.now()
-            corruptionPermutation(seed: 1, epoch: r + 1, count: spots, into: &buf)
-            best = min(best, Double(PhaseTimer.now() - t0) * 1e-9)
-        }
-        return best / Double(spots)
     }
 
     // MARK: tables

@@ -17,16 +17,17 @@ public struct EpochRecord: Codable, Sendable, Equatable {
 
 /// Where the corruption permutations come from: derived from the seed (a run), or given (a fixture).
 public enum PermutationSource {
-    /// `corruptionPermutation(seed:epoch:count:)`: a pure function of (seed, epoch).
+    /// `FeistelPermutation(seed:epoch:count:)`: a pure function of (seed, epoch), computed where
+    /// needed (nothing of size N per epoch).
     case seeded(UInt64)
     /// Recorded permutations, one per epoch (E × N).
     case recorded([[Int32]])
 
-    /// The permutation of `epoch`, written into `buffer`.
-    func permutation(epoch: Int, count: Int, into buffer: inout [Int32]) {
+    /// The permutation of `epoch`.
+    func permutation(epoch: Int, count: Int) -> RowPermutation {
         switch self {
-        case .seeded(let s): corruptionPermutation(seed: s, epoch: epoch, count: count, into: &buffer)
-        case .recorded(let p): buffer = p[epoch]
+        case .seeded(let s): return .feistel(FeistelPermutation(seed: s, epoch: epoch, count: count))
+        case .recorded(let p): return RowPermutation(p[epoch])
         }
     }
 }
@@ -40,7 +41,6 @@ public final class Trainer {
     /// Epochs completed so far (the next epoch's 0-based index).
     public private(set) var epochsDone: Int
     var grad: [Float]
-    var perm: [Int32] = []
 
     public init(model: GraphSTModel, params: [Float], lr: Double, permutations: PermutationSource,
                 optimiser: Adam? = nil, epochsDone: Int = 0) {
@@ -66,7 +66,7 @@ public final class Trainer {
     @discardableResult
     public func step(extra: inout [Double]) -> EpochRecord {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        permutations.permutation(epoch: epochsDone, count: model.globalCount, into: &perm)
+        let perm = permutations.permutation(epoch: epochsDone, count: model.globalCount)
         let l = model.lossAndGradient(params: params, perm: perm, grad: &grad, extra: &extra)
         optimiser.update(&params, grad: grad, pool: model.pool)
         epochsDone += 1

@@ -40,10 +40,9 @@ struct ScalingReportCommand: ParsableCommand {
             let slideSizes = try list(spots, "--spots").map(Double.init)
             let rankCounts = try list(ranks, "--ranks")
             let networks: [ScalingProjection.Network] = [.infinibandHDR, .ethernet25G]
-            let perm = ScalingReport.timePermutation()
             var json = ReportJSON(runs_csv: "scaling-runs.csv", projection: nil, networks: networks, assumptions: [],
-                                  projected: [], permutation_ns_per_spot: perm * 1e9)
-            if let model = report.projectionInputs(genes: genes, permutationSecondsPerSpot: perm) {
+                                  projected: [])
+            if let model = report.projectionInputs(genes: genes) {
                 try ScalingReport.projectionFigure(model, spots: slideSizes, ranks: rankCounts, networks: networks)
                     .render(to: "\(out)/projection.png")
                 let table = ScalingReport.projectionTable(model, spots: slideSizes, ranks: rankCounts, networks: networks)
@@ -78,6 +77,5 @@ struct ScalingReportCommand: ParsableCommand {
         var networks: [ScalingProjection.Network]
         var assumptions: [String]
         var projected: [Projected]
-        var permutation_ns_per_spot: Double
     }
 }

@@ -40,6 +40,62 @@ final class DistributedTests: XCTestCase {
         }
     }
 
+    /// The corruption plan built from π and π⁻¹ of a rank's own rows (`FeistelPermutation`, the
+    /// run's path) moves exactly the rows the permutation given whole does: bit-identical losses and
+    /// gradients on 1–4 ranks, both plans computed on the same ranks.
+    func testComputedPermutationPlanEqualsTheWholePermutation() throws {
+        let prob = TinyProblem(n: 97, g: 13, d: 8, seed: 21)
+        for parts in [1, 2, 3, 4] {
+            let agree = try ThreadGroupCommunicator.run(ranks: parts) { comm -> Bool in
+                let model = try self.localModel(prob, parts: parts, comm: comm, curveOrder: true)
+                let params = model.layout.initialise(seed: 5)
+                var ok = true
+                for e in 0..<3 {
+                    let f = FeistelPermutation(seed: 5, epoch: e, count: model.globalCount)
+                    var g1 = [Float](), g2 = [Float]()
+                    let a = model.lossAndGradient(params: params, perm: .feistel(f), grad: &g1)
+                    let b = model.lossAndGradient(params: params, perm: (0..<model.globalCount).map { Int32(f.source(of: $0)) }, grad: &g2)
+                    ok = ok && a.total == b.total && a.sl1 == b.sl1 && g1 == g2
+                }
+                return ok
+            }
+            XCTAssertEqual(agree, [Bool](repeating: true, count: parts), "\(parts) ranks")
+        }
+    }
+
+    /// The exchange moves exactly π: with U's rows holding their global index, Ũ[i] = π(i) on
+    /// every rank, and the transpose adds dŨ[π⁻¹(j)] into row j (1–4 ranks, several epochs,
+    /// slide sizes around the radix sort's 11-bit digits).
+    func testCorruptionExchangeMovesExactlyThePermutation() throws {
+        for (n, parts) in [(97, 1), (97, 3), (2049, 4), (5000, 2)] {
+            let prob = TinyProblem(n: n, g: 5, d: 8, seed: 3)
+            let rcb = try RCB.partition(coordinates: prob.coords, parts: parts)
+            let partition = Partition(owner: rcb.owner, parts: parts)
+            let wrong = ThreadGroupCommunicator.run(ranks: parts) { comm -> Int in
+                let order = spaceFillingOrder(partition.owned(by: comm.rank), coordinates: prob.coords)
+                let owned = order.map(\.int)
+                let graph = LocalGraph(rank: comm.rank, partition: partition, adjRows: prob.adj.selectingRows(owned),
+                                       maskRows: prob.mask.selectingRows(owned), ownedOrder: order)
+                let exchange = CorruptionExchange(graph: graph, comm: comm)
+                var bad = 0
+                for e in 0..<3 {
+                    let f = FeistelPermutation(seed: 11, epoch: e, count: n)
+                    exchange.setPermutation(.feistel(f))
+                    let u = owned.flatMap { [Float($0), -Float($0)] }
+                    var ut = [Float](repeating: .nan, count: u.count), du = [Float](repeating: 0.5, count: u.count)
+                    exchange.forward(u, ldu: 2, into: &ut, ldut: 2, width: 2)
+                    exchange.backwardAdd(u, lddut: 2, into: &du, lddu: 2, width: 2)
+                    for (r, g) in owned.enumerated() {
+                        if ut[2 * r] != Float(f.source(of: g)) || ut[2 * r + 1] != -Float(f.source(of: g)) { bad += 1 }
+                        if du[2 * r] != 0.5 + Float(f.destination(of: g)) { bad += 1 }
+                    }
+                }
+                return bad
+            }
+            XCTAssertEqual(wrong, [Int](repeating: 0, count: parts), "N = \(n), \(parts) ranks")
+        }
+    }
+
     func testRankCountIndependence() throws {
         let prob = TinyProblem(n: 97, g: 13, d: 8, seed: 21)
         for readout in Readout.allCases {

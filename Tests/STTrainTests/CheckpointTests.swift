@@ -294,6 +294,18 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(try succeed(c, ranks: 2).resumed_from?.epoch, 2)
     }
 
+    /// A checkpoint whose epochs used other corruption permutations (a build before the Feistel
+    /// permutation drew them by Fisher–Yates) cannot continue its run exactly: refused, saying so.
+    func testCheckpointOfAnotherPermutationSchemeIsRefused() throws {
+        let dir = root + "/scheme"
+        try succeed(config(dir, epochs: 2, every: 2), ranks: 1)
+        var c = try Checkpoint.read(path: ckpt(dir, 2))
+        c.metadata.rng = "corruption permutation of epoch e = corruptionPermutation(seed, e): (seed, epoch) is the whole state"
+        try c.encoded().write(to: URL(fileURLWithPath: ckpt(dir, 2)))
+        let msg = refuse(config(dir, epochs: 4, resume: "latest"), ranks: 1)
+        XCTAssertTrue(msg.contains("corruption permutations are not this build's") && msg.contains(ckpt(dir, 2)), msg)
+    }
+
     func testCheckpointOfOtherDataIsRefused() throws {
         let dir = root + "/data"
         try succeed(config(dir, epochs: 2, every: 2), ranks: 1)
