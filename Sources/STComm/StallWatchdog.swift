@@ -144,13 +144,14 @@ public final class StallWatchdog {
     public static func message(missing: [Int], size: Int, epoch: Int, completed: Int, phase: String = "setup",
                                timeout: Double, checkpoint: Result<String, Error>?) -> String {
         let limit = timeout.rounded() == timeout ? String(Int(timeout)) : String(timeout)
-        let at = epoch > 0 ? " at epoch \(epoch)" : " during \(phase)"
         let option = epoch > 0 ? "--stall-timeout" : "--setup-timeout"
+        let at = epoch > 0 ? " at epoch \(epoch)" : ""
+        let during = epoch > 0 ? "" : " during \(phase)"
         var s: String
         if missing.isEmpty {
-            s = "no wait finished\(at) within \(limit) s (stall timeout, \(option)) although all \(size) ranks answered: the ranks disagree on the next collective (an internal error)"
+            s = "no wait finished\(at) within \(limit) s\(during) (stall timeout, \(option)) although all \(size) ranks answered: the ranks disagree on the next collective (an internal error)"
         } else {
-            s = "\(rankList(missing, size: size)) did not arrive\(at) within \(limit) s (stall timeout, \(option))"
+            s = "\(rankList(missing, size: size)) did not arrive\(at) within \(limit) s\(during) (stall timeout, \(option))"
         }
         if epoch > 0 { s += "; last completed epoch \(completed)" }
         switch checkpoint {
