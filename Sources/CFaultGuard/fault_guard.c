@@ -15,7 +15,8 @@ enum { kLineMax = 2048 };
 // handler on the same thread) and the thread it belongs to (0: disarmed).
 static char g_prefix[kLineMax];
 static char g_suffix[kLineMax];
-static size_t g_prefix_len, g_suffix_len;
+static char g_overdue[kLineMax];
+static size_t g_prefix_len, g_suffix_len, g_overdue_len;
 static _Atomic long g_armed_tid;
 static atomic_int g_installed;
 static struct sigaction g_previous_segv, g_previous_bus;
@@ -28,6 +29,15 @@ static void write_all(const char *p, size_t n) {
         if (w <= 0) return;
         p += w;
         n -= (size_t)w;
+    }
+}
+
+// SIGALRM: the armed call's deadline passed (on whatever thread the kernel picked).
+static void overdue_handler(int sig) {
+    (void)sig;
+    if (atomic_load(&g_armed_tid) != 0) {
+        write_all(g_overdue, g_overdue_len);
+        _exit(1);
     }
 }
 
@@ -63,7 +73,12 @@ int stgnn_fault_guard_install(void) {
     action.sa_sigaction = handler;
     action.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&action.sa_mask);
-    if (sigaction(SIGSEGV, &action, &g_previous_segv) != 0 || sigaction(SIGBUS, &action, &g_previous_bus) != 0) {
+    struct sigaction alarm_action;
+    memset(&alarm_action, 0, sizeof alarm_action);
+    alarm_action.sa_handler = overdue_handler;
+    sigemptyset(&alarm_action.sa_mask);
+    if (sigaction(SIGSEGV, &action, &g_previous_segv) != 0 || sigaction(SIGBUS, &action, &g_previous_bus) != 0
+        || sigaction(SIGALRM, &alarm_action, NULL) != 0) {
         atomic_store(&g_installed, 0);
         return -1;
     }
@@ -79,10 +94,15 @@ static size_t copy_line(char *dst, const char *src) {
     return n;
 }
 
-void stgnn_fault_guard_arm(const char *prefix, const char *suffix) {
+void stgnn_fault_guard_arm(const char *prefix, const char *suffix, unsigned seconds, const char *overdue) {
     g_prefix_len = copy_line(g_prefix, prefix);
     g_suffix_len = copy_line(g_suffix, suffix);
+    g_overdue_len = copy_line(g_overdue, overdue);
     atomic_store(&g_armed_tid, current_tid());
+    if (seconds > 0) alarm(seconds);
 }
 
-void stgnn_fault_guard_disarm(void) { atomic_store(&g_armed_tid, 0); }
+void stgnn_fault_guard_disarm(void) {
+    alarm(0);
+    atomic_store(&g_armed_tid, 0);
+}

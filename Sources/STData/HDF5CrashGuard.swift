@@ -1,7 +1,7 @@
 import CFaultGuard
 import STCore
 
-/// The one line of a job whose rank crashes inside libhdf5 while reading the input.
+/// The one line of a job whose rank crashes (or loops) inside libhdf5 while reading the input.
 ///
 /// The input probe (`stgnn-dist probe-input`, a child of rank 0) reads everything the job reads
 /// before training except the rows of X past the first 64, so a corrupt file that crashes libhdf5
@@ -21,6 +21,12 @@ public enum HDF5CrashGuard {
     /// line (`reportJobFailure`), set by the executable once it knows its rank.
     nonisolated(unsafe) public static var rankSuffix = ""
 
+    /// Seconds one libhdf5 read call may take before the process ends with one line (a loop inside
+    /// libhdf5 on damaged metadata, or a file system that hangs); nil: no deadline. The executable
+    /// sets it for a job of one process, where no other rank's stall watchdog would notice (in a
+    /// job of several, the others' roll call names the stuck rank).
+    nonisolated(unsafe) public static var readDeadline: Double?
+
     /// Installs the signal handlers for this process (once). False when the system refused.
     @discardableResult
     public static func install() -> Bool { stgnn_fault_guard_install() == 0 }
@@ -34,9 +40,16 @@ public enum HDF5CrashGuard {
     static func run<R>(file: String, field: String, _ call: () -> R) -> R {
         guard isInstalled else { return call() }
         let (prefix, suffix) = line(file: file, field: field)
-        stgnn_fault_guard_arm(prefix, suffix)
+        let seconds = readDeadline.map { UInt32(Swift.min(Swift.max($0.rounded(.up), 1), Double(UInt32.max))) } ?? 0
+        stgnn_fault_guard_arm(prefix, suffix, seconds, overdueLine(file: file, field: field, seconds: Int(seconds)))
         defer { stgnn_fault_guard_disarm() }
         return call()
+    }
+
+    /// The line of a read that did not return within `seconds`.
+    static func overdueLine(file: String, field: String, seconds: Int) -> String {
+        let e = InputError(file: file, field: field, "").description
+        return "stgnn-dist: error: \(e)reading it did not finish within \(seconds) s (a single HDF5 read call; --setup-timeout): the HDF5 library loops on damaged metadata (the file is corrupt) or the file system hangs; this rank ended at once\(rankSuffix)\n"
     }
 
     /// The line around the signal's name: "stgnn-dist: error: FILE: field 'X/data': the HDF5

@@ -122,15 +122,19 @@ struct Run: ParsableCommand {
 extension Run {
     /// The stall watchdog's deadline outside the training loop (`--setup-timeout`, by default
     /// scaled to the input: `StallWatchdog.outsideTrainingTimeout`), for a slide of `spots` spots
-    /// (0 before the input is opened: the files' sizes alone).
+    /// (0 before the input is opened: the files' sizes alone); on one process, the deadline of
+    /// each HDF5 read call instead (`HDF5CrashGuard.readDeadline`).
     func armOutsideDeadline(comm: Communicator, spots: Int) {
-        guard let w = comm.watchdog else { return }
         let bytes = data.input.reduce(0) { sum, path in
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
             return sum + (size ?? 0)
         }
-        w.outsideTimeout = StallWatchdog.outsideTimeout(stallOption: output.stallTimeout, setupOption: output.setupTimeout,
-                                                        spots: spots, inputBytes: bytes)
+        let deadline = StallWatchdog.outsideTimeout(stallOption: output.stallTimeout, setupOption: output.setupTimeout,
+                                                    spots: spots, inputBytes: bytes)
+        // One process: no other rank's watchdog would notice a read that never returns.
+        HDF5CrashGuard.readDeadline = comm.size == 1 ? deadline : nil
+        guard let w = comm.watchdog else { return }
+        w.outsideTimeout = deadline
         w.enterPhase(spots == 0 ? "setup: checking the input (rank 0's input probe)" : "setup")
     }
 }

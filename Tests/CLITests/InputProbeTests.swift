@@ -93,6 +93,20 @@ final class InputProbeTests: XCTestCase {
         }
     }
 
+    /// Without the probe, a file on which libhdf5 loops is ended on one process by the deadline of
+    /// each HDF5 read call (`--setup-timeout`, here 3 s): one line naming the field.
+    func testALoopInsideLibHDF5InTheJobEndsAtTheReadDeadline() throws {
+        let dir = try Executable.tempDir("guard-loop")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let t0 = Date()
+        let r = try Executable.run(["run", "--input", regression("libhdf5-loop"), "--epochs", "2", "--output", dir + "/out",
+                                    "--setup-timeout", "3"], environment: ["STGNN_INPUT_PROBE": "0"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").filter { $0.hasPrefix("stgnn-dist: error:") }.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("libhdf5-loop.corrupt-hdf5: field '") && r.stderr.contains("reading it did not finish within 3 s"), r.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 30)
+    }
+
     func regression(_ name: String) -> String {
         SharedData.packageRoot.appendingPathComponent("Tests/fuzz/regressions/\(name).corrupt-hdf5").path
     }

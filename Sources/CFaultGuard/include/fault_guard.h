@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-/// Installs the handlers for SIGSEGV and SIGBUS (idempotent) and an alternate signal stack for the
+/// Installs the handlers for SIGSEGV, SIGBUS and SIGALRM (idempotent) and an alternate signal stack for the
 /// calling thread when it has none (a fault from a stack overflow needs one). 0 on success.
 int stgnn_fault_guard_install(void);
 
@@ -26,9 +26,12 @@ int stgnn_fault_guard_install(void);
 int stgnn_fault_guard_installed(void);
 
 /// Arms the guard for the calling thread; the strings are copied (each truncated to 2 KiB).
-void stgnn_fault_guard_arm(const char *prefix, const char *suffix);
+/// With `seconds` > 0 a deadline too: should the call not return within that many seconds
+/// (SIGALRM, alarm(2): this process must not use it otherwise), `overdue` is written and the
+/// process ends with `_exit(1)` (a loop inside the library, or a file system that hangs).
+void stgnn_fault_guard_arm(const char *prefix, const char *suffix, unsigned seconds, const char *overdue);
 
-/// Disarms it.
+/// Disarms it (and its deadline).
 void stgnn_fault_guard_disarm(void);
 
 #endif
