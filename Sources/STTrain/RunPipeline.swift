@@ -276,11 +276,15 @@ extension RunPipeline {
             let c = Checkpoint(trainer: trainer, config: config, data: setup.fingerprint, ranks: comm.size, lastEpoch: last)
             return try store.save(c).path
         }
-        defer {
+        // Disarmed when the loop ends, however it ends: the steps after training (rank 0 writing a
+        // large result while the others wait) have no epoch time to be measured against; they get
+        // the deadline of every wait outside the loop (`--setup-timeout`).
+        func disarm() {
             watchdog?.checkpoint = nil
             watchdog?.epoch = 0
             watchdog?.enterPhase("the spatial domains and outputs after training")
         }
+        defer { disarm() }
         while trainer.epochsDone < config.model.epochs {
             watchdog?.timeout = StallWatchdog.timeout(option: config.output.stallTimeout, epochSeconds: epochSeconds)
             watchdog?.epoch = trainer.epochsDone + 1
@@ -313,6 +317,7 @@ extension RunPipeline {
                 break
             }
         }
+        disarm()
         comm.barrier()
         let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         let epochsThisRun = trainer.epochsDone - startEpoch
