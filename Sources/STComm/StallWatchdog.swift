@@ -3,7 +3,9 @@
 // arms this object with a deadline; the MPI communicator's wait loop (STCommMPI) enforces it at
 // every wait of the loop (halo exchanges, the corruption exchange, the epoch's allreduce, the
 // checkpoint broadcasts), holds a roll call among the ranks still answering and ends the job with
-// one line naming the ranks that did not answer and a checkpoint written by a live rank.
+// one line naming the ranks that did not answer and a checkpoint written by a live rank. Outside
+// the loop (set-up, the steps after training, `verify`, `stgnn-bench`) every wait has the
+// generous `outsideTimeout`, and the line names the phase instead of an epoch.
 // This file is the MPI-free half: the settings, the timeout rule and the line.
 
 /// The stall watchdog's settings and the training loop's position, shared by the loop (which
