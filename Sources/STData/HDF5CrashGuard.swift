@@ -14,8 +14,10 @@ import STCore
 /// both async-signal-safe). The other ranks of an MPI job then see the rank gone: `mpirun` ends
 /// the job (no hang), and with `mpirun -q` (launch/stgnn-run) the user sees this line only.
 ///
-/// Only processes that call `install` are guarded (the `run` command); elsewhere (tests, the
-/// fuzzers, the probe's child, whose crash the parent reports) a crash stays a crash.
+/// Only processes that call `install` are guarded (`stgnn-dist`'s job commands, `run` and
+/// `verify`); elsewhere (tests, the fuzzers, the probe's child, whose crash the parent reports) a
+/// crash stays a crash. A job of one process also gets a deadline per read call (`readDeadline`,
+/// SIGALRM).
 public enum HDF5CrashGuard {
     /// " [rank 2 of 3]" in a job of several ranks, "" otherwise: the rank suffix of the job's error
     /// line (`reportJobFailure`), set by the executable once it knows its rank.
