@@ -44,7 +44,9 @@ let package = Package(
         .target(name: "STCore", dependencies: ["CBLAS", "CSparseSIMD"]),
         .target(name: "STComm"),
         .target(name: "STCommMPI", dependencies: ["CMPI", "STComm"]),
-        .target(name: "STData", dependencies: ["CHDF5", "CZlib", "STCore"]),
+        // The one line of a crash inside libhdf5 (a signal handler that only writes and exits).
+        .target(name: "CFaultGuard"),
+        .target(name: "STData", dependencies: ["CHDF5", "CZlib", "CFaultGuard", "STCore"]),
         .target(name: "STPrep", dependencies: ["STCore", "STComm"]),
         .target(name: "STPartition", dependencies: ["STCore"]),
         .target(name: "STExchange", dependencies: ["STCore", "STComm", "STPartition"]),

@@ -3,7 +3,9 @@
 // arms this object with a deadline; the MPI communicator's wait loop (STCommMPI) enforces it at
 // every wait of the loop (halo exchanges, the corruption exchange, the epoch's allreduce, the
 // checkpoint broadcasts), holds a roll call among the ranks still answering and ends the job with
-// one line naming the ranks that did not answer and a checkpoint written by a live rank.
+// one line naming the ranks that did not answer and a checkpoint written by a live rank. Outside
+// the loop (set-up, the steps after training, `verify`, `stgnn-bench`) every wait has the
+// generous `outsideTimeout`, and the line names the phase instead of an epoch.
 // This file is the MPI-free half: the settings, the timeout rule and the line.
 
 /// The stall watchdog's settings and the training loop's position, shared by the loop (which
@@ -13,8 +15,15 @@
 /// and thread-group communicators cannot stall on another process and return nil.
 public final class StallWatchdog {
     /// Seconds one wait for other ranks may last before the job is declared stalled; nil: no
-    /// deadline (outside the training loop, or `--stall-timeout 0`).
+    /// deadline (`--stall-timeout 0`). The training loop sets its own while it runs and restores
+    /// `outsideTimeout` after it.
     public var timeout: Double?
+    /// The deadline of every wait outside the training loop (set-up, reading, clustering, writing:
+    /// `outsideTrainingTimeout`, or `--setup-timeout`); nil: none.
+    public var outsideTimeout: Double?
+    /// What the job is doing outside the training loop ("reading X"), named in the line of a stall
+    /// there.
+    public var phase = "setup"
     /// The epoch being run (1-based); 0 outside the training loop.
     public var epoch = 0
     /// The last completed epoch: the parameters and Adam state this rank holds are those after it
@@ -24,7 +33,13 @@ public final class StallWatchdog {
     /// returns its path. Set by the training loop; called on the one rank that reports a stall.
     public var checkpoint: (() throws -> String)?
 
-    public init() {}
+    /// A watchdog whose waits have the least deadline outside the training loop
+    /// (`outsideFloorSeconds`) from the start: every command's collectives (set-up, `verify`,
+    /// `stgnn-bench`) are covered before any option is read; `run` then scales it to the input.
+    public init() {
+        timeout = Self.outsideFloorSeconds
+        outsideTimeout = Self.outsideFloorSeconds
+    }
 
     // MARK: The timeout rule
 
@@ -60,14 +75,50 @@ public final class StallWatchdog {
         return option == 0 ? nil : option
     }
 
+    // Outside the training loop the waits have no epoch time to scale with: a rank waits while
+    // another reads its rows of X, or while rank 0 reads obs, clusters or writes the result, all
+    // of which grow with the slide. The deadline is therefore generous and grows with the input.
+
+    /// The least deadline of a wait outside the training loop.
+    public static let outsideFloorSeconds = 600.0
+    /// Seconds allowed per spot outside the training loop: clustering on rank 0 (PCA, a Gaussian
+    /// mixture with restarts, the refinement vote) costs ~0.3 ms per spot on one core.
+    public static let outsideSecondsPerSpot = 1e-3
+    /// The slowest read rate assumed of a shared file system (bytes per second): a rank may read
+    /// as much as the whole input while the others wait.
+    public static let outsideReadBytesPerSecond = 20e6
+
+    /// The default deadline of a wait outside the training loop:
+    /// max(`outsideFloorSeconds`, `outsideSecondsPerSpot` × spots, input bytes / `outsideReadBytesPerSecond`);
+    /// 600 s up to 600 000 spots and 12 GB of input.
+    public static func outsideTrainingTimeout(spots: Int, inputBytes: Int) -> Double {
+        Swift.max(outsideFloorSeconds, outsideSecondsPerSpot * Double(spots), Double(inputBytes) / outsideReadBytesPerSecond)
+    }
+
+    /// The deadline outside the training loop: none when `--stall-timeout 0` (`stallOption`) or
+    /// `--setup-timeout 0`; `--setup-timeout` when given; else `outsideTrainingTimeout`.
+    public static func outsideTimeout(stallOption: Double?, setupOption: Double?, spots: Int, inputBytes: Int) -> Double? {
+        if stallOption == 0 { return nil }
+        if let setupOption { return setupOption == 0 ? nil : setupOption }
+        return outsideTrainingTimeout(spots: spots, inputBytes: inputBytes)
+    }
+
+    /// Arms the deadline outside the training loop for `phase`; inside the loop (`epoch` > 0, e.g.
+    /// writing a checkpoint) the loop's own deadline stands.
+    public func enterPhase(_ phase: String) {
+        guard epoch == 0 else { return }
+        self.phase = phase
+        timeout = outsideTimeout
+    }
+
     /// The smallest `--stall-timeout` accepted (besides 0): the roll call that follows a timeout
     /// takes `rollCallSeconds`, and a deadline shorter than a second trips on scheduler noise.
     public static let minimumOption = 1.0
 
     /// Why `--stall-timeout value` is refused, nil when it is fine.
-    public static func optionProblem(_ value: Double) -> String? {
+    public static func optionProblem(_ value: Double, option: String = "--stall-timeout") -> String? {
         guard value.isFinite, value == 0 || value >= minimumOption else {
-            return "--stall-timeout must be 0 (no deadline) or at least \(Int(minimumOption)) second, got \(value)"
+            return "\(option) must be 0 (no deadline) or at least \(Int(minimumOption)) second, got \(value)"
         }
         return nil
     }
@@ -88,18 +139,21 @@ public final class StallWatchdog {
     ///   - size: ranks in the job.
     ///   - epoch: the epoch the reporting rank was in (0: outside the training loop).
     ///   - completed: its last completed epoch.
+    ///   - phase: what the job was doing outside the training loop (used when `epoch` is 0).
     ///   - timeout: the deadline that passed, in seconds.
     ///   - checkpoint: the checkpoint written (its path), the error that prevented it, or nil
     ///     when there was nothing to write.
-    public static func message(missing: [Int], size: Int, epoch: Int, completed: Int, timeout: Double,
-                               checkpoint: Result<String, Error>?) -> String {
+    public static func message(missing: [Int], size: Int, epoch: Int, completed: Int, phase: String = "setup",
+                               timeout: Double, checkpoint: Result<String, Error>?) -> String {
         let limit = timeout.rounded() == timeout ? String(Int(timeout)) : String(timeout)
+        let option = epoch > 0 ? "--stall-timeout" : "--setup-timeout"
         let at = epoch > 0 ? " at epoch \(epoch)" : ""
+        let during = epoch > 0 ? "" : " during \(phase)"
         var s: String
         if missing.isEmpty {
-            s = "no wait finished\(at) within \(limit) s (stall timeout, --stall-timeout) although all \(size) ranks answered: the ranks disagree on the next collective (an internal error)"
+            s = "no wait finished\(at) within \(limit) s\(during) (stall timeout, \(option)) although all \(size) ranks answered: the ranks disagree on the next collective (an internal error)"
         } else {
-            s = "\(rankList(missing, size: size)) did not arrive\(at) within \(limit) s (stall timeout, --stall-timeout)"
+            s = "\(rankList(missing, size: size)) did not arrive\(at) within \(limit) s\(during) (stall timeout, \(option))"
         }
         if epoch > 0 { s += "; last completed epoch \(completed)" }
         switch checkpoint {

@@ -245,7 +245,7 @@ extension MPICommunicator {
         let written = (try? checkpoint?.get()) != nil
         let code = written ? StallWatchdog.checkpointedExitCode : 1
         reportJobFailure(StallWatchdog.message(missing: missing, size: size, epoch: epoch, completed: completed,
-                                               timeout: timeout, checkpoint: checkpoint), comm: self)
+                                               phase: w?.phase ?? "setup", timeout: timeout, checkpoint: checkpoint), comm: self)
         announce(.end, [Int64(code)] + missing.map { Int64($0) })
         defaultSignals()
         // The others exit within a poll (≤ 1 ms) of reading `end`. Leaving them that moment

@@ -323,6 +323,11 @@ public final class HDF5File {
         return rank == 0 ? [] : dims.map { Int($0) }
     }
 
+    /// One libhdf5 read call of `field`, under `HDF5CrashGuard` (a crash inside it is one line).
+    @inline(__always) func guardedRead(_ field: String, _ call: () -> herr_t) -> herr_t {
+        HDF5CrashGuard.run(file: path, field: field, call)
+    }
+
     /// A read callback: `(memory type, destination) -> status`.
     typealias Reader = (hid_t, UnsafeMutableRawPointer?) -> herr_t
 
@@ -349,7 +354,7 @@ public final class HDF5File {
         guard rows != nil || columns != nil else {
             let n = try elementCount(dims, field: field)
             return try body(ftype, n) { mem, ptr in
-                n == 0 ? 0 : H5Dread(d, mem, sth5_s_all(), sth5_s_all(), sth5_p_default(), ptr)
+                n == 0 ? 0 : guardedRead(field) { H5Dread(d, mem, sth5_s_all(), sth5_s_all(), sth5_p_default(), ptr) }
             }
         }
         guard let nRows = dims.first else {
@@ -392,7 +397,7 @@ public final class HDF5File {
                 }
                 var memDims = [hsize_t(count)]
                 let mspace = H5Screate_simple(1, &memDims, nil); defer { H5Sclose(mspace) }
-                let status = H5Dread(d, mem, mspace, space, sth5_p_default(), ptr.map { $0 + offset * elemSize })
+                let status = guardedRead(field) { H5Dread(d, mem, mspace, space, sth5_p_default(), ptr.map { $0 + offset * elemSize }) }
                 if status < 0 { return status }
                 offset += count
                 b = end
@@ -412,7 +417,7 @@ public final class HDF5File {
         let space = H5Aget_space(a); defer { H5Sclose(space) }
         let n = Int(H5Sget_simple_extent_npoints(space))
         if n < 0 { throw InputError(file: path, field: field, "has no readable dataspace") }
-        return try body(ftype, n) { mem, ptr in n == 0 ? 0 : H5Aread(a, mem, ptr) }
+        return try body(ftype, n) { mem, ptr in n == 0 ? 0 : guardedRead(field) { H5Aread(a, mem, ptr) } }
     }
 
     /// Reads `n` numbers of file type `ftype` as `T` (integers, floats and integer enums such as

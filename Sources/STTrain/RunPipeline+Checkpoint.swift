@@ -18,6 +18,7 @@ extension RunPipeline {
     /// ranks leave at the same point: no rank waits in a collective for a rank that has left, and
     /// the message is printed once, by rank 0. Returns rank 0's value there, nil elsewhere.
     func onRoot<T>(_ what: String, _ body: () throws -> T) throws -> T? {
+        comm.watchdog?.enterPhase(what + " (rank 0)")
         var value: T?
         var failure: Error?
         if comm.isRoot {

@@ -42,8 +42,22 @@ public final class RunPipeline {
         self.comm = comm
     }
 
-    func phase(_ name: String) {
+    /// Fault injection for the fault tests: `STGNN_STOP_AT="PHASE@RANK"` (e.g. "reading X@2") makes
+    /// that rank stop itself with SIGSTOP as the set-up phase begins, as a rank stuck on a hung
+    /// file system would stop answering, so the tests can check the deadline of set-up waits.
+    static func stopForTests(at phase: String, rank: Int) {
+        guard let spec = ProcessInfo.processInfo.environment["STGNN_STOP_AT"], spec == "\(phase)@\(rank)" else { return }
+        kill(getpid(), SIGSTOP)
+    }
+
+    /// The end of set-up phase `name` (timed after a barrier); `next` names the following one for
+    /// the stall watchdog's line.
+    func phase(_ name: String, next: String? = nil) {
         comm.barrier()
+        if let next {
+            comm.watchdog?.enterPhase("setup: " + next)
+            Self.stopForTests(at: next, rank: comm.rank)
+        }
         let now = DispatchTime.now().uptimeNanoseconds
         phases.append((name, Double(now - clock) / 1e9))
         phasePeaks.append((name, peakRSSBytes()))
@@ -69,10 +83,11 @@ public final class RunPipeline {
     /// Reads, partitions, preprocesses and builds the graph and model (collective).
     public func setUp() throws -> Setup {
         clock = DispatchTime.now().uptimeNanoseconds
+        comm.watchdog?.enterPhase("setup: reading the coordinates")
         let n = source.spotCount
         let spatial = try source.spatial()
         try SpatialGraph.validateCoordinates(spatial, k: config.data.neighbours, file: source.label)
-        phase("read_coordinates")
+        phase("read_coordinates", next: "partitioning")
 
         let rowNNZ = try source.rowNNZ()
         let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: rowNNZ, ranks: comm.size)
@@ -82,12 +97,12 @@ public final class RunPipeline {
         let ascending = rcb.partition.owned(by: comm.rank).map(\.int)
         let rowOrder = RankLayout.rowOrder(partition: rcb, rank: comm.rank, coordinates: spatial)
         let localIDs = rowOrder.owned.map(\.int)
-        phase("partition")
+        phase("partition", next: "reading X")
 
         var counts: CSRMatrix
         do { counts = try source.counts(rows: ascending, order: rowOrder.ascendingPosition) } catch { throw RankLocalError(error) }
         let countsDigest = DataFingerprint.countsDigest(counts, globalRows: localIDs)
-        phase("read_x")
+        phase("read_x", next: "preprocessing")
 
         let prep: PreprocessResult
         do {
@@ -103,14 +118,14 @@ public final class RunPipeline {
         }
         let fingerprint = DataFingerprint.compute(countsDigest: countsDigest, spotCount: n, spatial: spatial, prep: prep,
                                                   geneNames: (try? source.geneNames()) ?? [], genesInput: source.geneCount, comm: comm)
-        phase("preprocess")
+        phase("preprocess", next: "building the graph")
 
         let knn = try KNNGraph(coordinates: spatial, k: config.data.neighbours, communicator: comm, file: source.label)
         let layout = RankLayout(partition: rcb, rank: comm.rank, rowOrder: rowOrder) { rows in
             let sg = SpatialGraph(knn: knn, rows: rows.map(\.int), normalisation: config.data.normalisation)
             return (sg.adjacency, sg.mask)
         }
-        phase("graph")
+        phase("graph", next: "setting up the model")
 
         // The setup's temporaries (kNN lists, k-d tree, RCB work, read buffers) are freed by now;
         // hand their pages back to the kernel before the model's arena is allocated, or glibc
@@ -262,11 +277,12 @@ extension RunPipeline {
             return try store.save(c).path
         }
         // Disarmed when the loop ends, however it ends: the steps after training (rank 0 writing a
-        // large result while the others wait) have no epoch time to be measured against.
+        // large result while the others wait) have no epoch time to be measured against; they get
+        // the deadline of every wait outside the loop (`--setup-timeout`).
         func disarm() {
-            watchdog?.timeout = nil
             watchdog?.checkpoint = nil
             watchdog?.epoch = 0
+            watchdog?.enterPhase("the spatial domains and outputs after training")
         }
         defer { disarm() }
         while trainer.epochsDone < config.model.epochs {

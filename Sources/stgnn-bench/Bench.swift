@@ -47,7 +47,10 @@ struct Bench: ParsableCommand {
         case .kernels, .epoch, .all:
             let comm = try makeCommunicator()
             if comm.isRoot { print(machineLine()) }
+            // Every wait has the stall watchdog's default deadline (StallWatchdog.outsideFloorSeconds).
+            comm.watchdog?.enterPhase("the benchmark's set-up")
             let w = try Workload.from(o, comm: comm)
+            comm.watchdog?.enterPhase("the benchmark")
             if comm.isRoot { print("setup (read, partition, preprocess, graph, model): \(fmt(w.setupSeconds, 2)) s\n") }
             if mode != .epoch {
                 guard comm.size == 1 else { throw BenchError("kernels runs on one process (it measures one rank's kernels)") }

@@ -24,10 +24,15 @@ enum InputProbe {
         return 300
     }()
 
+    /// `STGNN_INPUT_PROBE=0` skips the probe (the job then reads the file in-process, with only
+    /// `HDF5CrashGuard`'s line should libhdf5 crash): for the tests of that guard, and for systems
+    /// where a process cannot start a child.
+    static let disabled = ProcessInfo.processInfo.environment["STGNN_INPUT_PROBE"] == "0"
+
     /// Rank 0 probes the `--input` paths; every rank learns the verdict and throws the same error.
     /// Collective. Nothing to do for the built-in slide.
     static func check(_ data: DataOptions, comm: Communicator) throws {
-        guard !data.input.isEmpty else { return }
+        guard !data.input.isEmpty, !disabled else { return }
         let verdict: String? = try comm.broadcast(comm.isRoot ? Optional(probe(data) ?? "") : nil, root: 0)
         if let v = verdict, !v.isEmpty {
             throw InputError(file: data.input.joined(separator: ", "), v)
@@ -82,13 +87,26 @@ struct ProbeInput: ParsableCommand {
         dieWithParent()
         if getppid() != parent { return }   // the parent is gone already
         alarm(UInt32(InputProbe.timeoutSeconds) + 5)
-        do {
-            let s = try SlideSources.open(paths: input, positions: positions, aligned: aligned)
-            _ = try s.spatial()
-            _ = try s.rowNNZ()
-            _ = try s.obs()
-            _ = try s.geneNames()
-            _ = try s.counts(rows: Array(0..<min(s.spotCount, 64)))
-        } catch {}
+        guard let s = try? SlideSources.open(paths: input, positions: positions, aligned: aligned) else { return }
+        // Every read on its own, in the job's order: the job stops at its first error, but its
+        // order is not the probe's to guess (it reads obs before the coordinates), so an error in
+        // one read must not keep the probe from the next. (Two fuzzer files had unreadable
+        // coordinates and an obs column whose variable-length strings crash libhdf5: the probe
+        // stopped at the coordinates, the job read obs first and crashed.)
+        Self.probeReads(s)
+    }
+
+    /// The reads the job makes of `s` before training, each attempted whatever the others threw:
+    /// obs (rank 0, first), coordinates, row counts, gene names, and the first rows of X through
+    /// the job's own row-read path (`counts(rows:order:)`). X's other rows are not read, but
+    /// opening its arrays checks their storage (`HDF5File.checkStorage`), which walks the whole
+    /// chunk index of a chunked X (`H5Dget_num_chunks`) and the row pointers are read in full.
+    static func probeReads(_ s: SlideSource) {
+        _ = try? s.obs()
+        _ = try? s.spatial()
+        _ = try? s.rowNNZ()
+        _ = try? s.geneNames()
+        let first = Array(0..<min(s.spotCount, 64))
+        _ = try? s.counts(rows: first, order: Array(first.indices))
     }
 }

@@ -33,6 +33,10 @@ func withJob(_ body: (Communicator) throws -> Int32) -> Never {
     let comm: Communicator
     do { comm = try makeCommunicator() } catch { failJob(error) }
     configureBLASThreads(comm: comm)
+    // A crash inside libhdf5 while this rank reads the input is one line naming file, field and
+    // rank (HDF5CrashGuard), not a raw signal.
+    HDF5CrashGuard.rankSuffix = comm.size > 1 ? " [rank \(comm.rank) of \(comm.size)]" : ""
+    HDF5CrashGuard.install()
     do {
         let code = try body(comm)
         comm.barrier()
@@ -94,8 +98,10 @@ struct Run: ParsableCommand {
         let config = configuration()
         withJob { comm in
             StopSignal.install()
+            armOutsideDeadline(comm: comm, spots: 0)
             try InputProbe.check(data, comm: comm)
             let source = try data.source()
+            armOutsideDeadline(comm: comm, spots: source.spotCount)
             let pipeline = RunPipeline(config: config, source: source, comm: comm)
             let progress = comm.isRoot ? Progress(every: config.output.progressEvery) : nil
             if comm.isRoot {
@@ -115,6 +121,26 @@ struct Run: ParsableCommand {
             }
             return 0
         }
+    }
+}
+
+extension Run {
+    /// The stall watchdog's deadline outside the training loop (`--setup-timeout`, by default
+    /// scaled to the input: `StallWatchdog.outsideTrainingTimeout`), for a slide of `spots` spots
+    /// (0 before the input is opened: the files' sizes alone); on one process, the deadline of
+    /// each HDF5 read call instead (`HDF5CrashGuard.readDeadline`).
+    func armOutsideDeadline(comm: Communicator, spots: Int) {
+        let bytes = data.input.reduce(0) { sum, path in
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+            return sum + (size ?? 0)
+        }
+        let deadline = StallWatchdog.outsideTimeout(stallOption: output.stallTimeout, setupOption: output.setupTimeout,
+                                                    spots: spots, inputBytes: bytes)
+        // One process: no other rank's watchdog would notice a read that never returns.
+        HDF5CrashGuard.readDeadline = comm.size == 1 ? deadline : nil
+        guard let w = comm.watchdog else { return }
+        w.outsideTimeout = deadline
+        w.enterPhase(spots == 0 ? "setup: checking the input (rank 0's input probe)" : "setup")
     }
 }
 
@@ -166,6 +192,8 @@ struct Verify: ParsableCommand {
         withJob { comm in
             var all = [VerificationReport]()
             for path in fixtures {
+                // Every wait has the watchdog's default deadline (StallWatchdog.outsideFloorSeconds).
+                comm.watchdog?.enterPhase("verify \(path)")
                 let r = try Verification.run(path: path, comm: comm)
                 if comm.isRoot { print(r.description); print("") }
                 all.append(r)

@@ -53,6 +53,53 @@ final class StallWatchdogTests: XCTestCase {
         XCTAssertEqual(StallWatchdog.rankList(Array(0..<12), size: 64), "ranks 0, 1, 2, 3, 4, 5, 6, 7, … (12 of 64)")
     }
 
+    /// Outside the training loop: max(600 s, 1 ms per spot, the input at 20 MB/s).
+    func testOutsideTrainingRuleGrowsWithTheInput() {
+        XCTAssertEqual(StallWatchdog.outsideTrainingTimeout(spots: 0, inputBytes: 0), 600)
+        XCTAssertEqual(StallWatchdog.outsideTrainingTimeout(spots: 3_639, inputBytes: 60_000_000), 600)
+        XCTAssertEqual(StallWatchdog.outsideTrainingTimeout(spots: 2_000_000, inputBytes: 1_000_000_000), 2_000, accuracy: 1e-9)
+        XCTAssertEqual(StallWatchdog.outsideTrainingTimeout(spots: 1_000_000, inputBytes: 50_000_000_000), 2_500, accuracy: 1e-9)
+    }
+
+    /// `--stall-timeout 0` turns the deadline off everywhere; `--setup-timeout` replaces the rule
+    /// (0: off); otherwise the rule. `--stall-timeout` with a value does not shorten set-up.
+    func testOutsideTimeoutOptions() {
+        XCTAssertNil(StallWatchdog.outsideTimeout(stallOption: 0, setupOption: 30, spots: 10, inputBytes: 0))
+        XCTAssertNil(StallWatchdog.outsideTimeout(stallOption: nil, setupOption: 0, spots: 10, inputBytes: 0))
+        XCTAssertEqual(StallWatchdog.outsideTimeout(stallOption: 5, setupOption: 30, spots: 10, inputBytes: 0), 30)
+        XCTAssertEqual(StallWatchdog.outsideTimeout(stallOption: 5, setupOption: nil, spots: 10, inputBytes: 0), 600)
+        XCTAssertEqual(StallWatchdog.outsideTimeout(stallOption: nil, setupOption: nil, spots: 2_000_000, inputBytes: 0) ?? 0, 2_000, accuracy: 1e-9)
+        XCTAssertEqual(StallWatchdog.optionProblem(0.5, option: "--setup-timeout"), "--setup-timeout must be 0 (no deadline) or at least 1 second, got 0.5")
+    }
+
+    /// A new watchdog already has the set-up deadline (every command's waits are covered before
+    /// any option is read); `enterPhase` re-arms it outside the loop and leaves the loop's alone.
+    func testPhasesOutsideTheLoop() {
+        let w = StallWatchdog()
+        XCTAssertEqual(w.timeout, 600)
+        XCTAssertEqual(w.phase, "setup")
+        w.outsideTimeout = 42
+        w.enterPhase("setup: reading X")
+        XCTAssertEqual(w.timeout, 42)
+        XCTAssertEqual(w.phase, "setup: reading X")
+        w.epoch = 3
+        w.timeout = 60
+        w.enterPhase("writing a checkpoint (rank 0)")
+        XCTAssertEqual(w.timeout, 60, "inside the loop its deadline stands")
+        XCTAssertEqual(w.phase, "setup: reading X")
+        w.epoch = 0
+        w.outsideTimeout = nil
+        w.enterPhase("the spatial domains and outputs after training")
+        XCTAssertNil(w.timeout)
+    }
+
+    func testMessageOutsideTheLoopNamesThePhase() {
+        let m = StallWatchdog.message(missing: [2], size: 3, epoch: 0, completed: 0, phase: "setup: reading X", timeout: 600, checkpoint: nil)
+        XCTAssertEqual(m, "rank 2 did not arrive within 600 s during setup: reading X (stall timeout, --setup-timeout)")
+        let none = StallWatchdog.message(missing: [], size: 2, epoch: 0, completed: 0, phase: "verify f.h5", timeout: 5, checkpoint: nil)
+        XCTAssertTrue(none.hasPrefix("no wait finished within 5 s during verify f.h5 (stall timeout, --setup-timeout)"), none)
+    }
+
     /// Only the communicators of several processes have a watchdog.
     func testInProcessCommunicatorsHaveNone() {
         XCTAssertNil(SingleProcessCommunicator().watchdog)

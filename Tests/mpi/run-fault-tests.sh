@@ -16,6 +16,9 @@
 #      with a checkpoint by the lowest live rank; the waiting ranks use little CPU; --resume
 #      latest continues. The whole job suspended past the deadline and resumed trains on.
 #   9. launch/stgnn-run sets Open MPI's idle yield when oversubscribed.
+#   12. A rank stopped during set-up (STGNN_STOP_AT): the set-up deadline (--setup-timeout) names
+#      it and the phase; --stall-timeout 0 turns it off.
+#   13. A crash inside libhdf5 in the job (probe off): one line from the rank's signal handler.
 #   10–11. Files that lie about their sizes (issue 9.1), on 3 ranks: X.attrs["shape"] patched to
 #      (300, 2·10⁹), and obsm/spatial's dataspace patched to 300 × 10⁹ (one chunk stored). Every
 #      rank reads the same header, so every rank refuses at the same point: one line (rank 0's),
@@ -330,6 +333,36 @@ if [ "$after" -gt "$before" ] && [ $rc = 75 ] && ! grep -q "^stgnn-dist: error:"
 else
     fail "whole job suspended (epochs $before → $after, exit $rc)"; sed 's/^/    | /' "$tmp/suspend.out" | tail -n 10
 fi
+
+# 12. A rank stalled outside the training loop (issue 9 follow-up): STGNN_STOP_AT="PHASE@RANK"
+# makes that rank SIGSTOP itself as the set-up phase begins (as a rank stuck on a hung file system
+# stops answering); with --setup-timeout 5 the others end the job naming it and the phase. Rank 2
+# while reading X, rank 0 while preprocessing. Then --stall-timeout 0 turns the deadline off: the
+# job is still waiting 12 s later (killed by the test).
+for spec in "reading X@2" "preprocessing@0"; do
+    stopped=${spec#*@}
+    STGNN_STOP_AT="$spec" run_job 3 "$tmp/setup-stall.out" run "${sdata[@]}" --epochs 2 --setup-timeout 5 --output "$tmp/setup-stall"
+    expect_failure "rank $stopped stopped during set-up ($spec)" "$tmp/setup-stall.out" "$RC" "$SECS" "$tmp/setup-stall" \
+        "rank $stopped did not arrive within 5 s during setup: ${spec%@*} (stall timeout, --setup-timeout)"
+done
+t0=$SECONDS
+STGNN_STOP_AT="reading X@2" timeout 12 "${MPIRUN[@]}" -n 3 "$bin" run "${sdata[@]}" --epochs 2 --setup-timeout 5 \
+    --stall-timeout 0 --output "$tmp/setup-nostall" >"$tmp/setup-nostall.out" 2>&1
+rc=$?
+if [ $rc = 124 ] && ! grep -q "^stgnn-dist: error:" "$tmp/setup-nostall.out"; then
+    pass "--stall-timeout 0: a rank stopped during set-up is waited for (still waiting after $((SECONDS - t0)) s, killed)"
+else
+    fail "--stall-timeout 0 during set-up: exit $rc"; sed 's/^/    | /' "$tmp/setup-nostall.out" | tail -n 10
+fi
+
+# 13. A crash inside libhdf5 in the job itself (the input probe turned off, STGNN_INPUT_PROBE=0):
+# the fuzzer file whose obs index crashes libhdf5 (SIGSEGV in H5HG_read) is read by rank 0; its
+# signal handler (HDF5CrashGuard) prints one line naming the file, the field and the rank and
+# exits; mpirun ends the other ranks.
+cp Tests/fuzz/regressions/libhdf5-crash-obs-index.corrupt-hdf5 "$tmp/obs-crash.h5ad"
+STGNN_INPUT_PROBE=0 run_job 3 "$tmp/guard.out" run --input "$tmp/obs-crash.h5ad" --epochs 2 --output "$tmp/guard"
+expect_failure "libhdf5 crash in the job, 3 ranks" "$tmp/guard.out" "$RC" "$SECS" "$tmp/guard" \
+    "obs-crash.h5ad: field 'obs/index': the HDF5 library crashed (SIGSEGV) reading it" "[rank 0 of 3]"
 
 # 9. The launcher sets Open MPI's idle yield when the ranks oversubscribe the cores.
 if launch/stgnn-run -n $(( $(nproc) + 2 )) --dry-run run | grep -q -- "--mca mpi_yield_when_idle 1"; then

@@ -35,6 +35,9 @@ public struct OutputOptions: ConfigurationSection {
     @Option(name: .long, help: ArgumentHelp("Seconds a rank may wait for the others inside the training loop before the job is ended as stalled, naming the ranks that did not arrive, with a checkpoint of the last completed epoch written by a live rank (exit status 75). Default: 20 × the median epoch time, at least 60 s (600 s for the first 3 epochs); 0: no deadline.", valueName: "seconds"))
     public var stallTimeout: Double?
 
+    @Option(name: .long, help: ArgumentHelp("Seconds a rank may wait for the others outside the training loop (reading the input, preprocessing, the graph, clustering, writing) before the job is ended as stalled, naming the ranks that did not arrive and the phase. Default: max(600 s, 1 ms per spot, the input's size at 20 MB/s); 0: no deadline (as is --stall-timeout 0).", valueName: "seconds"))
+    public var setupTimeout: Double?
+
     public init() {}
 
     public func validate() throws {
@@ -48,6 +51,7 @@ public struct OutputOptions: ConfigurationSection {
         guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must be non-negative (0: only when stopped by a signal)") }
         guard keepCheckpoints >= 1 else { throw ValidationError("--keep-checkpoints must be at least 1") }
         if let stallTimeout, let problem = StallWatchdog.optionProblem(stallTimeout) { throw ValidationError(problem) }
+        if let setupTimeout, let problem = StallWatchdog.optionProblem(setupTimeout, option: "--setup-timeout") { throw ValidationError(problem) }
         if let resume, resume.isEmpty { throw ValidationError("--resume needs 'latest' or a checkpoint path") }
     }
 }
