@@ -36,6 +36,25 @@ void stgnn_scatter_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const 
 void stgnn_scatter_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
                           const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc);
 
+/// The same three kernels with 16-bit column indices (X when its genes fit, blocks of Xᵀ).
+/// C[i, 0..<w] = Σ_p val[p] · B[idx[p], 0..<w] for rows i in [r0, r1) (w a multiple of 32).
+void stgnn_spmm_avx2_u16(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const uint16_t *idx, const float *val,
+                     const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc);
+void stgnn_spmm_avx512_u16(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const uint16_t *idx, const float *val,
+                       const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc);
+
+/// C[i, 0..<w] += Σ_p val[p] · B[idx[p], 0..<w], each sum continuing from C's value (column blocks).
+void stgnn_spmm_add_avx2_u16(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const uint16_t *idx, const float *val,
+                         const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc);
+void stgnn_spmm_add_avx512_u16(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const uint16_t *idx, const float *val,
+                           const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc);
+
+/// acc[idx[p], 0..<w] += val[p] · B[i, 0..<w] for rows i in [r0, r1): the scatter of Aᵀ·B.
+void stgnn_scatter_avx2_u16(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const uint16_t *idx, const float *val,
+                        const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc);
+void stgnn_scatter_avx512_u16(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const uint16_t *idx, const float *val,
+                          const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc);
+
 #include "thread_pool.h"
 #include "adam_simd.h"
 
