@@ -300,15 +300,16 @@ public final class AnnDataReader {
     /// `readX(rows:order:)` with 16-bit column indices when the genes fit
     /// (`GeneMatrix.usesNarrowIndices`): a CSR X's stored indices go straight from the bounded read
     /// buffers into 16-bit storage (no 32-bit copy of the rows at any point); CSC and dense X are
-    /// read wide and then narrowed.
+    /// read with 32-bit indices (narrowing them after reading would hold both widths at once).
     public func readGenes(rows: [Int], order: [Int]) throws -> GeneMatrix {
-        guard GeneMatrix.usesNarrowIndices(cols: nVars), header.layout == .csr else {
-            return GeneMatrix(try readX(rows: rows, order: order))
-        }
+        guard readsNarrowIndices else { return .wide(try readX(rows: rows, order: order)) }
         try checkOrder(order, rows: rows.count)
         let (p, i, v) = try sparse!.readMajorList(rows, order: order, indexType: UInt16.self)
         return .narrow(makeCSR(rows: rows.count, cols: nVars, indptr: p, indices: i, values: v))
     }
+
+    /// Whether `readGenes` reads 16-bit indices: a CSR X whose genes fit.
+    public var readsNarrowIndices: Bool { header.layout == .csr && GeneMatrix.usesNarrowIndices(cols: nVars) }
 
     /// Throws unless `order` is a permutation of 0..<rows.
     func checkOrder(_ order: [Int], rows: Int) throws {

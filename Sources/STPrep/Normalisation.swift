@@ -163,8 +163,11 @@ public func preprocess(counts: CSRMatrix, hvg: HVGOptions = HVGOptions(),
 /// rank holds one copy of its rows instead of two; `counts` is left empty. This is what `run`
 /// uses: on a 10⁸-entry rank the second copy alone would be 0.8 GB.
 ///
-/// X keeps 16-bit indices when the counts have them; 32-bit counts whose selected genes fit 16 bits
-/// (`GeneMatrix.usesNarrowIndices`) are narrowed once the unselected entries are gone.
+/// X keeps 16-bit indices when the counts have them. 32-bit counts whose selected genes fit 16 bits
+/// (`GeneMatrix.usesNarrowIndices`; e.g. > 65 536 genes read, 3000 selected) are narrowed once the
+/// unselected entries are gone, when that does not raise the rank's peak: the narrowing holds both
+/// index arrays of X at once (10 bytes per kept entry), which must not exceed the counts as read
+/// (8 per read entry).
 public func preprocess(consuming counts: inout GeneMatrix, hvg: HVGOptions = HVGOptions(),
                        normalisation: NormalisationOptions = NormalisationOptions(),
                        rowIDs: [Int]? = nil, comm: Communicator) throws -> PreprocessResult {
@@ -176,7 +179,14 @@ public func preprocess(consuming counts: inout GeneMatrix, hvg: HVGOptions = HVG
         return PreprocessResult(X: .narrow(r.X), selectedGenes: r.selected, stats: r.stats, scaleStd: r.std)
     case .wide(var m):
         counts = empty
+        let read = m.nnz
         var r = try preprocessRows(consuming: &m, hvg: hvg, normalisation: normalisation, rowIDs: rowIDs, comm: comm)
+        // The same answer on every rank: the largest ratio of kept to read entries decides.
+        var ratio = [Double(r.X.nnz) * 10 - Double(read) * 8]
+        ratio.withUnsafeMutableBufferPointer { comm.allreduceMax($0) }
+        guard ratio[0] <= 0, GeneMatrix.usesNarrowIndices(cols: r.X.cols) else {
+            return PreprocessResult(X: .wide(r.X), selectedGenes: r.selected, stats: r.stats, scaleStd: r.std)
+        }
         let x = r.X
         r.X = CSRMatrix(rows: 0, cols: x.cols, indptr: [0], indices: [], values: [])
         return PreprocessResult(X: GeneMatrix(consume x), selectedGenes: r.selected, stats: r.stats, scaleStd: r.std)

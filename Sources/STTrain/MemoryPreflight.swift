@@ -14,7 +14,8 @@ import STPartition
 ///   corruption permutation and plan 12N: (88 + 4k)·N;
 /// - X: 6z or 8z: the counts are read straight into local row order and preprocessed in place, so a
 ///   rank holds one copy of its rows: a float32 value and a column index per entry, the index
-///   16-bit when the input's genes fit (≤ 65 536, `GeneMatrix`), else 32-bit. The two extra layouts
+///   16-bit when the source reads straight into 16 bits and the genes fit (≤ 65 536, `GeneMatrix`,
+///   `SlideSource.countsIndexBits`), else 32-bit. The two extra layouts
 ///   for speed, transposed (the gather form of Xᵀ·[Y|∂U]) and column-blocked (X·[W1|W2ᵀ] with
 ///   its operand in L2), 6z or 8z each, are built only when the rank then still stays under half
 ///   its memory (`RunPipeline.fastLayoutsFit`), so they are not part of the bound;
@@ -123,7 +124,7 @@ extension RunPipeline {
         for (i, r) in partition.owner.enumerated() { spots[Int(r)] += 1; stored[Int(r)] += rowNNZ[i] }
         let Z = stored.reduce(0, +)
         let genes = min(source.geneCount, config.data.nTopGenes), d = config.model.dim, k = config.data.neighbours
-        let bits = GeneMatrix.usesNarrowIndices(cols: source.geneCount) ? 16 : 32
+        let bits = source.countsIndexBits
         let e = MemoryEstimate.largest(spots: N, storedCounts: Z, counts: spots, stored: stored, genes: genes,
                                        dim: d, neighbours: k, indexBits: bits)
         memoryEstimate = e.bytes

@@ -22,9 +22,9 @@ final class MemoryPreflightTests: XCTestCase {
         // The default is the 32-bit bound.
         XCTAssertEqual(MemoryEstimate(spots: 10, storedCounts: 7, rankSpots: 10, rankStoredCounts: 7, genes: 5, dim: 8,
                                       neighbours: 3, isRoot: true).countsBytes, 56)
-        let largest = MemoryEstimate.largest(spots: 100, storedCounts: 900, counts: [50, 50], stored: [400, 500], genes: 20,
+        let largest = MemoryEstimate.largest(spots: 100, storedCounts: 900, counts: [50, 50], stored: [400, 500_000], genes: 20,
                                              dim: 8, neighbours: 3, indexBits: 16)
-        XCTAssertEqual(largest.countsBytes, 6 * 500)
+        XCTAssertEqual(largest.countsBytes, 6 * 500_000)
     }
 
     func testFastLayoutBytesFollowTheIndexWidth() {
