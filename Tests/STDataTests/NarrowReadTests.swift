@@ -7,22 +7,6 @@ import STTestSupport
 /// with 32-bit ones; 65 537 genes fall back to 32 bits; a stored index out of range is an error
 /// naming its row, never a value wrapped into 16 bits.
 final class NarrowReadTests: XCTestCase {
-    /// Writes `x` as a CSR .h5ad with int64 indices (so that any stored value can be written).
-    func write(_ x: CSRMatrix, indices: [Int64]? = nil, to p: String) throws {
-        let w = try HDF5Writer(path: p)
-        try w.createGroup("X")
-        try w.setAttribute("X", "encoding-type", "csr_matrix")
-        try w.setAttribute("X", "encoding-version", "0.1.0")
-        try w.setAttribute("X", "shape", [Int64(x.rows), Int64(x.cols)])
-        try w.write("X/data", x.values, compression: 4)
-        try w.write("X/indices", indices ?? x.indices.map { Int64($0) })
-        try w.write("X/indptr", x.indptr.map { Int64($0) })
-        try RawH5AD().writeFrame(w, "obs", (0..<x.rows).map { "o\($0)" })
-        try RawH5AD().writeFrame(w, "var", (0..<x.cols).map { "v\($0)" })
-        try w.write("obsm/spatial", (0..<(2 * x.rows)).map { Double($0) }, shape: [x.rows, 2])
-        try w.close()
-    }
-
     /// Random counts over `cols` genes with entries at the top of the column range.
     func counts(rows: Int, cols: Int, seed: UInt64) -> CSRMatrix {
         var rng = Xoshiro256(seed: seed)
@@ -39,7 +23,7 @@ final class NarrowReadTests: XCTestCase {
         for cols in [30, 40_000, 65_536] {
             let x = counts(rows: 200, cols: cols, seed: UInt64(cols))
             let p = t.file("x\(cols).h5ad")
-            try write(x, to: p)
+            try writeCSRH5AD(x, to: p)
             let r = try AnnDataReader(path: p)
             var rng = Xoshiro256(seed: 9)
             for list in [Array(0..<200), Array(stride(from: 1, to: 200, by: 3)), [7], [], (0..<200).filter { _ in rng.below(3) == 0 }] {
@@ -64,7 +48,7 @@ final class NarrowReadTests: XCTestCase {
         let x = counts(rows: 50, cols: 65_537, seed: 4)
         XCTAssertTrue(x.indices.contains(65_536))
         let p = t.file("wide.h5ad")
-        try write(x, to: p)
+        try writeCSRH5AD(x, to: p)
         let r = try AnnDataReader(path: p)
         let g = try r.readGenes(rows: Array(0..<50), order: Array((0..<50).reversed()))
         XCTAssertEqual(g.indexBits, 32)
@@ -85,7 +69,7 @@ final class NarrowReadTests: XCTestCase {
             let row = 13, at = x.indptr[row] + 1
             stored[at] = bad
             let p = t.file("bad\(bad).h5ad")
-            try write(x, indices: stored, to: p)
+            try writeCSRH5AD(x, indices: stored, to: p)
             let r = try AnnDataReader(path: p)
             assertInputError(p, "X/indices", contains: "index \(bad) out of range 0..<65536 (in row \(row))") {
                 _ = try r.readGenes(rows: Array(0..<20), order: Array(0..<20))
