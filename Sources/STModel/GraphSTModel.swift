@@ -242,7 +242,8 @@ public final class GraphSTModel {
         timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d), W2W2ᵀ beside")
         // [U | Ũ]: U from the first pass, Ũ = P U by the corruption exchange; ghost rows by halo.
         for i in 0..<n { a.u.row(i).update(from: a.xw.row(i), count: d) }
-        corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d)
+        // Its send and receive buffers in z, dead until Â·[U|Ũ] writes it (Activations.swift).
+        corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d, scratch: a.z.buffer)
         halo.exchange(a.u.p, width: d2)
         timer?.lap("corruption + halo [U|Ũ]")
         GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d2, out: a.z.p, ldo: d2, pool: pool)
@@ -321,7 +322,8 @@ public final class GraphSTModel {
         timer?.lap("Â·[∂Z|∂Z̃] (spmm Â, 2d)")
         // ∂U = Â∂Z + Pᵀ(Â∂Z̃), into the ∂U half of [Y | ∂U].
         for i in 0..<n { (a.yd.row(i) + d).update(from: a.du.row(i), count: d) }
-        corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d)
+        // Its buffers in z again: [∂Z|∂Z̃] (in z) was last read by the Â product above.
+        corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d, scratch: a.z.buffer)
         timer?.lap("reverse corruption")
         stored.backward(yd: a.yd.p, d: d, xt: sums + pk.xt, scratch: &scratchT, pool: pool)
         timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
