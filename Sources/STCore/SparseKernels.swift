@@ -50,6 +50,9 @@ public enum Sparse {
     /// - path: the implementation (all give bitwise identical results); default `defaultPath`.
     /// - pool: threads over fixed blocks of `ThreadPool.rowBlock` rows (each row is computed by
     ///   one thread in the same order, so the result does not depend on the pool).
+    // `@_specialize`: callers in other modules (the model, the bench) reach a copy compiled for
+    // each index type instead of the generic body, whose per-entry loops (portable path, the
+    // touched-gene scan of the transposed product) would go through protocol witnesses.
     @_specialize(where Index == Int32)
     @_specialize(where Index == UInt16)
     public static func spmm<Index: SparseIndex>(_ a: CompressedRows<Index>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
