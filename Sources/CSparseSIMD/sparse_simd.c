@@ -2,6 +2,7 @@
 // arithmetic contract. Non-x86-64 builds get only stgnn_simd_level() = 0 (and the entry points
 // abort if called, which `Sparse` never does then).
 #include "sparse_simd.h"
+#include <stdlib.h>
 
 #if defined(__x86_64__) && defined(__clang__)
 
@@ -76,8 +77,10 @@ typedef float stgnn_v16 __attribute__((vector_size(64)));
         }                                                                                       \
     }
 
-#define STGNN_KERNEL_ARGS                                                                       \
-    ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,     \
+// IDX: the column index type, int32_t (any matrix) or uint16_t (X when its genes fit 16 bits,
+// the blocks of Xᵀ): the same bodies instantiated for both, so the arithmetic is the same.
+#define STGNN_KERNEL_ARGS(IDX)                                                                  \
+    ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const IDX *idx, const float *val,         \
     const float *b, ptrdiff_t ldb, ptrdiff_t w
 
 // Chunks of 32 columns (NACC = 2) in both instantiations: measured against 64- and 128-column
@@ -85,29 +88,51 @@ typedef float stgnn_v16 __attribute__((vector_size(64)));
 // (docs/PERFORMANCE.md), the 32-column chunk without prefetch was fastest for X (long rows) and
 // for Â and M (4–7 entries per row) alike; wider chunks were up to 1.7× slower.
 
-/// AVX2 `spmm`: 32 columns per chunk in 4 ymm accumulators.
-__attribute__((target("avx2")))
-void stgnn_spmm_avx2(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 0) }
+// Each kernel in both index widths: SUFFIX names the width (_i32 for int32_t, _u16 for uint16_t).
+#define STGNN_INSTANTIATE(IDX, SUFFIX)                                                          \
+    /* AVX2 `spmm`: 32 columns per chunk in 4 ymm accumulators. */                              \
+    __attribute__((target("avx2")))                                                            \
+    static void spmm_avx2##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 0) } \
+    /* AVX-512 `spmm`: 32 columns per chunk in 2 zmm accumulators. */                           \
+    __attribute__((target("avx512f")))                                                         \
+    static void spmm_avx512##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 0) } \
+    /* AVX2 `spmm`, adding into C (C += A·B). */                                                \
+    __attribute__((target("avx2")))                                                            \
+    static void spmm_add_avx2##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 1) } \
+    /* AVX-512 `spmm`, adding into C (C += A·B). */                                             \
+    __attribute__((target("avx512f")))                                                         \
+    static void spmm_add_avx512##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 1) } \
+    /* AVX2 scatter of the transposed product: 32 columns of B's row in 4 ymm registers. */     \
+    __attribute__((target("avx2")))                                                            \
+    static void scatter_avx2##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *acc) { STGNN_SCATTER_BODY(2) } \
+    /* AVX-512 scatter of the transposed product: 32 columns of B's row in 2 zmm registers. */  \
+    __attribute__((target("avx512f")))                                                         \
+    static void scatter_avx512##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *acc) { STGNN_SCATTER_BODY(2) } \
+    static void spmm##SUFFIX(int level, int add, STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) {     \
+        if (level >= 2) (add ? spmm_add_avx512##SUFFIX : spmm_avx512##SUFFIX)(r0, r1, ptr, idx, val, b, ldb, w, c, ldc); \
+        else (add ? spmm_add_avx2##SUFFIX : spmm_avx2##SUFFIX)(r0, r1, ptr, idx, val, b, ldb, w, c, ldc); \
+    }                                                                                           \
+    static void scatter##SUFFIX(int level, STGNN_KERNEL_ARGS(IDX), float *acc) {                \
+        (level >= 2 ? scatter_avx512##SUFFIX : scatter_avx2##SUFFIX)(r0, r1, ptr, idx, val, b, ldb, w, acc); \
+    }
 
-/// AVX-512 `spmm`: 32 columns per chunk in 2 zmm accumulators.
-__attribute__((target("avx512f")))
-void stgnn_spmm_avx512(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 0) }
+STGNN_INSTANTIATE(int32_t, _i32)
+STGNN_INSTANTIATE(uint16_t, _u16)
 
-/// AVX2 `spmm`, adding into C (C += A·B).
-__attribute__((target("avx2")))
-void stgnn_spmm_add_avx2(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 1) }
+void stgnn_spmm(int level, int add, int idx_bits, ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr,
+                const void *idx, const float *val, const float *b, ptrdiff_t ldb, ptrdiff_t w,
+                float *c, ptrdiff_t ldc) {
+    if (idx_bits == 16) spmm_u16(level, add, r0, r1, ptr, (const uint16_t *)idx, val, b, ldb, w, c, ldc);
+    else if (idx_bits == 32) spmm_i32(level, add, r0, r1, ptr, (const int32_t *)idx, val, b, ldb, w, c, ldc);
+    else abort();
+}
 
-/// AVX-512 `spmm`, adding into C (C += A·B).
-__attribute__((target("avx512f")))
-void stgnn_spmm_add_avx512(STGNN_KERNEL_ARGS, float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 1) }
-
-/// AVX2 scatter of the transposed product: 32 columns of B's row in 4 ymm registers.
-__attribute__((target("avx2")))
-void stgnn_scatter_avx2(STGNN_KERNEL_ARGS, float *acc) { STGNN_SCATTER_BODY(2) }
-
-/// AVX-512 scatter of the transposed product: 32 columns of B's row in 2 zmm registers.
-__attribute__((target("avx512f")))
-void stgnn_scatter_avx512(STGNN_KERNEL_ARGS, float *acc) { STGNN_SCATTER_BODY(2) }
+void stgnn_scatter(int level, int idx_bits, ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr,
+                   const void *idx, const float *val, const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc) {
+    if (idx_bits == 16) scatter_u16(level, r0, r1, ptr, (const uint16_t *)idx, val, b, ldb, w, acc);
+    else if (idx_bits == 32) scatter_i32(level, r0, r1, ptr, (const int32_t *)idx, val, b, ldb, w, acc);
+    else abort();
+}
 
 /// 2 when AVX-512F is usable (CPU and OS), 1 for AVX2, 0 otherwise.
 int stgnn_simd_level(void) {
@@ -120,26 +145,20 @@ int stgnn_simd_level(void) {
 #undef STGNN_SPMM_BODY
 #undef STGNN_SCATTER_BODY
 #undef STGNN_KERNEL_ARGS
+#undef STGNN_INSTANTIATE
 #undef STGNN_LD16
 #undef STGNN_ST16
 
 #else
 
-#include <stdlib.h>
 
 /// Not an x86-64 clang build: only the portable Swift kernels exist (level 0, never dispatched here).
 int stgnn_simd_level(void) { return 0; }
-void stgnn_spmm_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                     const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc) { abort(); }
-void stgnn_spmm_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                       const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc) { abort(); }
-void stgnn_spmm_add_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                         const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc) { abort(); }
-void stgnn_spmm_add_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                           const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc) { abort(); }
-void stgnn_scatter_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                        const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc) { abort(); }
-void stgnn_scatter_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                          const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc) { abort(); }
+
+void stgnn_spmm(int level, int add, int idx_bits, ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr,
+                const void *idx, const float *val, const float *b, ptrdiff_t ldb, ptrdiff_t w,
+                float *c, ptrdiff_t ldc) { abort(); }
+void stgnn_scatter(int level, int idx_bits, ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr,
+                   const void *idx, const float *val, const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc) { abort(); }
 
 #endif

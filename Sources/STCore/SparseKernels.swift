@@ -50,7 +50,12 @@ public enum Sparse {
     /// - path: the implementation (all give bitwise identical results); default `defaultPath`.
     /// - pool: threads over fixed blocks of `ThreadPool.rowBlock` rows (each row is computed by
     ///   one thread in the same order, so the result does not depend on the pool).
-    public static func spmm(_ a: CSRMatrix, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
+    // `@_specialize`: callers in other modules (the model, the bench) reach a copy compiled for
+    // each index type instead of the generic body, whose per-entry loops (portable path, the
+    // touched-gene scan of the transposed product) would go through protocol witnesses.
+    @_specialize(where Index == Int32)
+    @_specialize(where Index == UInt16)
+    public static func spmm<Index: SparseIndex>(_ a: CompressedRows<Index>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
                             into c: UnsafeMutablePointer<Float>, ldc: Int, path: Path = defaultPath,
                             pool: ThreadPool = .serial) {
         if a.rows == 0 || w <= 0 { return }
@@ -72,20 +77,17 @@ public enum Sparse {
     /// `spmm` on one range of rows with the given path. `add`: each row's sums continue from C's
     /// current values (C += A·B) instead of +0, so a row whose entries are split into column
     /// blocks, taken in order, gets exactly the operations of the whole row (`ColumnBlocks`).
+    /// The AVX paths are the C instantiations for `Index` (`SparseIndex`).
     @inline(__always)
-    static func spmmRows(_ rows: Range<Int>, _ p: Path, _ pp: UnsafePointer<Int>, _ ip: UnsafePointer<Int32>,
-                         _ vp: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
-                         into c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool = false) {
+    static func spmmRows<Index: SparseIndex>(_ rows: Range<Int>, _ p: Path, _ pp: UnsafePointer<Int>,
+                                             _ ip: UnsafePointer<Index>, _ vp: UnsafePointer<Float>,
+                                             _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
+                                             into c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool = false) {
         switch p {
-        #if arch(x86_64)
-        case .avx512:
-            if add { stgnn_spmm_add_avx512(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc) }
-            else { stgnn_spmm_avx512(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc) }
-        case .avx2:
-            if add { stgnn_spmm_add_avx2(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc) }
-            else { stgnn_spmm_avx2(rows.lowerBound, rows.upperBound, pp, ip, vp, b, ldb, w, c, ldc) }
-        #endif
-        default: spmmPortable(rows: rows, pp, ip, vp, b, ldb: ldb, width: w, into: c, ldc: ldc, add: add)
+        case .avx512, .avx2:
+            Index.simdSpmmRows(rows, p, pp, ip, vp, b, ldb: ldb, width: w, into: c, ldc: ldc, add: add)
+        case .portable:
+            spmmPortable(rows: rows, pp, ip, vp, b, ldb: ldb, width: w, into: c, ldc: ldc, add: add)
         }
     }
 
@@ -102,7 +104,7 @@ public enum Sparse {
     /// Portable `spmm` on a row range: 32 output columns at a time kept in registers (eight SSE
     /// registers on x86-64) while the row's entries stream past, then 16, then single columns.
     /// `add`: start from C's values instead of +0.
-    static func spmmPortable(rows: Range<Int>, _ ptr: UnsafePointer<Int>, _ idx: UnsafePointer<Int32>,
+    static func spmmPortable<Index: SparseIndex>(rows: Range<Int>, _ ptr: UnsafePointer<Int>, _ idx: UnsafePointer<Index>,
                              _ val: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
                              into c: UnsafeMutablePointer<Float>, ldc: Int, add: Bool = false) {
         for i in rows {
@@ -137,7 +139,7 @@ public enum Sparse {
     }
 
     /// Reference for `spmm`: plain loops, entries summed one at a time.
-    public static func spmm_ref(_ a: CSRMatrix, _ b: [Float], ldb: Int, width w: Int) -> [Float] {
+    public static func spmm_ref<Index: SparseIndex>(_ a: CompressedRows<Index>, _ b: [Float], ldb: Int, width w: Int) -> [Float] {
         var c = [Float](repeating: 0, count: a.rows * w)
         for i in 0..<a.rows {
             for p in a.indptr[i]..<a.indptr[i + 1] {
@@ -158,7 +160,9 @@ public enum Sparse {
     ///
     /// - scratch: reused float32 accumulator; grown as needed.
     /// - path: the implementation (all give bitwise identical results); default `defaultPath`.
-    public static func spmmTransposedAccumulate(_ a: CSRMatrix, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
+    @_specialize(where Index == Int32)
+    @_specialize(where Index == UInt16)
+    public static func spmmTransposedAccumulate<Index: SparseIndex>(_ a: CompressedRows<Index>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
                                                 into c: UnsafeMutablePointer<Double>, ldc: Int,
                                                 scratch: inout [Float], block: Int = 4096,
                                                 path: Path = defaultPath) {
@@ -200,11 +204,8 @@ public enum Sparse {
                     }
                     let bs = b + s0
                     switch p {
-                    #if arch(x86_64)
-                    case .avx512: stgnn_scatter_avx512(r0, r1, pp, ip, vp, bs, ldb, cw, acc)
-                    case .avx2: stgnn_scatter_avx2(r0, r1, pp, ip, vp, bs, ldb, cw, acc)
-                    #endif
-                    default: scatterPortable(rows: r0..<r1, pp, ip, vp, bs, ldb: ldb, width: cw, into: acc)
+                    case .avx512, .avx2: Index.simdScatterRows(r0..<r1, p, pp, ip, vp, bs, ldb: ldb, width: cw, into: acc)
+                    case .portable: scatterPortable(rows: r0..<r1, pp, ip, vp, bs, ldb: ldb, width: cw, into: acc)
                     }
                     if sparseBlock {
                         for col in touchedList {
@@ -233,7 +234,7 @@ public enum Sparse {
 
     /// Portable scatter on a row range: acc[idx[p], 0..<w] += val[p]·B[i, 0..<w] (acc row stride w),
     /// 32 columns of B's row held in registers while the row's entries are scattered.
-    static func scatterPortable(rows: Range<Int>, _ ptr: UnsafePointer<Int>, _ idx: UnsafePointer<Int32>,
+    static func scatterPortable<Index: SparseIndex>(rows: Range<Int>, _ ptr: UnsafePointer<Int>, _ idx: UnsafePointer<Index>,
                                 _ val: UnsafePointer<Float>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
                                 into acc: UnsafeMutablePointer<Float>) {
         for i in rows {
@@ -280,7 +281,7 @@ public enum Sparse {
     }
 
     /// Reference for `spmmTransposedAccumulate`: Aᵀ·B summed directly in float64.
-    public static func spmmTransposed_ref(_ a: CSRMatrix, _ b: [Float], ldb: Int, width w: Int) -> [Double] {
+    public static func spmmTransposed_ref<Index: SparseIndex>(_ a: CompressedRows<Index>, _ b: [Float], ldb: Int, width w: Int) -> [Double] {
         var c = [Double](repeating: 0, count: a.cols * w)
         for i in 0..<a.rows {
             for p in a.indptr[i]..<a.indptr[i + 1] {
@@ -307,7 +308,10 @@ import Darwin
 /// and adds (the `spmm` kernels on Aᵀ), and adds it to the float64 output: exactly the operations
 /// of the scatter form, so the result is bitwise equal to `spmmTransposedAccumulate` (same block);
 /// and since each output row (column g of A) is one task's, equal for any number of threads.
-public struct TransposedBlocks: Sendable {
+///
+/// The blocks' indices are rows within a block (at most `block` ≤ 65 536), so they take A's own
+/// index type: 16 bits for a 16-bit X.
+public struct TransposedBlocks<Index: SparseIndex>: Sendable {
     /// A's shape.
     public let rows: Int, cols: Int
     /// Rows of A per float32 partial.
@@ -315,14 +319,15 @@ public struct TransposedBlocks: Sendable {
     /// Per block: (first row of A, Aᵀ restricted to the block: cols × rows-in-block, local row
     /// indices, itself cut into `ColumnBlocks` of `subBlock` rows of A so that the rows of B one
     /// pass gathers stay in L2; the same bits for any `subBlock`).
-    public let blocks: [(start: Int, t: ColumnBlocks)]
+    public let blocks: [(start: Int, t: ColumnBlocks<Index>)]
 
     /// - block: rows of A per float32 partial (the numbers depend on it).
     /// - subBlock: rows of A per gather pass inside a block (only the time depends on it).
-    public init(_ a: CSRMatrix, block: Int = 4096, subBlock: Int = ColumnBlocks.columnBlock(width: 128)) {
+    public init(_ a: CompressedRows<Index>, block: Int = 4096, subBlock: Int = ColumnBlockSize.columns(width: 128)) {
         precondition(block >= 1 && subBlock >= 1, "TransposedBlocks: block and subBlock must be positive")
+        precondition(Swift.min(block, a.rows) <= Index.columnLimit, "TransposedBlocks: \(block) rows per block do not fit \(Index.self)")
         rows = a.rows; cols = a.cols; self.block = block
-        var bs = [(start: Int, t: ColumnBlocks)]()
+        var bs = [(start: Int, t: ColumnBlocks<Index>)]()
         var r0 = 0
         while r0 < a.rows {
             let r1 = Swift.min(a.rows, r0 + block)
@@ -333,10 +338,12 @@ public struct TransposedBlocks: Sendable {
     }
 
     /// Rows of the output (columns of A) per task.
-    public static let outputBlock = 128
+    public static var outputBlock: Int { 128 }
 
     /// c (A.cols × w, float64, ldc) += Aᵀ · B[0..<A.rows, 0..<w] (ldb). scratch: float32, grown to
     /// A.cols × w. Bitwise equal to `Sparse.spmmTransposedAccumulate(…, block: block)`.
+    @_specialize(where Index == Int32)
+    @_specialize(where Index == UInt16)
     public func accumulate(_ b: UnsafePointer<Float>, ldb: Int, width w: Int,
                            into c: UnsafeMutablePointer<Double>, ldc: Int, scratch: inout [Float],
                            path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial) {
@@ -370,27 +377,19 @@ public struct TransposedBlocks: Sendable {
 /// (ascending column) order, starting from +0, with separate multiplies and adds: the same
 /// operations as `Sparse.spmm` on the whole row, so the result is bitwise equal to `spmm` (and to
 /// `spmm_ref`) for any block size, path and pool.
-public struct ColumnBlocks: Sendable {
+public struct ColumnBlocks<Index: SparseIndex>: Sendable {
     /// A's shape.
     public let rows: Int, cols: Int
     /// A's row pointers (rows + 1): which rows have entries at all.
     public let indptr: [Int]
     /// Per block: (first column of A, A restricted to the block's columns: rows × block, local columns).
-    public let blocks: [(start: Int, part: CSRMatrix)]
-
-    /// Bytes of B one column block reads: 128 KiB, an eighth of a 1 MiB L2. Measured on DLPFC's
-    /// X (3460 × 3000, 272 entries a row) and its transpose, w = 128, one core, against one pass:
-    /// blocks of 128–384 genes (spots) 1.2–1.4× faster, 1024 only 1.1× (docs/PERFORMANCE.md).
-    public static let budget = 128 * 1024
-
-    /// Columns per block for products `width` floats wide: `budget` / (4·width), at least 16.
-    public static func columnBlock(width: Int) -> Int { Swift.max(16, budget / (4 * Swift.max(1, width))) }
+    public let blocks: [(start: Int, part: CompressedRows<Index>)]
 
     /// A cut into blocks of `block` columns (the last one shorter).
-    public init(_ a: CSRMatrix, block: Int) {
+    public init(_ a: CompressedRows<Index>, block: Int) {
         precondition(block >= 1, "ColumnBlocks: block must be positive")
         rows = a.rows; cols = a.cols; indptr = a.indptr
-        var bs = [(start: Int, part: CSRMatrix)]()
+        var bs = [(start: Int, part: CompressedRows<Index>)]()
         var c0 = 0
         while c0 < a.cols {
             let c1 = Swift.min(a.cols, c0 + block)
@@ -406,6 +405,8 @@ public struct ColumnBlocks: Sendable {
     /// C[0..<rows, 0..<w] (ldc) = A · B[:, 0..<w] (ldb). Bitwise equal to `Sparse.spmm`.
     /// `beside`: independent work run as one more task of the same pool job (first, so that a
     /// long serial call overlaps the product's row blocks instead of following them).
+    @_specialize(where Index == Int32)
+    @_specialize(where Index == UInt16)
     public func multiply(_ b: UnsafePointer<Float>, ldb: Int, width w: Int, into c: UnsafeMutablePointer<Float>,
                          ldc: Int, path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial,
                          beside: (() -> Void)? = nil) {
@@ -435,4 +436,15 @@ public struct ColumnBlocks: Sendable {
             } } }
         }
     }
+}
+
+/// The column block of `ColumnBlocks` (whatever its index type).
+public enum ColumnBlockSize {
+    /// Bytes of B one column block reads: 128 KiB, an eighth of a 1 MiB L2. Measured on DLPFC's
+    /// X (3460 × 3000, 272 entries a row) and its transpose, w = 128, one core, against one pass:
+    /// blocks of 128–384 genes (spots) 1.2–1.4× faster, 1024 only 1.1× (docs/PERFORMANCE.md).
+    public static let budget = 128 * 1024
+
+    /// Columns per block for products `width` floats wide: `budget` / (4·width), at least 16.
+    public static func columns(width: Int) -> Int { Swift.max(16, budget / (4 * Swift.max(1, width))) }
 }

@@ -287,15 +287,34 @@ public final class AnnDataReader {
     /// the result plus a few MiB, what lets a rank read 10⁸ entries in its local row order);
     /// CSC and dense X are read in `rows` order and then reordered.
     public func readX(rows: [Int], order: [Int]) throws -> CSRMatrix {
-        guard order.count == rows.count, Set(order).count == order.count, order.allSatisfy({ $0 >= 0 && $0 < rows.count }) else {
-            throw InputError(file: path, field: "X", "row order must be a permutation of the \(rows.count) rows asked for")
-        }
+        try checkOrder(order, rows: rows.count)
         switch header.layout {
         case .csr:
             let (p, i, v) = try sparse!.readMajorList(rows, order: order)
             return makeCSR(rows: rows.count, cols: nVars, indptr: p, indices: i, values: v)
         case .csc, .dense:
             return try readX(rows: rows).selectingRows(order)
+        }
+    }
+
+    /// `readX(rows:order:)` with 16-bit column indices when the genes fit
+    /// (`GeneMatrix.usesNarrowIndices`): a CSR X's stored indices go straight from the bounded read
+    /// buffers into 16-bit storage (no 32-bit copy of the rows at any point); CSC and dense X are
+    /// read with 32-bit indices (narrowing them after reading would hold both widths at once).
+    public func readGenes(rows: [Int], order: [Int]) throws -> GeneMatrix {
+        guard readsNarrowIndices else { return .wide(try readX(rows: rows, order: order)) }
+        try checkOrder(order, rows: rows.count)
+        let (p, i, v) = try sparse!.readMajorList(rows, order: order, indexType: UInt16.self)
+        return .narrow(makeCSR(rows: rows.count, cols: nVars, indptr: p, indices: i, values: v))
+    }
+
+    /// Whether `readGenes` reads 16-bit indices: a CSR X whose genes fit.
+    public var readsNarrowIndices: Bool { header.layout == .csr && GeneMatrix.usesNarrowIndices(cols: nVars) }
+
+    /// Throws unless `order` is a permutation of 0..<rows.
+    func checkOrder(_ order: [Int], rows: Int) throws {
+        guard order.count == rows, Set(order).count == order.count, order.allSatisfy({ $0 >= 0 && $0 < rows }) else {
+            throw InputError(file: path, field: "X", "row order must be a permutation of the \(rows) rows asked for")
         }
     }
 

@@ -168,6 +168,21 @@ struct CompressedSparseSource {
     /// local row order.
     func readMajorList(_ list: [Int], order: [Int], bufferEntries: Int = 1 << 22) throws
         -> (indptr: [Int], indices: [Int32], values: [Float]) {
+        try readMajorList(list, order: order, bufferEntries: bufferEntries, indexType: Int32.self)
+    }
+
+    /// `readMajorList(_:order:bufferEntries:)` with the minor indices stored as `Index` (UInt16 when
+    /// the minor dimension fits: 6 bytes per output entry instead of 8). Each buffer's indices are
+    /// checked within 0..<minor as they are copied, before any is narrowed, so a stored index too
+    /// large for `Index` is an error naming its slice, never a wrapped value; a minor dimension
+    /// beyond `Index` is refused before anything is read.
+    func readMajorList<Index: SparseIndex>(_ list: [Int], order: [Int], bufferEntries: Int = 1 << 22,
+                                           indexType: Index.Type) throws
+        -> (indptr: [Int], indices: [Index], values: [Float]) {
+        guard minor <= Index.columnLimit else {
+            throw InputError(file: file.path, field: group,
+                             "\(minor) \(sliceName == "row" ? "columns" : "rows") do not fit \(Index.bitWidth)-bit indices")
+        }
         precondition(order.count == list.count, "readMajorList: \(order.count) output rows for \(list.count) slices")
         if list.isEmpty { return ([0], [], []) }
         for k in 0..<list.count {
@@ -189,7 +204,7 @@ struct CompressedSparseSource {
             outPtr[r + 1] = outPtr[r] + ptrAll[list[k] + 1 - first] - ptrAll[list[k] - first]
         }
         let total = outPtr[list.count]
-        var outIdx = [Int32](repeating: 0, count: total)
+        var outIdx = [Index](repeating: 0, count: total)
         var outVal = [Float](repeating: 0, count: total)
         // Stored-entry ranges of runs of consecutive slices, merged across gaps of at most
         // `mergeGap` entries (reading a few unused entries beats another selection), then cut
@@ -230,8 +245,21 @@ struct CompressedSparseSource {
                     let lo = Swift.max(s, range.lowerBound), hi = Swift.min(t, range.upperBound)
                     if lo < hi {
                         let src = bufStart + (lo - range.lowerBound), dst = outPtr[destination[j]] + (lo - s)
-                        outIdx.withUnsafeMutableBufferPointer { o in
-                            idxBuf.withUnsafeBufferPointer { o.baseAddress!.advanced(by: dst).update(from: $0.baseAddress! + src, count: hi - lo) }
+                        let m = Int32(minor)
+                        let bad: Int32? = outIdx.withUnsafeMutableBufferPointer { o in
+                            idxBuf.withUnsafeBufferPointer { ib -> Int32? in
+                                let from = ib.baseAddress! + src, to = o.baseAddress! + dst
+                                for q in 0..<(hi - lo) {
+                                    let v = from[q]
+                                    if v < 0 || v >= m { return v }
+                                    to[q] = Index(truncatingIfNeeded: v)
+                                }
+                                return nil
+                            }
+                        }
+                        if let bad {
+                            throw InputError(file: file.path, field: indicesName,
+                                             "index \(bad) out of range 0..<\(minor) (in \(sliceName) \(list[j]))")
                         }
                         outVal.withUnsafeMutableBufferPointer { o in
                             valBuf.withUnsafeBufferPointer { o.baseAddress!.advanced(by: dst).update(from: $0.baseAddress! + src, count: hi - lo) }
@@ -252,12 +280,12 @@ struct CompressedSparseSource {
     }
 
     /// Checks minor indices are in range and values finite and non-negative; names the slice.
-    func validate(indptr: [Int], indices: [Int32], values: [Float], firstMajor: Int = 0,
-                  majorList: [Int]? = nil) throws {
-        let m = Int32(minor)
+    func validate<Index: SparseIndex>(indptr: [Int], indices: [Index], values: [Float], firstMajor: Int = 0,
+                                      majorList: [Int]? = nil) throws {
+        let m = minor
         let nMaj = indptr.count - 1
         let badIdx: Int? = indices.withUnsafeBufferPointer { ib in
-            for p in 0..<ib.count where ib[p] < 0 || ib[p] >= m { return p }
+            for p in 0..<ib.count where ib[p] < 0 || Int(ib[p]) >= m { return p }
             return nil
         }
         func sliceOf(_ p: Int) -> Int {
@@ -288,8 +316,9 @@ struct CompressedSparseSource {
 
 /// Builds a validated CSR matrix from row-major compressed arrays whose rows may be unsorted or
 /// hold duplicates (scipy allows both; duplicates are summed, as scipy does).
-func makeCSR(rows: Int, cols: Int, indptr: [Int], indices: [Int32], values: [Float]) -> CSRMatrix {
-    var m = CSRMatrix(rows: rows, cols: cols, indptr: indptr, indices: indices, values: values)
+func makeCSR<Index: SparseIndex>(rows: Int, cols: Int, indptr: [Int], indices: [Index], values: [Float])
+    -> CompressedRows<Index> {
+    var m = CompressedRows(rows: rows, cols: cols, indptr: indptr, indices: indices, values: values)
     var sorted = true, duplicates = false
     m.indptr.withUnsafeBufferPointer { p in
         m.indices.withUnsafeBufferPointer { ix in

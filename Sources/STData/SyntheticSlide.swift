@@ -185,6 +185,16 @@ extension SyntheticSlide {
             return model.counts(rows: rows)
         }
 
+        /// `counts(rows:)` with 16-bit column indices when the genes fit (`GeneMatrix`), generated
+        /// straight into them.
+        public func geneCounts(rows: [Int]) throws -> GeneMatrix {
+            for r in rows where r < 0 || r >= parameters.spots {
+                throw InputError(field: "synthetic spots", "row \(r) outside 0..<\(parameters.spots)")
+            }
+            return GeneMatrix.usesNarrowIndices(cols: parameters.genes)
+                ? .narrow(model.counts(rows: rows, indexType: UInt16.self)) : .wide(model.counts(rows: rows))
+        }
+
         /// The expected number of stored entries of each spot's row, without drawing its counts:
         /// for spot i in domain k with library size L_i (drawn exactly as `counts` draws it),
         /// E[nnz_i] = Σ_g P(y_ig > 0) = Σ_g 1 − (1 + L_i·p_kg/r_g)^(−r_g), at least 1 (every spot
@@ -302,10 +312,13 @@ struct SyntheticModel {
     }
 
     /// 4–5. Counts of the given spots (rows.count × G), each from its own stream.
-    func counts(rows: [Int]) -> CSRMatrix {
+    func counts(rows: [Int]) -> CSRMatrix { counts(rows: rows, indexType: Int32.self) }
+
+    /// The same with column indices of type `Index` (G must fit it).
+    func counts<Index: SparseIndex>(rows: [Int], indexType: Index.Type) -> CompressedRows<Index> {
         let g = p.genes
         var indptr = [Int](repeating: 0, count: rows.count + 1)
-        var indices = [Int32]()
+        var indices = [Index]()
         var values = [Float]()
         indices.reserveCapacity(rows.count * Swift.min(g, 64))
         values.reserveCapacity(rows.count * Swift.min(g, 64))
@@ -319,16 +332,16 @@ struct SyntheticModel {
                     let start = indices.count
                     for gene in 0..<g {
                         let y = Self.negativeBinomial(mean: library * pb[row &+ gene], shape: sb[gene], &rng)
-                        if y > 0 { indices.append(Int32(truncatingIfNeeded: gene)); values.append(Float(y)) }
+                        if y > 0 { indices.append(Index(truncatingIfNeeded: gene)); values.append(Float(y)) }
                     }
                     if indices.count == start {
-                        indices.append(Int32(truncatingIfNeeded: topGene[l])); values.append(1)
+                        indices.append(Index(truncatingIfNeeded: topGene[l])); values.append(1)
                     }
                     indptr[r + 1] = indices.count
                 }
             }
         }
-        return CSRMatrix(rows: rows.count, cols: g, indptr: indptr, indices: indices, values: values)
+        return CompressedRows(rows: rows.count, cols: g, indptr: indptr, indices: indices, values: values)
     }
 
     /// The standard deviation of a spot's log library size.

@@ -19,7 +19,8 @@ public final class CorruptionExchange {
     /// Local owned rows receiving the i-th incoming row, grouped by source rank.
     var recvRows: [Int32] = []
     var sendCounts: [Int], sendOffsets: [Int], recvCounts: [Int], recvOffsets: [Int]
-    var sendBuf: [Float] = [], recvBuf: [Float] = []
+    /// The exchange's own send and receive buffers, used when the caller lends none (`scratch`).
+    var ownBuffer: UnsafeMutableBufferPointer<Float> = .init(start: nil, count: 0)
     /// Local owned rows in ascending global index (built once).
     let ascending: [Int32]
     /// Per epoch: the owner of π(i) for the k-th row of `ascending`; (π⁻¹(j) << 32 | local j).
@@ -37,6 +38,8 @@ public final class CorruptionExchange {
         let owned = graph.map.owned
         ascending = (0..<Int32(owned.count)).sorted { owned[Int($0)] < owned[Int($1)] }
     }
+
+    deinit { ownBuffer.deallocate() }
 
     /// Scratch of the radix sort (n keys).
     var sortScratch: [UInt64] = []
@@ -107,27 +110,32 @@ public final class CorruptionExchange {
         }
     }
 
+    /// Floats of send and receive buffer one exchange of `width`-wide rows needs (both together):
+    /// what a caller's `scratch` must hold to be used.
+    public func bufferCount(width: Int) -> Int { (sendRows.count + recvRows.count) * width }
+
     /// Ũ[i] = U[perm[i]] for the owned rows i. `u` (ld `ldu`) and `ut` (ld `ldut`) are row-major
     /// with at least nOwned rows; only the first `width` columns move. Rows that stay on this rank
     /// are copied directly, the others go through the buffers and the exchange.
+    ///
+    /// - scratch: memory the caller does not need during the call (the model lends an activation
+    ///   buffer that is dead at that point), used as the send and receive buffers when it holds
+    ///   `bufferCount(width:)` floats; otherwise the exchange's own buffers (2·nOwned·width floats,
+    ///   kept for the run). Must not overlap `u` or `ut`.
     public func forward(_ u: UnsafePointer<Float>, ldu: Int, into ut: UnsafeMutablePointer<Float>, ldut: Int,
-                        width: Int) {
+                        width: Int, scratch: UnsafeMutableBufferPointer<Float>? = nil) {
         let t0 = stats?.start()
         defer { if let t0 { let v = volume(sendCounts, me: graph.rank, rowBytes: width * 4)
                             stats!.record(.corruption, since: t0, bytes: v.bytes, messages: v.messages) } }
-        ensure(width)
+        let (sendBuf, recvBuf) = buffers(width, scratch: scratch)
         let me = graph.rank, ks = sendOffsets[me], kr = recvOffsets[me]
         let keptSend = ks..<(ks + sendCounts[me]), keptRecv = kr..<(kr + recvCounts[me])
-        sendBuf.withUnsafeMutableBufferPointer { b in
-            for k in sendRows.indices where !keptSend.contains(k) {
-                (b.baseAddress! + k &* width).update(from: u + Int(sendRows[k]) &* ldu, count: width)
-            }
+        for k in sendRows.indices where !keptSend.contains(k) {
+            (sendBuf + k &* width).update(from: u + Int(sendRows[k]) &* ldu, count: width)
         }
-        move(width: width, forward: true)
-        recvBuf.withUnsafeBufferPointer { b in
-            for k in recvRows.indices where !keptRecv.contains(k) {
-                (ut + Int(recvRows[k]) &* ldut).update(from: b.baseAddress! + k &* width, count: width)
-            }
+        move(width: width, forward: true, sendBuf: sendBuf, recvBuf: recvBuf)
+        for k in recvRows.indices where !keptRecv.contains(k) {
+            (ut + Int(recvRows[k]) &* ldut).update(from: recvBuf + k &* width, count: width)
         }
         // The k-th row kept is the k-th of both lists (setPermutation appends them together).
         for k in 0..<keptSend.count {
@@ -136,26 +144,23 @@ public final class CorruptionExchange {
     }
 
     /// dU[perm[i]] += dŨ[i] for the owned rows: the transpose of `forward`. Each row of dU gets one
-    /// addend (perm is a permutation), so rows kept on this rank are added directly.
+    /// addend (perm is a permutation), so rows kept on this rank are added directly. `scratch`: as
+    /// for `forward` (must not overlap `dut` or `du`).
     public func backwardAdd(_ dut: UnsafePointer<Float>, lddut: Int, into du: UnsafeMutablePointer<Float>,
-                            lddu: Int, width: Int) {
+                            lddu: Int, width: Int, scratch: UnsafeMutableBufferPointer<Float>? = nil) {
         let t0 = stats?.start()
         defer { if let t0 { let v = volume(recvCounts, me: graph.rank, rowBytes: width * 4)
                             stats!.record(.corruption, since: t0, bytes: v.bytes, messages: v.messages) } }
-        ensure(width)
+        let (sendBuf, recvBuf) = buffers(width, scratch: scratch)
         let me = graph.rank, ks = sendOffsets[me], kr = recvOffsets[me]
         let keptSend = ks..<(ks + sendCounts[me]), keptRecv = kr..<(kr + recvCounts[me])
-        recvBuf.withUnsafeMutableBufferPointer { b in
-            for k in recvRows.indices where !keptRecv.contains(k) {
-                (b.baseAddress! + k &* width).update(from: dut + Int(recvRows[k]) &* lddut, count: width)
-            }
+        for k in recvRows.indices where !keptRecv.contains(k) {
+            (recvBuf + k &* width).update(from: dut + Int(recvRows[k]) &* lddut, count: width)
         }
-        move(width: width, forward: false)
-        sendBuf.withUnsafeBufferPointer { b in
-            for k in sendRows.indices where !keptSend.contains(k) {
-                let d = du + Int(sendRows[k]) &* lddu, s = b.baseAddress! + k &* width
-                for c in 0..<width { d[c] += s[c] }
-            }
+        move(width: width, forward: false, sendBuf: sendBuf, recvBuf: recvBuf)
+        for k in sendRows.indices where !keptSend.contains(k) {
+            let d = du + Int(sendRows[k]) &* lddu, s = sendBuf + k &* width
+            for c in 0..<width { d[c] += s[c] }
         }
         for k in 0..<keptSend.count {
             let d = du + Int(sendRows[ks &+ k]) &* lddu, s = dut + Int(recvRows[kr &+ k]) &* lddut
@@ -163,27 +168,34 @@ public final class CorruptionExchange {
         }
     }
 
-    func ensure(_ width: Int) {
-        if sendBuf.count < sendRows.count * width { sendBuf = [Float](repeating: 0, count: sendRows.count * width) }
-        if recvBuf.count < recvRows.count * width { recvBuf = [Float](repeating: 0, count: recvRows.count * width) }
+    /// The send buffer (sendRows.count × width) and the receive buffer (recvRows.count × width):
+    /// in `scratch` when it holds both, else in the exchange's own allocation (grown as needed).
+    func buffers(_ width: Int, scratch: UnsafeMutableBufferPointer<Float>?)
+        -> (send: UnsafeMutablePointer<Float>, recv: UnsafeMutablePointer<Float>) {
+        let ns = sendRows.count * width, total = bufferCount(width: width)
+        if let scratch, scratch.count >= total, let base = scratch.baseAddress { return (base, base + ns) }
+        if ownBuffer.count < Swift.max(total, 1) {
+            ownBuffer.deallocate()
+            ownBuffer = .allocate(capacity: Swift.max(total, 1))
+            ownBuffer.initialize(repeating: 0)
+        }
+        return (ownBuffer.baseAddress!, ownBuffer.baseAddress! + ns)
     }
 
     /// The exchange of the rows that change rank (this rank's own counts zero: those rows are
     /// copied directly by the caller).
-    func move(width: Int, forward: Bool) {
+    func move(width: Int, forward: Bool, sendBuf: UnsafeMutablePointer<Float>, recvBuf: UnsafeMutablePointer<Float>) {
         let me = graph.rank
         var sc = sendCounts, rc = recvCounts
         sc[me] = 0; rc[me] = 0
+        let sendBytes = UnsafeMutableRawBufferPointer(start: sendBuf, count: sendRows.count * width * 4)
+        let recvBytes = UnsafeMutableRawBufferPointer(start: recvBuf, count: recvRows.count * width * 4)
         if forward {
-            sendBuf.withUnsafeBytes { s in recvBuf.withUnsafeMutableBytes { r in
-                comm.exchange(send: s, sendCounts: sc, sendOffsets: sendOffsets,
-                              receive: r, recvCounts: rc, recvOffsets: recvOffsets, elementSize: width * 4)
-            } }
+            comm.exchange(send: UnsafeRawBufferPointer(sendBytes), sendCounts: sc, sendOffsets: sendOffsets,
+                          receive: recvBytes, recvCounts: rc, recvOffsets: recvOffsets, elementSize: width * 4)
         } else {
-            recvBuf.withUnsafeBytes { s in sendBuf.withUnsafeMutableBytes { r in
-                comm.exchange(send: s, sendCounts: rc, sendOffsets: recvOffsets,
-                              receive: r, recvCounts: sc, recvOffsets: sendOffsets, elementSize: width * 4)
-            } }
+            comm.exchange(send: UnsafeRawBufferPointer(recvBytes), sendCounts: rc, sendOffsets: recvOffsets,
+                          receive: sendBytes, recvCounts: sc, recvOffsets: sendOffsets, elementSize: width * 4)
         }
     }
 }

@@ -73,8 +73,10 @@ public final class GraphSTModel {
     public let readout: Readout
     public let graph: LocalGraph
     public let comm: Communicator
-    /// This rank's rows of the preprocessed expression (N × G).
-    public private(set) var x: CSRMatrix
+    /// This rank's rows of the preprocessed expression (N × G), 16-bit indices when G fits.
+    public var x: GeneMatrix { stored.matrix }
+    /// X and its layouts for speed (`fastLayouts`), in X's index width.
+    var stored: StoredX
 
     let halo: HaloExchanger
     let corruption: CorruptionExchange
@@ -102,16 +104,11 @@ public final class GraphSTModel {
     /// numbers do not depend on its size. OpenBLAS is held at one thread during each epoch (our
     /// threads make the sgemm calls, one row block each).
     public var pool: ThreadPool = .serial
-    /// X in CSC per 4096-row block, built once (X is fixed for the run): Xᵀ·[Y|∂U] as a gather,
-    /// row-parallel and bitwise equal to the scatter form; faster than the scatter inside an epoch
-    /// on DLPFC even on one thread (1.2–1.7×, docs/PERFORMANCE.md), for nnz(X) × 8 more bytes
-    /// (the caller decides: `fastLayouts`).
-    var xT: TransposedBlocks?
-
-    /// X cut into column (gene) blocks, built once: X·[W1|W2ᵀ] with the active rows of [W1|W2ᵀ]
-    /// in L2, bitwise equal to the plain product (docs/PERFORMANCE.md), for nnz(X) × 8 more bytes
-    /// (the caller decides: `fastLayouts`; without it the plain `Sparse.spmm` runs).
-    var xBlocks: ColumnBlocks?
+    // `stored` holds, with `fastLayouts`, X in CSC per 4096-row block, built once (X is fixed for
+    // the run): Xᵀ·[Y|∂U] as a gather, row-parallel and bitwise equal to the scatter form; faster
+    // than the scatter inside an epoch on DLPFC even on one thread (1.2–1.7×, docs/PERFORMANCE.md);
+    // and X cut into column (gene) blocks: X·[W1|W2ᵀ] with the active rows of [W1|W2ᵀ] in L2,
+    // bitwise equal to the plain product. Each costs nnz(X) × (4 + index bytes) more.
 
     /// Bytes of the activation arena for `n` owned rows, `nLocal` local rows, width d, G genes.
     public static func arenaBytes(n: Int, nLocal: Int, d: Int, genes: Int) -> Int {
@@ -119,7 +116,7 @@ public final class GraphSTModel {
     }
 
     /// Whether this model holds the two extra layouts of X (transposed and column-blocked).
-    public var hasFastLayouts: Bool { xT != nil }
+    public var hasFastLayouts: Bool { stored.hasFastLayouts }
     /// Mᵀ (L × N, CSR), built once: the readout backward's Mᵀ·[∂s|∂s̃] as a row-parallel gather.
     let maskT: CSRMatrix
 
@@ -139,11 +136,17 @@ public final class GraphSTModel {
     ///   - fastLayouts: build `xT` and `xBlocks` (each nnz(X) × 8 bytes) for the gather form of
     ///     Xᵀ·[Y|∂U] and the column-blocked X·[W1|W2ᵀ]; without them the plain kernels run, with
     ///     the same bits (both layouts are tested bitwise equal to them).
-    public init(x: CSRMatrix, graph: LocalGraph, dim: Int, weights: LossWeights = .init(),
+    public convenience init(x: CSRMatrix, graph: LocalGraph, dim: Int, weights: LossWeights = .init(),
+                            readout: Readout = .local, fastLayouts: Bool = true, comm: Communicator) {
+        self.init(x: GeneMatrix(x), graph: graph, dim: dim, weights: weights, readout: readout,
+                  fastLayouts: fastLayouts, comm: comm)
+    }
+
+    /// The same with X in either index width.
+    public init(x: GeneMatrix, graph: LocalGraph, dim: Int, weights: LossWeights = .init(),
                 readout: Readout = .local, fastLayouts: Bool = true, comm: Communicator) {
         precondition(x.rows == graph.nOwned, "X has \(x.rows) rows but the rank owns \(graph.nOwned) spots")
         precondition(dim > 0 && dim % 8 == 0, "the latent width d = \(dim) must be a positive multiple of 8")
-        self.x = x
         self.graph = graph
         self.comm = comm
         self.weights = weights
@@ -153,11 +156,10 @@ public final class GraphSTModel {
         halo = HaloExchanger(plan: graph.halo, comm: comm)
         corruption = CorruptionExchange(graph: graph, comm: comm)
         var sq = 0.0
-        for v in x.values { sq += Double(v) * Double(v) }
+        x.values.withUnsafeBufferPointer { for v in $0 { sq += Double(v) * Double(v) } }
         xNormSquared = comm.sum(sq)
         act = Activations(n: n, nLocal: nL, d: dim, genes: x.cols)
-        xT = fastLayouts ? TransposedBlocks(x) : nil
-        xBlocks = fastLayouts ? ColumnBlocks(x, block: ColumnBlocks.columnBlock(width: 2 * dim)) : nil
+        stored = StoredX(x, fastLayouts: fastLayouts, dim: dim)
         maskT = graph.mask.transposed()
         let f64Count = 2 * dim * x.cols + 2 * dim
         f64 = .allocate(capacity: f64Count)
@@ -183,9 +185,7 @@ public final class GraphSTModel {
         guard !released else { return }
         released = true
         act.deallocate()
-        x = CSRMatrix(rows: 0, cols: x.cols, indptr: [0], indices: [], values: [])
-        xT = nil
-        xBlocks = nil
+        stored = StoredX(GeneMatrix(emptyRows: 0, cols: G), fastLayouts: false, dim: d)
         scratch32 = []; scratchT = []; scratchBCE = []
     }
 
@@ -241,13 +241,14 @@ public final class GraphSTModel {
         timer?.lap("weights: [W1|W2ᵀ]")
         // W2W2ᵀ (one serial sgemm, needed only by ∂Y) as one more task beside the X pass's row blocks.
         let w2w2t = a.w2w2t.p
-        InputProjection.forward(x: x, blocks: xBlocks, w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool) {
+        stored.forward(w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool) {
             ReconstructionLoss.prepare(w2: w2, w2w2t: w2w2t, d: d, genes: G)
         }
         timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d), W2W2ᵀ beside")
         // [U | Ũ]: U from the first pass, Ũ = P U by the corruption exchange; ghost rows by halo.
         for i in 0..<n { a.u.row(i).update(from: a.xw.row(i), count: d) }
-        corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d)
+        // Its send and receive buffers in z, dead until Â·[U|Ũ] writes it (Activations.swift).
+        corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d, scratch: a.z.buffer)
         halo.exchange(a.u.p, width: d2)
         timer?.lap("corruption + halo [U|Ũ]")
         GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d2, out: a.z.p, ldo: d2, pool: pool)
@@ -326,9 +327,10 @@ public final class GraphSTModel {
         timer?.lap("Â·[∂Z|∂Z̃] (spmm Â, 2d)")
         // ∂U = Â∂Z + Pᵀ(Â∂Z̃), into the ∂U half of [Y | ∂U].
         for i in 0..<n { (a.yd.row(i) + d).update(from: a.du.row(i), count: d) }
-        corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d)
+        // Its buffers in z again: [∂Z|∂Z̃] (in z) was last read by the Â product above.
+        corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d, scratch: a.z.buffer)
         timer?.lap("reverse corruption")
-        InputProjection.backward(x: x, xT: xT, yd: a.yd.p, d: d, xt: sums + pk.xt, scratch: &scratchT, pool: pool)
+        stored.backward(yd: a.yd.p, d: d, xt: sums + pk.xt, scratch: &scratchT, pool: pool)
         timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
 
         // One allreduce for everything summed over spots, and the caller's extra slots.
@@ -374,7 +376,7 @@ public final class GraphSTModel {
         params.withUnsafeBufferPointer { p in
             InputProjection.packW1(w1: p.baseAddress! + layout.w1.lowerBound, w12t: a.w12t.p, genes: G, d: d)
         }
-        InputProjection.forward(x: x, blocks: xBlocks, w12t: a.w12t.p, d: d, width: d, out: a.u.p, ld: d2, pool: pool)
+        stored.forward(w12t: a.w12t.p, d: d, width: d, out: a.u.p, ld: d2, pool: pool)
         halo.exchange(a.u.p, width: d2)
         GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d, out: a.z.p, ldo: d2, pool: pool)
         halo.exchange(a.z.p, width: d2)

@@ -89,7 +89,7 @@ public enum HVGTieOrder: String, Sendable, CaseIterable {
 /// Negative or non-finite counts are an `InputError` on every rank naming the smallest global spot
 /// index (`rowIDs[i]` = global index of local row i; default: consecutive blocks in rank order).
 /// Collectives: 2 all-reduces (+ broadcasts) of 2G+1 and 2G float64 values, plus the checks.
-public func highlyVariableGenesSeuratV3(counts: CSRMatrix, options: HVGOptions = HVGOptions(),
+public func highlyVariableGenesSeuratV3<Index: SparseIndex>(counts: CompressedRows<Index>, options: HVGOptions = HVGOptions(),
                                         rowIDs: [Int]? = nil, comm: Communicator) throws -> HVGResult {
     precondition(rowIDs == nil || rowIDs!.count == counts.rows, "rowIDs must name every local spot")
     let names = PrepRowNames(rowIDs: rowIDs, localRows: counts.rows, comm: comm)
@@ -98,7 +98,7 @@ public func highlyVariableGenesSeuratV3(counts: CSRMatrix, options: HVGOptions =
 }
 
 /// The HVG computation on counts already validated collectively.
-func seuratV3Validated(counts: CSRMatrix, options: HVGOptions, comm: Communicator) throws -> HVGResult {
+func seuratV3Validated<Index: SparseIndex>(counts: CompressedRows<Index>, options: HVGOptions, comm: Communicator) throws -> HVGResult {
     guard options.nTopGenes > 0 else { throw InputError(field: "n_top_genes", "must be positive, got \(options.nTopGenes)") }
     let G = counts.cols
 

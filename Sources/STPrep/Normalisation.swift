@@ -31,7 +31,7 @@ public struct NormalisationOptions: Sendable, Equatable {
 
 /// Per-spot totals of a CSR matrix as scanpy's `normalize_total` computes them: float64 sums
 /// rounded to float32 (rows).
-public func spotTotals(_ x: CSRMatrix) -> [Float] {
+public func spotTotals<Index: SparseIndex>(_ x: CompressedRows<Index>) -> [Float] {
     var out = [Float](repeating: 0, count: x.rows)
     x.indptr.withUnsafeBufferPointer { P in
         x.values.withUnsafeBufferPointer { V in
@@ -57,7 +57,7 @@ public func spotTotals(_ x: CSRMatrix) -> [Float] {
 /// of local row i; default: ranks hold consecutive blocks in rank order). scanpy would divide by 1
 /// there (scanpy 1.11; older versions produced NaN) and GraphST would train on an all-zero spot;
 /// we refuse.
-public func normalizeTotal(_ x: inout CSRMatrix, targetSum: Double = 1e4, rowIDs: [Int]? = nil,
+public func normalizeTotal<Index: SparseIndex>(_ x: inout CompressedRows<Index>, targetSum: Double = 1e4, rowIDs: [Int]? = nil,
                            comm: Communicator) throws {
     precondition(rowIDs == nil || rowIDs!.count == x.rows, "rowIDs must name every local spot")
     let names = PrepRowNames(rowIDs: rowIDs, localRows: x.rows, comm: comm)
@@ -77,7 +77,7 @@ public func normalizeTotal(_ x: inout CSRMatrix, targetSum: Double = 1e4, rowIDs
 }
 
 /// scanpy `log1p`: x ← log(1 + x) on the stored values (float32).
-public func log1pInPlace(_ x: inout CSRMatrix) {
+public func log1pInPlace<Index: SparseIndex>(_ x: inout CompressedRows<Index>) {
     x.values.withUnsafeMutableBufferPointer { V in
         for p in 0..<V.count { V[p] = log1pf(V[p]) }
     }
@@ -87,7 +87,7 @@ public func log1pInPlace(_ x: inout CSRMatrix) {
 /// deviation over all spots of all ranks (ddof = 1; a zero std becomes 1) and clips at `maxValue`.
 /// The matrix stays sparse. One all-reduce of 2·cols + 1 float64 partial sums. Returns the stds.
 @discardableResult
-public func scaleUnitVariance(_ x: inout CSRMatrix, maxValue: Double? = 10, comm: Communicator) -> [Double] {
+public func scaleUnitVariance<Index: SparseIndex>(_ x: inout CompressedRows<Index>, maxValue: Double? = 10, comm: Communicator) -> [Double] {
     let G = x.cols
     var buf = [Double](repeating: 0, count: 2 &* G &+ 1)
     buf.withUnsafeMutableBufferPointer { B in
@@ -130,8 +130,9 @@ public func scaleUnitVariance(_ x: inout CSRMatrix, maxValue: Double? = 10, comm
 
 /// The outcome of GraphST's preprocessing on one rank.
 public struct PreprocessResult: Sendable {
-    /// This rank's spots × the selected genes: normalised, log1p'd, scaled and clipped (float32 CSR).
-    public var X: CSRMatrix
+    /// This rank's spots × the selected genes: normalised, log1p'd, scaled and clipped (float32 CSR,
+    /// 16-bit column indices when the selected genes fit: `GeneMatrix`).
+    public var X: GeneMatrix
     /// Selected gene indices (increasing): column c of `X` is gene `selectedGenes[c]`.
     public var selectedGenes: [Int]
     /// The HVG statistics (identical on every rank).
@@ -153,7 +154,7 @@ public struct PreprocessResult: Sendable {
 public func preprocess(counts: CSRMatrix, hvg: HVGOptions = HVGOptions(),
                        normalisation: NormalisationOptions = NormalisationOptions(),
                        rowIDs: [Int]? = nil, comm: Communicator) throws -> PreprocessResult {
-    var copy = counts
+    var copy = GeneMatrix.wide(counts)
     return try preprocess(consuming: &copy, hvg: hvg, normalisation: normalisation, rowIDs: rowIDs, comm: comm)
 }
 
@@ -161,9 +162,41 @@ public func preprocess(counts: CSRMatrix, hvg: HVGOptions = HVGOptions(),
 /// compacted towards the front of each row, which never overtakes the reading position), so a
 /// rank holds one copy of its rows instead of two; `counts` is left empty. This is what `run`
 /// uses: on a 10⁸-entry rank the second copy alone would be 0.8 GB.
-public func preprocess(consuming counts: inout CSRMatrix, hvg: HVGOptions = HVGOptions(),
+///
+/// X keeps 16-bit indices when the counts have them. 32-bit counts whose selected genes fit 16 bits
+/// (`GeneMatrix.usesNarrowIndices`; e.g. > 65 536 genes read, 3000 selected) are narrowed once the
+/// unselected entries are gone, when that does not raise the rank's peak: the narrowing holds both
+/// index arrays of X at once (10 bytes per kept entry), which must not exceed the counts as read
+/// (8 per read entry).
+public func preprocess(consuming counts: inout GeneMatrix, hvg: HVGOptions = HVGOptions(),
                        normalisation: NormalisationOptions = NormalisationOptions(),
                        rowIDs: [Int]? = nil, comm: Communicator) throws -> PreprocessResult {
+    let empty = GeneMatrix(emptyRows: 0, cols: counts.cols)
+    switch counts {
+    case .narrow(var m):
+        counts = empty   // m's arrays are now unique: preprocessed in place
+        let r = try preprocessRows(consuming: &m, hvg: hvg, normalisation: normalisation, rowIDs: rowIDs, comm: comm)
+        return PreprocessResult(X: .narrow(r.X), selectedGenes: r.selected, stats: r.stats, scaleStd: r.std)
+    case .wide(var m):
+        counts = empty
+        let read = m.nnz
+        var r = try preprocessRows(consuming: &m, hvg: hvg, normalisation: normalisation, rowIDs: rowIDs, comm: comm)
+        // The same answer on every rank: the largest ratio of kept to read entries decides.
+        var ratio = [Double(r.X.nnz) * 10 - Double(read) * 8]
+        ratio.withUnsafeMutableBufferPointer { comm.allreduceMax($0) }
+        guard ratio[0] <= 0, GeneMatrix.usesNarrowIndices(cols: r.X.cols) else {
+            return PreprocessResult(X: .wide(r.X), selectedGenes: r.selected, stats: r.stats, scaleStd: r.std)
+        }
+        let x = r.X
+        r.X = CSRMatrix(rows: 0, cols: x.cols, indptr: [0], indices: [], values: [])
+        return PreprocessResult(X: GeneMatrix(consume x), selectedGenes: r.selected, stats: r.stats, scaleStd: r.std)
+    }
+}
+
+/// `preprocess(consuming:…)` on one index width: X in the counts' arrays.
+func preprocessRows<Index: SparseIndex>(consuming counts: inout CompressedRows<Index>, hvg: HVGOptions,
+                                        normalisation: NormalisationOptions, rowIDs: [Int]?, comm: Communicator)
+    throws -> (X: CompressedRows<Index>, selected: [Int], stats: HVGResult, std: [Double]) {
     precondition(rowIDs == nil || rowIDs!.count == counts.rows, "rowIDs must name every local spot")
     let names = PrepRowNames(rowIDs: rowIDs, localRows: counts.rows, comm: comm)
     try prepValidateCounts(counts, requireNonZeroRows: true, names: names, comm: comm)
@@ -178,7 +211,7 @@ public func preprocess(consuming counts: inout CSRMatrix, hvg: HVGOptions = HVGO
     for (c, g) in selected.enumerated() { colMap[g] = Int32(c) }
     let rows = counts.rows, genes = counts.cols
     var ptr = counts.indptr, idx = counts.indices, val = counts.values
-    counts = CSRMatrix(rows: 0, cols: genes, indptr: [0], indices: [], values: [])   // idx, val now unique
+    counts = CompressedRows(rows: 0, cols: genes, indptr: [0], indices: [], values: [])   // idx, val now unique
     var w = 0
     idx.withUnsafeMutableBufferPointer { I in
         val.withUnsafeMutableBufferPointer { V in
@@ -190,7 +223,7 @@ public func preprocess(consuming counts: inout CSRMatrix, hvg: HVGOptions = HVGO
                     while p < e {
                         let c = M[Int(I[p])]
                         if c >= 0 {
-                            I[w] = c
+                            I[w] = Index(truncatingIfNeeded: c)   // c < selected.count ≤ genes: fits
                             V[w] = log1pf(V[p] / factor)
                             w &+= 1
                         }
@@ -211,7 +244,7 @@ public func preprocess(consuming counts: inout CSRMatrix, hvg: HVGOptions = HVGO
         }
     }
     // `consume`: X must hold the only reference, or the scaling below would copy the values.
-    var X = CSRMatrix(rows: rows, cols: selected.count, indptr: consume ptr, indices: consume idx, values: consume val)
+    var X = CompressedRows(rows: rows, cols: selected.count, indptr: consume ptr, indices: consume idx, values: consume val)
     let std = scaleUnitVariance(&X, maxValue: normalisation.maxValue, comm: comm)
-    return PreprocessResult(X: X, selectedGenes: selected, stats: stats, scaleStd: std)
+    return (X, selected, stats, std)
 }

@@ -47,7 +47,7 @@ struct PrepRowNames {
 /// Checks raw counts collectively: every stored value finite and non-negative, column indices in
 /// range and (when `requireNonZeroRows`) every spot with a positive total. Throws the same
 /// `InputError` on every rank, naming the smallest offending global spot index.
-func prepValidateCounts(_ counts: CSRMatrix, requireNonZeroRows: Bool, names: PrepRowNames,
+func prepValidateCounts<Index: SparseIndex>(_ counts: CompressedRows<Index>, requireNonZeroRows: Bool, names: PrepRowNames,
                         comm: Communicator) throws {
     var firstInvalid: Int? = nil
     var firstEmpty: Int? = nil
@@ -55,7 +55,7 @@ func prepValidateCounts(_ counts: CSRMatrix, requireNonZeroRows: Bool, names: Pr
     counts.indptr.withUnsafeBufferPointer { P in
         counts.indices.withUnsafeBufferPointer { I in
             counts.values.withUnsafeBufferPointer { V in
-                let cols = Int32(counts.cols)
+                let cols = counts.cols
                 for r in 0..<counts.rows {
                     var total = 0.0
                     var ok = true
@@ -63,7 +63,7 @@ func prepValidateCounts(_ counts: CSRMatrix, requireNonZeroRows: Bool, names: Pr
                     let e = P[r &+ 1]
                     while p < e {
                         let v = V[p]
-                        if !(v >= 0) || !v.isFinite || I[p] < 0 || I[p] >= cols { ok = false }
+                        if !(v >= 0) || !v.isFinite || I[p] < 0 || Int(I[p]) >= cols { ok = false }
                         total += Double(v)
                         p &+= 1
                     }

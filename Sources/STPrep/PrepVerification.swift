@@ -140,9 +140,10 @@ public enum PrepVerification {
 
     static func matrixCheck(result: PreprocessResult, refSelected: [Int], refX: CSRMatrix, shared: [Int]) -> PrepCheck {
         let name = "X"
-        guard refX.rows == result.X.rows, refX.cols == refSelected.count else {
+        let X = result.X.wideMatrix
+        guard refX.rows == X.rows, refX.cols == refSelected.count else {
             return PrepCheck(name: name, error: .infinity, tolerance: 1e-5, unit: "max rel error",
-                             detail: "shape \(result.X.rows)×\(result.X.cols), reference \(refX.rows)×\(refX.cols) with \(refSelected.count) HVGs")
+                             detail: "shape \(X.rows)×\(X.cols), reference \(refX.rows)×\(refX.cols) with \(refSelected.count) HVGs")
         }
         // Column of each shared gene in ours and in the reference.
         var ourCol = [Int32](repeating: -1, count: (result.selectedGenes.last ?? 0) + 1)
@@ -151,11 +152,11 @@ public enum PrepVerification {
         for (c, g) in refSelected.enumerated() where g < ourCol.count { refToOurs[c] = ourCol[g] }
         var worst = 0.0, compared = 0, mismatched = 0
         var worstAt = (-1, -1)
-        var dense = [Float](repeating: 0, count: result.X.cols)
-        var present = [Bool](repeating: false, count: result.X.cols)
+        var dense = [Float](repeating: 0, count: X.cols)
+        var present = [Bool](repeating: false, count: X.cols)
         for r in 0..<refX.rows {
-            for p in result.X.indptr[r]..<result.X.indptr[r + 1] {
-                let c = Int(result.X.indices[p]); dense[c] = result.X.values[p]; present[c] = true
+            for p in X.indptr[r]..<X.indptr[r + 1] {
+                let c = Int(X.indices[p]); dense[c] = X.values[p]; present[c] = true
             }
             var seen = 0
             for p in refX.indptr[r]..<refX.indptr[r + 1] {
@@ -170,13 +171,13 @@ public enum PrepVerification {
             }
             // Entries we store for shared genes that the reference does not.
             var oursShared = 0
-            for p in result.X.indptr[r]..<result.X.indptr[r + 1] {
-                let g = result.selectedGenes[Int(result.X.indices[p])]
+            for p in X.indptr[r]..<X.indptr[r + 1] {
+                let g = result.selectedGenes[Int(X.indices[p])]
                 if refSelected.binarySearchContains(g) { oursShared += 1 }
             }
             mismatched += oursShared - seen
-            for p in result.X.indptr[r]..<result.X.indptr[r + 1] {
-                let c = Int(result.X.indices[p]); dense[c] = 0; present[c] = false
+            for p in X.indptr[r]..<X.indptr[r + 1] {
+                let c = Int(X.indices[p]); dense[c] = 0; present[c] = false
             }
         }
         if mismatched > 0 { worst = .infinity }

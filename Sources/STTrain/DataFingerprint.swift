@@ -109,7 +109,15 @@ public struct DataFingerprint: Codable, Sendable, Equatable {
     /// - Parameters:
     ///   - counts: this rank's raw counts, one row per spot in `globalRows` order.
     ///   - globalRows: the global index of each row.
-    public static func countsDigest(_ counts: CSRMatrix, globalRows: [Int]) -> UInt64 {
+    public static func countsDigest(_ counts: GeneMatrix, globalRows: [Int]) -> UInt64 {
+        switch counts {
+        case .narrow(let m): return countsDigest(m, globalRows: globalRows)
+        case .wide(let m): return countsDigest(m, globalRows: globalRows)
+        }
+    }
+
+    /// The digest of counts in one index width (the same value for either width of the same counts).
+    public static func countsDigest<Index: SparseIndex>(_ counts: CompressedRows<Index>, globalRows: [Int]) -> UInt64 {
         precondition(globalRows.count == counts.rows)
         var total: UInt64 = 0
         counts.indptr.withUnsafeBufferPointer { P in
@@ -119,7 +127,7 @@ public struct DataFingerprint: Codable, Sendable, Equatable {
                         var h = Hash64(seed: UInt64(globalRows[r]))
                         var stored = 0
                         for p in P[r]..<P[r + 1] where V[p] != 0 {
-                            h.add(UInt64(UInt32(bitPattern: I[p])) << 32 | UInt64(V[p].bitPattern))
+                            h.add(UInt64(UInt32(truncatingIfNeeded: I[p])) << 32 | UInt64(V[p].bitPattern))
                             stored += 1
                         }
                         h.add(stored)
@@ -148,7 +156,7 @@ public struct DataFingerprint: Codable, Sendable, Equatable {
         let digest = UInt64(bitPattern: halves[0]) &+ (UInt64(bitPattern: halves[1]) &<< 32)
 
         var sums = [0.0, 0.0]
-        for v in prep.X.values { sums[0] += Double(v); sums[1] += Double(v) * Double(v) }
+        prep.X.values.withUnsafeBufferPointer { for v in $0 { sums[0] += Double(v); sums[1] += Double(v) * Double(v) } }
         comm.allreduceSum(&sums)
 
         var c = Hash64()

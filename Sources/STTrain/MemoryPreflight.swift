@@ -12,11 +12,13 @@ import STPartition
 /// - arrays every rank holds for the whole slide: coordinates 16N, stored counts per spot and RCB
 ///   weights 16N, RCB work 24N, kNN lists (12 + 4k)N, owner and local maps 8N, the epoch's
 ///   corruption permutation and plan 12N: (88 + 4k)·N;
-/// - X: 8z: the counts are read straight into local row order and preprocessed in place, so a rank
-///   holds one copy of its rows (float32 value + int32 column per entry). The two extra layouts
+/// - X: 6z or 8z: the counts are read straight into local row order and preprocessed in place, so a
+///   rank holds one copy of its rows: a float32 value and a column index per entry, the index
+///   16-bit when the source reads straight into 16 bits and the genes fit (≤ 65 536, `GeneMatrix`,
+///   `SlideSource.countsIndexBits`), else 32-bit. The two extra layouts
 ///   for speed, transposed (the gather form of Xᵀ·[Y|∂U]) and column-blocked (X·[W1|W2ᵀ] with
-///   its operand in L2), 8z each, are built only when the rank then still stays under half its
-///   memory (`RunPipeline.fastLayoutsFit`), so they are not part of the bound;
+///   its operand in L2), 6z or 8z each, are built only when the rank then still stays under half
+///   its memory (`RunPipeline.fastLayoutsFit`), so they are not part of the bound;
 /// - the graph and the activation arena: ≈ 76·d·n (arena 64·d·n: eight buffers of width 2d, the
 ///   backward ones living in dead forward ones; plus Â, M and Mᵀ rows);
 /// - parameters, gradient and Adam moments 16·(2Gd + d²), and the float64 G×2d accumulators 32·G·d;
@@ -26,12 +28,16 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
     public var slideWideBytes: Int
     public var countsBytes: Int
     public var modelBytes: Int
+    /// Bits per column index of the counts as read (16 or 32).
+    public var indexBits: Int
 
+    /// - indexBits: of the counts as read: 16 when the input's genes fit (`GeneMatrix.usesNarrowIndices`).
     public init(spots N: Int, storedCounts Z: Int, rankSpots n: Int, rankStoredCounts z: Int, genes: Int,
-                dim d: Int, neighbours k: Int, isRoot: Bool) {
+                dim d: Int, neighbours k: Int, isRoot: Bool, indexBits: Int = 32) {
         let base = 96 << 20
         slideWideBytes = (88 + 4 * k) * N + (isRoot ? (4 * (d + 24) + 64) * N : 0)
-        countsBytes = 8 * z
+        self.indexBits = indexBits
+        countsBytes = GeneMatrix.bytesPerEntry(indexBits: indexBits) * z
         let g = min(genes, 3000)   // HVGs kept (seurat_v3 n_top_genes, GraphST's 3000)
         modelBytes = 76 * d * n + 16 * (2 * g * d + d * d) + 32 * g * d
         bytes = base + slideWideBytes + countsBytes + modelBytes
@@ -41,11 +47,11 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
     /// The largest estimate over `ranks` ranks of an RCB partition with `counts[r]` spots and
     /// `stored[r]` stored counts on rank r (rank 0 carries the gathered results).
     public static func largest(spots: Int, storedCounts: Int, counts: [Int], stored: [Int], genes: Int,
-                               dim: Int, neighbours: Int) -> MemoryEstimate {
+                               dim: Int, neighbours: Int, indexBits: Int = 32) -> MemoryEstimate {
         var best: MemoryEstimate?
         for r in counts.indices {
             let e = MemoryEstimate(spots: spots, storedCounts: storedCounts, rankSpots: counts[r], rankStoredCounts: stored[r],
-                                   genes: genes, dim: dim, neighbours: neighbours, isRoot: r == 0)
+                                   genes: genes, dim: dim, neighbours: neighbours, isRoot: r == 0, indexBits: indexBits)
             if best == nil || e.bytes > best!.bytes { best = e }
         }
         return best!
@@ -95,16 +101,18 @@ extension RunPipeline {
     /// plus them stays under half the memory a rank may use, so that speed never costs the
     /// headroom a large slide needs. The same answer on every rank (largest estimate, largest X).
     /// Without a known limit (no /proc/meminfo, no --max-memory) they are built.
-    func fastLayoutsFit(largestStoredEntries z: Int, largestRows n: Int) -> Bool {
+    func fastLayoutsFit(largestStoredEntries z: Int, largestRows n: Int, genes: Int, indexBits: Int) -> Bool {
         guard let limit = memoryLimit, let estimate = memoryEstimate else { return true }
-        return estimate + Self.fastLayoutBytes(storedEntries: z, rows: n) <= limit / 2
+        return estimate + Self.fastLayoutBytes(storedEntries: z, rows: n, genes: genes, indexBits: indexBits) <= limit / 2
     }
 
-    /// Bytes of the transposed and the column-blocked copies of a rank's X: 8 per entry each, plus
-    /// the blocked copy's row pointers (8 bytes per row per block of 256 genes) and the transposed
-    /// copy's (8 per gene per 4096 rows).
-    static func fastLayoutBytes(storedEntries z: Int, rows n: Int, genes: Int = 3000) -> Int {
-        16 * z + 8 * n * ((genes + 255) / 256) + 8 * genes * ((n + 4095) / 4096)
+    /// Bytes of the transposed and the column-blocked copies of a rank's X: X's bytes per entry
+    /// each (6 with 16-bit indices, 8 with 32-bit: `GeneMatrix`), plus the blocked copy's row
+    /// pointers (8 bytes per row per block of 256 genes) and the transposed copy's (8 per gene per
+    /// 4096 rows).
+    static func fastLayoutBytes(storedEntries z: Int, rows n: Int, genes: Int = 3000, indexBits: Int = 32) -> Int {
+        2 * GeneMatrix.bytesPerEntry(indexBits: indexBits) * z + 8 * n * ((genes + 255) / 256)
+            + 8 * genes * ((n + 4095) / 4096)
     }
 
     /// Refuses, on every rank alike and before X is read, a run whose largest rank would need more
@@ -116,8 +124,9 @@ extension RunPipeline {
         for (i, r) in partition.owner.enumerated() { spots[Int(r)] += 1; stored[Int(r)] += rowNNZ[i] }
         let Z = stored.reduce(0, +)
         let genes = min(source.geneCount, config.data.nTopGenes), d = config.model.dim, k = config.data.neighbours
+        let bits = source.countsIndexBits
         let e = MemoryEstimate.largest(spots: N, storedCounts: Z, counts: spots, stored: stored, genes: genes,
-                                       dim: d, neighbours: k)
+                                       dim: d, neighbours: k, indexBits: bits)
         memoryEstimate = e.bytes
         let env = ProcessInfo.processInfo.environment
         let perNode = Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? P
@@ -131,7 +140,7 @@ extension RunPipeline {
         while q <= 1 << 16 {
             let n = Int(Double(N) / Double(q) * 1.05), z = Int(Double(Z) / Double(q) * 1.05)
             let t = MemoryEstimate(spots: N, storedCounts: Z, rankSpots: n, rankStoredCounts: z, genes: genes,
-                                   dim: d, neighbours: k, isRoot: true)
+                                   dim: d, neighbours: k, isRoot: true, indexBits: bits)
             if t.bytes <= limit { fits = q; break }
             q = q < 64 ? q + 1 : q + q / 8
         }

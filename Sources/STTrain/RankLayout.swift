@@ -75,7 +75,7 @@ public struct RankLayout: Sendable {
     public var ownedInts: [Int] { owned.map(\.int) }
 
     /// The GraphST model on this rank's rows of X (local row order) and graph.
-    public func model(x: CSRMatrix, dim: Int, weights: LossWeights, readout: Readout, fastLayouts: Bool = true,
+    public func model(x: GeneMatrix, dim: Int, weights: LossWeights, readout: Readout, fastLayouts: Bool = true,
                       comm: Communicator) -> GraphSTModel {
         GraphSTModel(x: x, graph: graph, dim: dim, weights: weights, readout: readout, fastLayouts: fastLayouts, comm: comm)
     }

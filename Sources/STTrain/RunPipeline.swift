@@ -32,6 +32,8 @@ public final class RunPipeline {
     var memoryLimit: Int?
     /// Whether the ranks hold the extra layouts of X (`fastLayoutsFit`), for the summary.
     var fastLayouts = true
+    /// Bits per column index of this run's X (16 or 32, `GeneMatrix`), for the summary.
+    var xIndexBits = 32
     /// The output folder's lock (rank 0; held until the process exits).
     var outputLock: Int32 = -1
     var clock = DispatchTime.now().uptimeNanoseconds
@@ -99,8 +101,8 @@ public final class RunPipeline {
         let localIDs = rowOrder.owned.map(\.int)
         phase("partition", next: "reading X")
 
-        var counts: CSRMatrix
-        do { counts = try source.counts(rows: ascending, order: rowOrder.ascendingPosition) } catch { throw RankLocalError(error) }
+        var counts: GeneMatrix
+        do { counts = try source.geneCounts(rows: ascending, order: rowOrder.ascendingPosition) } catch { throw RankLocalError(error) }
         let countsDigest = DataFingerprint.countsDigest(counts, globalRows: localIDs)
         phase("read_x", next: "preprocessing")
 
@@ -134,9 +136,12 @@ public final class RunPipeline {
         var largest = [Double(prep.X.nnz), Double(prep.X.rows)]   // one collective for both maxima
         largest.withUnsafeMutableBufferPointer { comm.allreduceMax($0) }
         let largestX = Int(largest[0]), largestRows = Int(largest[1])
-        fastLayouts = fastLayoutsFit(largestStoredEntries: largestX, largestRows: largestRows)
+        xIndexBits = prep.X.indexBits
+        fastLayouts = fastLayoutsFit(largestStoredEntries: largestX, largestRows: largestRows, genes: prep.X.cols,
+                                     indexBits: prep.X.indexBits)
         if fastLayouts, let e = memoryEstimate {   // the summary's bound includes them
-            memoryEstimate = e + Self.fastLayoutBytes(storedEntries: largestX, rows: largestRows, genes: prep.X.cols)
+            memoryEstimate = e + Self.fastLayoutBytes(storedEntries: largestX, rows: largestRows, genes: prep.X.cols,
+                                                      indexBits: prep.X.indexBits)
         }
         let model = layout.model(x: prep.X, dim: config.model.dim, weights: config.model.lossWeights,
                                  readout: config.model.readout, fastLayouts: fastLayouts, comm: comm)
@@ -170,6 +175,8 @@ public struct RunSummary: Encodable {
     /// Whether the ranks held the transposed and column-blocked copies of X that speed up the two
     /// X passes (only when memory is plentiful; the numbers are the same either way).
     public var x_fast_layouts: Bool
+    /// Bits per column index of X (16 when its genes fit: 6 bytes per stored entry; else 32: 8).
+    public var x_index_bits: Int
     public var final_loss: Double
     public var final_loss_feat: Double
     public var final_loss_sl_1: Double
@@ -332,7 +339,7 @@ extension RunPipeline {
         // at the start. A run stopped early leaves only its checkpoint: it exits within the grace
         // period, and no half-trained result.h5ad can be mistaken for a finished one.
         // X lives on in the model alone (freed with its arena once the embedding is out).
-        setup.prep.X = CSRMatrix(rows: 0, cols: setup.prep.X.cols, indptr: [0], indices: [], values: [])
+        setup.prep.X = GeneMatrix(emptyRows: 0, cols: setup.prep.X.cols)
         // Everything below goes into a staging folder first and appears together (`OutputStaging`).
         let staging = OutputStaging(output: out)
         do {
@@ -349,7 +356,7 @@ extension RunPipeline {
             n_genes_input: source.geneCount, epochs: trainer.epochsDone, ranks: comm.size,
             train_seconds: trainSeconds, seconds_per_epoch: epochsThisRun > 0 ? trainSeconds / Double(epochsThisRun) : 0,
             phase_seconds: Dictionary(phases, uniquingKeysWith: +), phase_order: phases.map(\.0),
-            peak_rss_bytes_per_rank: rss, peak_rss_bytes_by_phase: gatherPhasePeaks(), memory_estimate_bytes: memoryEstimate, x_fast_layouts: fastLayouts, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
+            peak_rss_bytes_per_rank: rss, peak_rss_bytes_by_phase: gatherPhasePeaks(), memory_estimate_bytes: memoryEstimate, x_fast_layouts: fastLayouts, x_index_bits: xIndexBits, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
             final_loss_sl_1: last?.loss_sl_1 ?? .nan, final_loss_sl_2: last?.loss_sl_2 ?? .nan,
             blas_threads: BLAS.threads, partition: report,
             epochs_target: config.model.epochs, epochs_this_run: epochsThisRun, data_fingerprint: setup.fingerprint,

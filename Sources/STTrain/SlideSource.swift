@@ -22,6 +22,13 @@ public protocol SlideSource {
     /// its rows in its local row order. Sources that can read in any order without a second copy
     /// of the rows implement it; the default reads, then reorders.
     func counts(rows: [Int], order: [Int]) throws -> CSRMatrix
+    /// `counts(rows:order:)` as a run reads them: 16-bit column indices (`GeneMatrix`) when the
+    /// source reads straight into them (an `.h5ad` with a CSR X, the synthetic slide) and the genes
+    /// fit; the default keeps 32 bits (narrowing after reading would hold both widths at once:
+    /// `preprocess` narrows X once the unselected genes are gone, when that is cheaper).
+    func geneCounts(rows: [Int], order: [Int]) throws -> GeneMatrix
+    /// Bits per column index `geneCounts` returns (16 or 32), known before reading: the preflight's.
+    var countsIndexBits: Int { get }
     /// The per-spot table to carry into `result.h5ad` (rank 0 only calls this).
     func obs() throws -> DataFrame
     /// Gene names (var index).
@@ -39,6 +46,8 @@ public final class H5ADSource: SlideSource {
     public func rowNNZ() throws -> [Int] { try reader.rowNNZ() }
     public func counts(rows: [Int]) throws -> CSRMatrix { try reader.readX(rows: rows) }
     public func counts(rows: [Int], order: [Int]) throws -> CSRMatrix { try reader.readX(rows: rows, order: order) }
+    public func geneCounts(rows: [Int], order: [Int]) throws -> GeneMatrix { try reader.readGenes(rows: rows, order: order) }
+    public var countsIndexBits: Int { reader.readsNarrowIndices ? 16 : 32 }
     public func obs() throws -> DataFrame { try reader.obs() }
     public func geneNames() throws -> [String] { try reader.varNames() }
 }
@@ -47,6 +56,10 @@ extension SlideSource {
     public func counts(rows: [Int], order: [Int]) throws -> CSRMatrix {
         try counts(rows: rows).selectingRows(order)
     }
+    public func geneCounts(rows: [Int], order: [Int]) throws -> GeneMatrix {
+        .wide(try counts(rows: rows, order: order))
+    }
+    public var countsIndexBits: Int { 32 }
 }
 
 /// An error that only this rank saw (e.g. a bad value in its own rows of X): it must be reported
@@ -80,6 +93,8 @@ public final class SyntheticSource: SlideSource {
     public func counts(rows: [Int]) throws -> CSRMatrix { try layout.counts(rows: rows) }
     /// Each spot's counts are drawn from its own stream, so the rows are generated in `order` directly.
     public func counts(rows: [Int], order: [Int]) throws -> CSRMatrix { try layout.counts(rows: order.map { rows[$0] }) }
+    public func geneCounts(rows: [Int], order: [Int]) throws -> GeneMatrix { try layout.geneCounts(rows: order.map { rows[$0] }) }
+    public var countsIndexBits: Int { GeneMatrix.usesNarrowIndices(cols: geneCount) ? 16 : 32 }
     public func obs() throws -> DataFrame { layout.obs }
     public func geneNames() throws -> [String] { layout.geneNames }
 }

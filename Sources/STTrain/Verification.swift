@@ -107,7 +107,7 @@ public enum Verification {
             (fixAdj.selectingRows(rows.map(\.int)), fixMask.selectingRows(rows.map(\.int)))
         }
         let owned = layout.ownedInts
-        let model = layout.model(x: f.X.selectingRows(owned), dim: d, weights: LossWeights(alpha: f.alpha, beta: f.beta),
+        let model = layout.model(x: GeneMatrix(f.X.selectingRows(owned)), dim: d, weights: LossWeights(alpha: f.alpha, beta: f.beta),
                                  readout: .local, comm: comm)
         let L = model.layout
         let ini = f.initial
@@ -177,9 +177,9 @@ public enum Verification {
                                     normalisation: NormalisationOptions(targetSum: f.targetSum, maxValue: f.maxValue),
                                     rowIDs: Array(lo..<hi), comm: comm)
         // Reassemble the preprocessed rows on every rank (the prep fixtures are small) to compare.
-        let whole = try allGatherRows(result.X, comm: comm)
+        let whole = try allGatherRows(result.X.wideMatrix, comm: comm)
         var full = result
-        full.X = whole
+        full.X = .wide(whole)
         let ref = PrepReference(counts: f.counts, means: f.means, variances: f.variances, variancesNorm: f.variancesNorm,
                                 highlyVariableRank: f.highlyVariableRank, highlyVariable: f.highlyVariable,
                                 X: f.X, nTopGenes: f.nTopGenes)

@@ -26,7 +26,8 @@ struct KernelBench {
     let withBaseline: Bool
 
     func run() {
-        let x = workload.x, adj = workload.graph.adj, mask = workload.graph.mask
+        // X with 32-bit indices (the seed kernels' type); the 16-bit X the run holds is timed below.
+        let x = workload.x.wideMatrix, adj = workload.graph.adj, mask = workload.graph.mask
         let n = x.rows, G = x.cols, nL = workload.graph.nLocal
         let w = 2 * workload.model.layout.dim, d = workload.model.layout.dim
         func random(_ count: Int, seed: UInt64) -> UnsafeMutablePointer<Float> {
@@ -82,6 +83,18 @@ struct KernelBench {
         sparseCases("spmmᵀ Xᵀ·B w=2d (f64 acc)", flops: 2 * nnzX * Double(w), reference: ref2,
                     seed: { BaselineSparse.spmmTransposedAccumulate(x, bN, ldb: w, width: w, into: c64, ldc: w, scratch: &scratchSeed) },
                     current: { Sparse.spmmTransposedAccumulate(x, bN, ldb: w, width: w, into: c64, ldc: w, scratch: &scratch, path: $0) })
+        if case .narrow(let x16) = workload.x {
+            for p in paths {
+                cases.append(Case(name: "spmm X·B w=2d, 16-bit indices [\(p)]", flops: 2 * nnzX * Double(w),
+                                  reference: ref1, baselineOf: "spmm X·B w=2d [\(p)]") {
+                    Sparse.spmm(x16, bG, ldb: w, width: w, into: cN, ldc: w, path: p)
+                })
+                cases.append(Case(name: "spmmᵀ Xᵀ·B w=2d (f64 acc), 16-bit indices [\(p)]", flops: 2 * nnzX * Double(w),
+                                  reference: ref2, baselineOf: "spmmᵀ Xᵀ·B w=2d (f64 acc) [\(p)]") {
+                    Sparse.spmmTransposedAccumulate(x16, bN, ldb: w, width: w, into: c64, ldc: w, scratch: &scratch, path: p)
+                })
+            }
+        }
         sparseCases("spmm Â·V w=2d", flops: 2 * nnzA * Double(w), reference: ref1,
                     seed: { BaselineSparse.spmm(adj, bN, ldb: w, width: w, into: cN, ldc: w) },
                     current: { Sparse.spmm(adj, bN, ldb: w, width: w, into: cN, ldc: w, path: $0) })
@@ -94,7 +107,7 @@ struct KernelBench {
         // The layouts built once per run (X is fixed): X in column blocks for X·B, and the gather
         // form of Xᵀ·B in one pass per 4096-row block against sub-blocks of rows (both bitwise
         // equal to the kernels above; "speed-up" here is against the plain kernel, same path).
-        let xBlocks = ColumnBlocks(x, block: ColumnBlocks.columnBlock(width: w))
+        let xBlocks = ColumnBlocks(x, block: ColumnBlockSize.columns(width: w))
         for p in paths {
             cases.append(Case(name: "spmm X·B w=2d, \(xBlocks.blocks.count) column blocks [\(p)]", flops: 2 * nnzX * Double(w),
                               reference: ref1, baselineOf: "spmm X·B w=2d [\(p)]") {
@@ -102,7 +115,7 @@ struct KernelBench {
             })
         }
         let xTOne = TransposedBlocks(x, subBlock: 4096), xTSub = TransposedBlocks(x)
-        let sub = ColumnBlocks.columnBlock(width: 128)
+        let sub = ColumnBlockSize.columns(width: 128)
         cases.append(Case(name: "Xᵀ·B gather w=2d (f64 acc), one pass per 4096 rows", flops: 2 * nnzX * Double(w),
                           reference: ref2, baselineOf: nil) {
             xTOne.accumulate(bN, ldb: w, width: w, into: c64, ldc: w, scratch: &scratch)

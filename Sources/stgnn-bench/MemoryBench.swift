@@ -15,7 +15,7 @@ enum MemoryBench {
     static func predictedBytes(_ w: Workload) -> (x: Int, graph: Int, workspaces: Int, parameters: Int) {
         let x = w.x, g = w.graph
         let n = x.rows, nL = g.nLocal, G = x.cols, d = w.model.layout.dim, d2 = 2 * d
-        let xBytes = x.nnz * 8 + (n + 1) * 8
+        let xBytes = x.nnz * GeneMatrix.bytesPerEntry(indexBits: x.indexBits) + (n + 1) * 8
         let graphBytes = (g.adj.nnz + g.mask.nnz) * 8 + 2 * (n + 1) * 8 + g.globalCount * 4
         let ws = (8 * n * d2 + 5 * nL * d2 + nL * d + 10 * n) * 4     // the activation arena (norms, logits, ∂logits: 10 per spot)
             + G * d2 * 4 * 2 + G * d2 * 8                              // [W1|W2ᵀ], Xᵀ scratch, packed buffer

@@ -59,7 +59,8 @@ struct Workload {
     let label: String
     let setup: RunPipeline.Setup
     let comm: Communicator
-    var x: CSRMatrix { setup.prep.X }
+    /// X as the run holds it (16-bit indices when its genes fit).
+    var x: GeneMatrix { setup.prep.X }
     var graph: LocalGraph { setup.graph }
     var model: GraphSTModel { setup.model }
     /// Spots in the whole slide.

@@ -70,7 +70,7 @@ final class ThreadPoolTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(ColumnBlocks.columnBlock(width: 128), 256)   // DLPFC: 3000 genes in 12 blocks
+        XCTAssertEqual(ColumnBlockSize.columns(width: 128), 256)   // DLPFC: 3000 genes in 12 blocks
     }
 
     /// The gather form over X in CSC (per row block, in sub-blocks of rows) against the scatter

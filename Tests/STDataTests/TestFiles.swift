@@ -34,3 +34,20 @@ func assertInputError(_ file: String, _ field: String?, contains text: String? =
         XCTFail("expected an InputError, got \(error)", line: line)
     }
 }
+
+/// Writes `x` as a minimal CSR .h5ad (X, obs, var, obsm["spatial"]) with int64 indices: `indices`
+/// replaces the stored ones (any value, for files that lie).
+func writeCSRH5AD(_ x: CSRMatrix, indices: [Int64]? = nil, to p: String) throws {
+    let w = try HDF5Writer(path: p)
+    try w.createGroup("X")
+    try w.setAttribute("X", "encoding-type", "csr_matrix")
+    try w.setAttribute("X", "encoding-version", "0.1.0")
+    try w.setAttribute("X", "shape", [Int64(x.rows), Int64(x.cols)])
+    try w.write("X/data", x.values, compression: 4)
+    try w.write("X/indices", indices ?? x.indices.map { Int64($0) })
+    try w.write("X/indptr", x.indptr.map { Int64($0) })
+    try RawH5AD().writeFrame(w, "obs", (0..<x.rows).map { "o\($0)" })
+    try RawH5AD().writeFrame(w, "var", (0..<x.cols).map { "v\($0)" })
+    try w.write("obsm/spatial", (0..<(2 * x.rows)).map { Double($0) }, shape: [x.rows, 2])
+    try w.close()
+}

@@ -116,9 +116,9 @@ func checkDistributedMatchesSingleProcess(_ f: PrepFixture) throws {
                 XCTAssertEqual(res.stats.variancesNorm[j], single.stats.variancesNorm[j],
                                accuracy: 1e-12 * abs(single.stats.variancesNorm[j]))
             }
-            let expected = single.X.selectingRows(rowsOf[r])
-            XCTAssertEqual(res.X.indptr, expected.indptr)
-            XCTAssertEqual(res.X.indices, expected.indices)
+            let expected = single.X.wideMatrix.selectingRows(rowsOf[r])
+            XCTAssertEqual(res.X.wideMatrix.indptr, expected.indptr)
+            XCTAssertEqual(res.X.wideMatrix.indices, expected.indices)
             var worst: Float = 0
             for p in 0..<expected.nnz { worst = max(worst, abs(res.X.values[p] - expected.values[p]) / expected.values[p]) }
             XCTAssertLessThan(worst, 1e-6, "rank \(r) interleaved \(interleaved)")

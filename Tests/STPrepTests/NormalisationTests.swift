@@ -25,7 +25,7 @@ final class NormalisationTests: XCTestCase {
         XCTAssertEqual(r.X.rows, 60)
         XCTAssertEqual(r.X.cols, 10)
         for (j, s) in Self.std.enumerated() { XCTAssertEqual(r.scaleStd[j], s, accuracy: 1e-7 * s) }
-        let dense = r.X.toDense()
+        let dense = r.X.wideMatrix.toDense()
         for (i, expected) in Self.rows {
             for j in 0..<10 { XCTAssertEqual(Double(dense[i, j]), expected[j], accuracy: 1e-6 * max(1, expected[j]), "[\(i), \(j)]") }
         }
@@ -41,7 +41,8 @@ final class NormalisationTests: XCTestCase {
         var h = x.selectingColumns(r.selectedGenes)
         log1pInPlace(&h)
         let std = scaleUnitVariance(&h, maxValue: 10, comm: comm)
-        XCTAssertEqual(h, r.X)
+        XCTAssertEqual(h, r.X.wideMatrix)
+        XCTAssertEqual(r.X.indexBits, 16)   // 10 genes: 16-bit indices
         XCTAssertEqual(std, r.scaleStd)
     }
 

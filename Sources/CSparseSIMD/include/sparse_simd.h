@@ -18,23 +18,19 @@
 /// 2 when AVX-512F is usable (CPU and OS), 1 for AVX2, 0 otherwise (or not an x86-64 build).
 int stgnn_simd_level(void);
 
-/// C[i, 0..<w] = Σ_p val[p] · B[idx[p], 0..<w] for rows i in [r0, r1) (w a multiple of 32).
-void stgnn_spmm_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                     const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc);
-void stgnn_spmm_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                       const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc);
+// Column indices: `idx` points to int32_t (idx_bits = 32, any matrix) or uint16_t (idx_bits = 16,
+// X when its genes fit, the row blocks of Xᵀ); both widths are instantiations of the same bodies.
+// level: 2 = AVX-512, 1 = AVX2 (the caller checked `stgnn_simd_level()`).
 
-/// C[i, 0..<w] += Σ_p val[p] · B[idx[p], 0..<w], each sum continuing from C's value (column blocks).
-void stgnn_spmm_add_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                         const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc);
-void stgnn_spmm_add_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                           const float *b, ptrdiff_t ldb, ptrdiff_t w, float *c, ptrdiff_t ldc);
+/// C[i, 0..<w] = Σ_p val[p] · B[idx[p], 0..<w] for rows i in [r0, r1); with add = 1 each sum
+/// continues from C's value instead of +0 (C += A·B: a row's column blocks taken in order).
+void stgnn_spmm(int level, int add, int idx_bits, ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr,
+                const void *idx, const float *val, const float *b, ptrdiff_t ldb, ptrdiff_t w,
+                float *c, ptrdiff_t ldc);
 
 /// acc[idx[p], 0..<w] += val[p] · B[i, 0..<w] for rows i in [r0, r1): the scatter of Aᵀ·B.
-void stgnn_scatter_avx2(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                        const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc);
-void stgnn_scatter_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const int32_t *idx, const float *val,
-                          const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc);
+void stgnn_scatter(int level, int idx_bits, ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr,
+                   const void *idx, const float *val, const float *b, ptrdiff_t ldb, ptrdiff_t w, float *acc);
 
 #include "thread_pool.h"
 #include "adam_simd.h"

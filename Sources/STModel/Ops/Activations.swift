@@ -13,6 +13,8 @@ struct View {
     var count: Int { rows &* cols }
     /// Row i.
     @inline(__always) func row(_ i: Int) -> UnsafeMutablePointer<Float> { p + i &* cols }
+    /// The whole view as a buffer (lent as scratch while the view is dead).
+    var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: p, count: count) }
 }
 
 /// The activations and their gradients, each a view into one zero-initialised allocation.
@@ -28,7 +30,9 @@ struct View {
 ///     wc      F6 logits → B5                 ds  B6 (∂g, then ∂s in place)
 ///     s       F5 readout → B6                du  B9 → B10 reverse corruption
 ///
-/// e, g, norms, logits, dlogits and yd have buffers of their own.
+/// e, g, norms, logits, dlogits and yd have buffers of their own. z also hosts the corruption
+/// exchange's send and receive buffers (2·N·d ≤ L·2d floats) at F2, before Â·U writes z, and at
+/// B10, after Â·∂Z read dz.
 struct Activations {
     let xw: View       // (N, 2d)  X·[W1 | W2ᵀ] = [U | X W2ᵀ]
     let u: View        // (L, 2d)  [U | Ũ]        Ũ = P U; ghost rows by halo

@@ -31,7 +31,7 @@ enum InputProjection {
     /// bits as `Sparse.spmm` on the plain X); `beside`: independent work overlapped with it.
     /// With `blocks` (X cut into gene blocks) the blocked product, `beside` one more task of its
     /// pool job; without, the plain `Sparse.spmm` after `beside`. The same bits either way.
-    static func forward(x: CSRMatrix, blocks: ColumnBlocks?, w12t: UnsafePointer<Float>, d: Int, width: Int,
+    static func forward<Index: SparseIndex>(x: CompressedRows<Index>, blocks: ColumnBlocks<Index>?, w12t: UnsafePointer<Float>, d: Int, width: Int,
                         out: UnsafeMutablePointer<Float>, ld: Int, pool: ThreadPool = .serial,
                         beside: (() -> Void)? = nil) {
         if let blocks {
@@ -45,7 +45,7 @@ enum InputProjection {
     /// xt (G, 2d, float64) += Xᵀ (G, N) · yd (N, 2d): a local partial sum over the owned spots.
     /// With `xT` (X in CSC, per 4096-row block) the gather form on the pool, else the scatter form;
     /// both give the same bits (float32 partials over the same 4096-row blocks, rows in order).
-    static func backward(x: CSRMatrix, xT: TransposedBlocks?, yd: UnsafePointer<Float>, d: Int,
+    static func backward<Index: SparseIndex>(x: CompressedRows<Index>, xT: TransposedBlocks<Index>?, yd: UnsafePointer<Float>, d: Int,
                          xt: UnsafeMutablePointer<Double>, scratch: inout [Float], pool: ThreadPool = .serial) {
         let d2 = 2 * d
         if let xT {
@@ -63,6 +63,73 @@ enum InputProjection {
             for g in genes {
                 for a in 0..<d { dw1[g &* d &+ a] = Float(xt[g &* d2 &+ d &+ a]) }
             }
+        }
+    }
+}
+
+/// X (N, G) and, when built, its two layouts for speed (`TransposedBlocks`, `ColumnBlocks`), all in
+/// X's index width: 16 bits when the genes fit (the transposed blocks' indices are spots within a
+/// 4096-row block, so they fit too).
+struct ProjectionInput<Index: SparseIndex> {
+    var x: CompressedRows<Index>
+    /// X in column (gene) blocks for X·[W1|W2ᵀ]; nil: the plain `Sparse.spmm`.
+    var blocks: ColumnBlocks<Index>?
+    /// X in CSC per 4096-row block for Xᵀ·[Y|∂U]; nil: the scatter form.
+    var xT: TransposedBlocks<Index>?
+
+    init(_ x: CompressedRows<Index>, fastLayouts: Bool, dim d: Int) {
+        self.x = x
+        xT = fastLayouts ? TransposedBlocks(x) : nil
+        blocks = fastLayouts ? ColumnBlocks(x, block: ColumnBlockSize.columns(width: 2 * d)) : nil
+    }
+
+    func forward(w12t: UnsafePointer<Float>, d: Int, width: Int, out: UnsafeMutablePointer<Float>, ld: Int,
+                 pool: ThreadPool, beside: (() -> Void)?) {
+        InputProjection.forward(x: x, blocks: blocks, w12t: w12t, d: d, width: width, out: out, ld: ld,
+                                pool: pool, beside: beside)
+    }
+
+    func backward(yd: UnsafePointer<Float>, d: Int, xt: UnsafeMutablePointer<Double>, scratch: inout [Float],
+                  pool: ThreadPool) {
+        InputProjection.backward(x: x, xT: xT, yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool)
+    }
+}
+
+/// The model's X in whichever index width it came in (`GeneMatrix`).
+enum StoredX {
+    case narrow(ProjectionInput<UInt16>)
+    case wide(ProjectionInput<Int32>)
+
+    init(_ x: GeneMatrix, fastLayouts: Bool, dim: Int) {
+        switch x {
+        case .narrow(let m): self = .narrow(ProjectionInput(m, fastLayouts: fastLayouts, dim: dim))
+        case .wide(let m): self = .wide(ProjectionInput(m, fastLayouts: fastLayouts, dim: dim))
+        }
+    }
+
+    var matrix: GeneMatrix {
+        switch self { case .narrow(let p): return .narrow(p.x); case .wide(let p): return .wide(p.x) }
+    }
+
+    var hasFastLayouts: Bool {
+        switch self { case .narrow(let p): return p.xT != nil; case .wide(let p): return p.xT != nil }
+    }
+
+    /// out (N, width; ld) = X · w12t[:, 0..<width] (`InputProjection.forward`).
+    func forward(w12t: UnsafePointer<Float>, d: Int, width: Int, out: UnsafeMutablePointer<Float>, ld: Int,
+                 pool: ThreadPool = .serial, beside: (() -> Void)? = nil) {
+        switch self {
+        case .narrow(let p): p.forward(w12t: w12t, d: d, width: width, out: out, ld: ld, pool: pool, beside: beside)
+        case .wide(let p): p.forward(w12t: w12t, d: d, width: width, out: out, ld: ld, pool: pool, beside: beside)
+        }
+    }
+
+    /// xt (G, 2d, float64) += Xᵀ · yd (`InputProjection.backward`).
+    func backward(yd: UnsafePointer<Float>, d: Int, xt: UnsafeMutablePointer<Double>, scratch: inout [Float],
+                  pool: ThreadPool = .serial) {
+        switch self {
+        case .narrow(let p): p.backward(yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool)
+        case .wide(let p): p.backward(yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool)
         }
     }
 }

@@ -1,0 +1,38 @@
+import XCTest
+import STCore
+@testable import STTrain
+
+/// The preflight counts X at the width it will have: 6 bytes per stored entry with 16-bit column
+/// indices, 8 with 32-bit ones (`GeneMatrix`), in the estimate and in the fast layouts' bytes.
+final class MemoryPreflightTests: XCTestCase {
+    func estimate(bits: Int, z: Int) -> MemoryEstimate {
+        MemoryEstimate(spots: 1_000_000, storedCounts: 8 * z, rankSpots: 125_000, rankStoredCounts: z, genes: 3000,
+                       dim: 64, neighbours: 3, isRoot: false, indexBits: bits)
+    }
+
+    func testCountsBytesFollowTheIndexWidth() {
+        let z = 132_600_000
+        let narrow = estimate(bits: 16, z: z), wide = estimate(bits: 32, z: z)
+        XCTAssertEqual(narrow.countsBytes, 6 * z)
+        XCTAssertEqual(wide.countsBytes, 8 * z)
+        XCTAssertEqual(narrow.indexBits, 16)
+        XCTAssertEqual(wide.bytes - narrow.bytes, 2 * z)   // nothing else depends on the width
+        XCTAssertEqual(narrow.slideWideBytes, wide.slideWideBytes)
+        XCTAssertEqual(narrow.modelBytes, wide.modelBytes)
+        // The default is the 32-bit bound.
+        XCTAssertEqual(MemoryEstimate(spots: 10, storedCounts: 7, rankSpots: 10, rankStoredCounts: 7, genes: 5, dim: 8,
+                                      neighbours: 3, isRoot: true).countsBytes, 56)
+        let largest = MemoryEstimate.largest(spots: 100, storedCounts: 900, counts: [50, 50], stored: [400, 500_000], genes: 20,
+                                             dim: 8, neighbours: 3, indexBits: 16)
+        XCTAssertEqual(largest.countsBytes, 6 * 500_000)
+    }
+
+    func testFastLayoutBytesFollowTheIndexWidth() {
+        // Two copies of X (transposed, column-blocked) plus their row pointers: 12 column blocks of
+        // 8-byte pointers per row for 3000 genes in blocks of 256, 3000 per 4096-row block.
+        let z = 1_000_000, n = 10_000
+        let pointers = 8 * n * 12 + 8 * 3000 * 3
+        XCTAssertEqual(RunPipeline.fastLayoutBytes(storedEntries: z, rows: n, genes: 3000, indexBits: 16), 12 * z + pointers)
+        XCTAssertEqual(RunPipeline.fastLayoutBytes(storedEntries: z, rows: n, genes: 3000, indexBits: 32), 16 * z + pointers)
+    }
+}
