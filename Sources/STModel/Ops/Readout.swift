@@ -19,7 +19,13 @@ enum LocalReadout {
                         pool: ThreadPool = .serial) {
         let d2 = 2 * d
         Sparse.spmm(mask, e, ldb: d2, width: d2, into: s, ldc: d2, pool: pool)
-        pool.forEachBlock(count: 2 &* n) { hs in
+        pool.forEachBlock(count: 2 &* n) { hs in summaries(halfRows: hs, s: s, g: g, norms: norms, d: d) }
+    }
+
+    /// g = σ(s / n), norms = n = max(‖s‖, 1e-12) on the half-rows `hs` of s (N, 2d) read as (2N, d).
+    @inline(__always)
+    static func summaries(halfRows hs: Range<Int>, s: UnsafePointer<Float>, g: UnsafeMutablePointer<Float>,
+                          norms: UnsafeMutablePointer<Float>, d: Int) {
         for h in hs {
             let sh = s + h &* d, gh = g + h &* d
             var sq = SIMD8<Float>()
@@ -29,7 +35,6 @@ enum LocalReadout {
             for a in stride(from: 0, to: d, by: 8) {
                 VectorMath.store8(VectorMath.sigmoid(VectorMath.load8(sh + a) / nr), gh + a)
             }
-        }
         }
     }
 
