@@ -38,5 +38,6 @@ void stgnn_scatter_avx512(ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, cons
 
 #include "thread_pool.h"
 #include "adam_simd.h"
+#include "readout_simd.h"
 
 #endif

@@ -14,16 +14,10 @@ enum InputProjection {
                             w12t: UnsafeMutablePointer<Float>, genes G: Int, d: Int, pool: ThreadPool = .serial) {
         let d2 = 2 * d
         pool.forEachBlock(count: G) { genes in
-            for g in genes { (w12t + g &* d2).update(from: w1 + g &* d, count: d) }
-            // W2ᵀ in tiles of 16 genes × d: each row of W2 read 16 contiguous values at a time.
-            var g0 = genes.lowerBound
-            while g0 < genes.upperBound {
-                let g1 = Swift.min(g0 &+ 16, genes.upperBound)
-                for a in 0..<d {
-                    let src = w2 + a &* G, dst = w12t + (d &+ a)
-                    for g in g0..<g1 { dst[g &* d2] = src[g] }
-                }
-                g0 = g1
+            for g in genes {
+                let row = w12t + g &* d2
+                row.update(from: w1 + g &* d, count: d)
+                for a in 0..<d { row[d &+ a] = w2[a &* G &+ g] }
             }
         }
     }
