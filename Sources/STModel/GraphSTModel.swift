@@ -25,6 +25,7 @@ import STExchange
 // ReLU                           E = relu(Z)                      ∂Z (+)= ∂E ∘ 1[Z > 0]
 // LocalReadout / GlobalReadout   g = σ(rownorm(M E)) / σ(mean E)  ∂E += Mᵀ ∂s / ∂(mean E)
 // Bilinear                       logits s1..s4                    ∂E, ∂Wb, ∂b, ∂g
+// ReadoutLogits                  LocalReadout + Bilinear fused, one pass over row blocks (same bits)
 // BCEWithLogits                  Σ softplus                       ∂logits
 // ReconstructionLoss             K += YᵀY (Gram form)             ∂Y; after the allreduce: loss, ∂W2
 // Adam                           one loop over the flat layout
