@@ -86,12 +86,11 @@ public final class GraphSTModel {
 
     /// Every float32 activation and activation gradient: named views of one allocation.
     let act: Activations
-    /// Float64 scratch, one allocation: [W2 (d, G) | K W2 (d, G) | C (d, G) | readout sums (2d)].
+    /// Float64 scratch, one allocation: [W2 (d, G) | K W2 (d, G) | readout sums (2d)].
     let f64: UnsafeMutablePointer<Double>
     var w2d: UnsafeMutablePointer<Double> { f64 }
     var kw2: UnsafeMutablePointer<Double> { f64 + d * G }
-    var cd: UnsafeMutablePointer<Double> { f64 + 2 * d * G }
-    var readoutSums: UnsafeMutablePointer<Double> { f64 + 3 * d * G }
+    var readoutSums: UnsafeMutablePointer<Double> { f64 + 2 * d * G }
     /// The packed allreduce buffer (`PackedSums`), sized for the last call's extra slots.
     var packed: UnsafeMutableBufferPointer<Double>
     let packedLayout: PackedSums
@@ -161,7 +160,7 @@ public final class GraphSTModel {
         xT = fastLayouts ? TransposedBlocks(x) : nil
         xBlocks = fastLayouts ? ColumnBlocks(x, block: ColumnBlocks.columnBlock(width: 2 * dim)) : nil
         maskT = graph.mask.transposed()
-        let f64Count = 3 * dim * x.cols + 2 * dim
+        let f64Count = 2 * dim * x.cols + 2 * dim
         f64 = .allocate(capacity: f64Count)
         f64.initialize(repeating: 0, count: f64Count)
         packedLayout = PackedSums(d: dim, G: x.cols)
@@ -343,7 +342,7 @@ public final class GraphSTModel {
         let sl1 = (sums[0] + sums[1]) / (2 * nSlide), sl2 = (sums[2] + sums[3]) / (2 * nSlide)
         let sse = ReconstructionLoss.reduce(k: sums + pk.k, ct: sums + pk.xt, ldct: d2, w2: p + L.w2.lowerBound,
                                             xNormSquared: xNormSquared, scale: cRec, dw2: grad + L.w2.lowerBound,
-                                            w2d: w2d, kw2: kw2, cd: cd, d: d, genes: G, pool: pool)
+                                            w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
         InputProjection.gradient(xt: sums + pk.xt, dw1: grad + L.w1.lowerBound, genes: G, d: d, pool: pool)
         for i in 0..<(d &* d) { grad[L.wb.lowerBound &+ i] = Float(sums[pk.wb &+ i]) }
         grad[L.bias.lowerBound] = Float(sums[pk.b])

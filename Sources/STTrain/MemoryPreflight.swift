@@ -33,7 +33,7 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
         slideWideBytes = (88 + 4 * k) * N + (isRoot ? (4 * (d + 24) + 64) * N : 0)
         countsBytes = 8 * z
         let g = min(genes, 3000)   // HVGs kept (seurat_v3 n_top_genes, GraphST's 3000)
-        modelBytes = 76 * d * n + 16 * (2 * g * d + d * d) + 40 * g * d
+        modelBytes = 76 * d * n + 16 * (2 * g * d + d * d) + 32 * g * d
         bytes = base + slideWideBytes + countsBytes + modelBytes
         _ = Z
     }

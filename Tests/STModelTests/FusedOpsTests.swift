@@ -122,8 +122,8 @@ final class FusedOpsTests: XCTestCase {
         }
     }
 
-    /// The epilogue (`ReconstructionLoss.reduce`: per-block widening, dgemm and transposition of C;
-    /// the fused trace and ∂W2 loop on one thread) against `reduce_ref`, bitwise, 1–3 threads.
+    /// The epilogue (`ReconstructionLoss.reduce`: W2 widened per dgemm block; the fused trace and
+    /// ∂W2 loop on one thread) against `reduce_ref`, bitwise, 1–3 threads.
     func testReduceBitwiseEqualReference() {
         var rng = Xoshiro256(seed: 73)
         for (d, G) in [(64, 3000), (16, 150), (8, 9000), (64, 1)] {
@@ -134,15 +134,15 @@ final class FusedOpsTests: XCTestCase {
             let ct = (0..<(G * ldct)).map { _ in Double(rng.nextFloat() - 0.5) * 4 }
             let w2 = Self.random(d * G, scale: 0.05, rng: &rng)
             let scale: Float = 2e-5, xx = 1234.5
-            var w2d = [Double](repeating: 0, count: d * G), kw2 = w2d, cd = w2d
+            var w2d = [Double](repeating: 0, count: d * G), kw2 = w2d
             var dw0 = [Float](repeating: 0, count: d * G)
             let sse0 = ReconstructionLoss.reduce_ref(k: k, ct: ct, ldct: ldct, w2: w2, xNormSquared: xx, scale: scale,
                                                      dw2: &dw0, w2d: &w2d, kw2: &kw2, d: d, genes: G)
             for threads in [1, 2, 3] {
                 var dw1 = [Float](repeating: .nan, count: d * G)
-                w2d = [Double](repeating: .nan, count: d * G); kw2 = w2d; cd = w2d
+                w2d = [Double](repeating: .nan, count: d * G); kw2 = w2d
                 let sse1 = ReconstructionLoss.reduce(k: k, ct: ct, ldct: ldct, w2: w2, xNormSquared: xx, scale: scale,
-                                                     dw2: &dw1, w2d: &w2d, kw2: &kw2, cd: &cd, d: d, genes: G,
+                                                     dw2: &dw1, w2d: &w2d, kw2: &kw2, d: d, genes: G,
                                                      pool: ThreadPool(threads: threads))
                 XCTAssertEqual(sse1.bitPattern, sse0.bitPattern, "loss, d = \(d), G = \(G), \(threads) threads")
                 XCTAssertEqual(Self.bits(dw1), Self.bits(dw0), "∂W2, d = \(d), G = \(G), \(threads) threads")

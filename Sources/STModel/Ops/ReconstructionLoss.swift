@@ -43,16 +43,15 @@ enum ReconstructionLoss {
 
     /// After the allreduce: dw2 (d, G) = scale·(K W2 − C) and the return value ‖YW2 − X‖² =
     /// tr(W2ᵀKW2) − 2tr(W2ᵀC) + xNormSquared. k (d, d) and ct = Cᵀ (G rows, row stride ldct) are the
-    /// global sums; w2d, kw2 and cd (d, G, float64) are scratch.
+    /// global sums; w2d and kw2 (d, G, float64) are scratch.
     ///
-    /// The operations of `reduce_ref`, fewer passes: each dgemm task widens its own columns of W2
-    /// first and copies its columns of C out of Cᵀ after (so the sums below read C's rows
-    /// contiguously instead of one 8-byte value per row of Cᵀ); on one thread the two trace chains
-    /// and the rows of ∂W2 are one loop, whose independent ∂W2 work fills the latency of the chains.
+    /// The operations of `reduce_ref` in fewer passes: each dgemm task widens its own columns of W2
+    /// first (no serial widening pass); on one thread the two trace chains and the rows of ∂W2 are
+    /// one loop (one pass over Cᵀ instead of two), whose independent ∂W2 work fills the latency of
+    /// the chains; on several, the traces run as one task beside the rows of ∂W2.
     static func reduce(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
                        xNormSquared: Double, scale: Float, dw2: UnsafeMutablePointer<Float>,
-                       w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>,
-                       cd: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
+                       w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
                        pool: ThreadPool = .serial) -> Double {
         let cb = dgemmBlock(d: d), blocks = Swift.max(1, G / cb)
         pool.run(tasks: blocks) { bi in
@@ -62,20 +61,17 @@ enum ReconstructionLoss {
                 for g in c0..<c1 { dst[g] = Double(src[g]) }
             }
             BLAS.dgemm(m: d, n: c1 &- c0, k: d, a: k, lda: d, b: w2d + c0, ldb: G, c: kw2 + c0, ldc: G)
-            for g in c0..<c1 {
-                let row = ct + g &* ldct
-                for a in 0..<d { cd[a &* G &+ g] = row[a] }
-            }
         }
         let sc = Double(scale)
         var trWKW = 0.0, trWC = 0.0
         if pool.threads == 1 {
             for a in 0..<d {
-                let w2a = w2d + a &* G, kwa = kw2 + a &* G, ca = cd + a &* G, dw2a = dw2 + a &* G
+                let w2a = w2d + a &* G, kwa = kw2 + a &* G, dw2a = dw2 + a &* G
                 for g in 0..<G {
+                    let c = ct[g &* ldct &+ a]                  // C[a, g] = Cᵀ[g, a]
                     trWKW += w2a[g] * kwa[g]
-                    trWC += w2a[g] * ca[g]
-                    dw2a[g] = Float(sc * (kwa[g] - ca[g]))
+                    trWC += w2a[g] * c
+                    dw2a[g] = Float(sc * (kwa[g] - c))
                 }
             }
             return trWKW - 2 * trWC + xNormSquared
@@ -88,17 +84,17 @@ enum ReconstructionLoss {
                 if t == 0 {
                     var kw = 0.0, wc = 0.0
                     for a in 0..<d {
-                        let w2a = w2d + a &* G, kwa = kw2 + a &* G, ca = cd + a &* G
+                        let w2a = w2d + a &* G, kwa = kw2 + a &* G
                         for g in 0..<G {
                             kw += w2a[g] * kwa[g]
-                            wc += w2a[g] * ca[g]
+                            wc += w2a[g] * ct[g &* ldct &+ a]
                         }
                     }
                     tKW.pointee = kw; tC.pointee = wc
                 } else {
                     let a = t &- 1
-                    let kwa = kw2 + a &* G, ca = cd + a &* G, dw2a = dw2 + a &* G
-                    for g in 0..<G { dw2a[g] = Float(sc * (kwa[g] - ca[g])) }
+                    let kwa = kw2 + a &* G, dw2a = dw2 + a &* G
+                    for g in 0..<G { dw2a[g] = Float(sc * (kwa[g] - ct[g &* ldct &+ a])) }
                 }
             }
         } }
