@@ -1,5 +1,3 @@
-import CSparseSIMD
-
 extension Sparse {
     /// C[rows, 0..<w] = A[rows, :] · B[:, 0..<w] for one range of A's rows, on the calling thread:
     /// each row exactly as `spmm` computes it (same kernel, same order), for callers that fuse a
