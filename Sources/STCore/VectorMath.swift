@@ -63,3 +63,28 @@ extension VectorMath {
         stgnn_adam_update(Int32(level), n, p, g, m, v, beta1, beta2, eps, stepSize, bc2Sqrt)
     }
 }
+
+extension VectorMath {
+    /// The local readout's summaries on half-rows [h0, h1) of s (rows of d floats, d % 8 == 0):
+    /// nr = max(‖s_h‖, 1e-12), norms[h] = nr, g_h = σ(s_h / nr) with `sigmoid`. Vectorised in C
+    /// (Sources/CSparseSIMD/readout_simd.c) at the width of `path`, with the operations of the
+    /// SIMD8 Swift loop in its order (STModel's `LocalReadout.summaries_ref`, tested bitwise).
+    public static func readoutSummaries(halfRows hs: Range<Int>, d: Int, s: UnsafePointer<Float>,
+                                        g: UnsafeMutablePointer<Float>, norms: UnsafeMutablePointer<Float>,
+                                        path: Sparse.Path = Sparse.defaultPath) {
+        precondition(d % 8 == 0, "readout width d = \(d) must be a multiple of 8")
+        let level = Swift.min(path.rawValue, Sparse.supportedPath.rawValue)
+        stgnn_readout_summaries(Int32(level), hs.lowerBound, hs.upperBound, d, s, g, norms)
+    }
+
+    /// The local readout's backward through g = σ(s/‖s‖) on half-rows [h0, h1), in place in ds
+    /// (∂g in, ∂s out): as `readoutSummaries`, C at the width of `path` with the operations of the
+    /// Swift loop (`LocalReadout.backwardRows_ref`, tested bitwise).
+    public static func readoutBackward(halfRows hs: Range<Int>, d: Int, s: UnsafePointer<Float>,
+                                       g: UnsafePointer<Float>, norms: UnsafePointer<Float>,
+                                       ds: UnsafeMutablePointer<Float>, path: Sparse.Path = Sparse.defaultPath) {
+        precondition(d % 8 == 0, "readout width d = \(d) must be a multiple of 8")
+        let level = Swift.min(path.rawValue, Sparse.supportedPath.rawValue)
+        stgnn_readout_backward(Int32(level), hs.lowerBound, hs.upperBound, d, s, g, norms, ds)
+    }
+}

@@ -25,6 +25,7 @@ import STExchange
 // ReLU                           E = relu(Z)                      ∂Z (+)= ∂E ∘ 1[Z > 0]
 // LocalReadout / GlobalReadout   g = σ(rownorm(M E)) / σ(mean E)  ∂E += Mᵀ ∂s / ∂(mean E)
 // Bilinear                       logits s1..s4                    ∂E, ∂Wb, ∂b, ∂g
+// ReadoutLogits                  LocalReadout + Bilinear fused, one pass over row blocks (same bits)
 // BCEWithLogits                  Σ softplus                       ∂logits
 // ReconstructionLoss             K += YᵀY (Gram form)             ∂Y; after the allreduce: loss, ∂W2
 // Adam                           one loop over the flat layout
@@ -258,7 +259,10 @@ public final class GraphSTModel {
         timer?.lap("halo [Z|Z̃], relu")
         switch readout {
         case .local:
-            LocalReadout.forward(mask: graph.mask, e: a.e.p, s: a.s.p, g: a.g.p, norms: a.norms.p, n: n, d: d, pool: pool)
+            ReadoutLogits.forward(mask: graph.mask, e: a.e.p, wb: p + L.wb.lowerBound, bias: p[L.bias.lowerBound],
+                                  s: a.s.p, g: a.g.p, norms: a.norms.p, wc: a.wc.p, logits: a.logits.p,
+                                  n: n, d: d, pool: pool)
+            timer?.lap("readout + logits (M·[E|Ẽ], rownorm, σ, Wb; fused)")
         case .global:
             let sums = readoutSums
             sums.update(repeating: 0, count: d2)
@@ -267,11 +271,11 @@ public final class GraphSTModel {
             comm.allreduceSum(UnsafeMutableBufferPointer(start: sums, count: d2))
             if let t0 { commStats!.record(.allreduce, since: t0, bytes: comm.size > 1 ? d2 * 8 : 0, messages: comm.size > 1 ? 1 : 0) }
             GlobalReadout.forward(sums: sums, invN: 1 / Double(globalCount), g: a.g.p, n: n, d: d)
+            timer?.lap("readout (mean E, σ)")
+            Bilinear.forward(e: a.e.p, c: a.g.p, wb: p + L.wb.lowerBound, bias: p[L.bias.lowerBound],
+                             wc: a.wc.p, logits: a.logits.p, n: n, d: d, pool: pool)
+            timer?.lap("discriminator logits")
         }
-        timer?.lap("readout (M·[E|Ẽ], rownorm, σ)")
-        Bilinear.forward(e: a.e.p, c: a.g.p, wb: p + L.wb.lowerBound, bias: p[L.bias.lowerBound],
-                         wc: a.wc.p, logits: a.logits.p, n: n, d: d, pool: pool)
-        timer?.lap("discriminator logits")
         GCNPropagate.forward(adj: graph.adj, input: a.z.p, ldi: d2, width: d, out: a.yd.p, ldo: d2, pool: pool)
         timer?.lap("Â·Z (spmm Â, d)")
     }

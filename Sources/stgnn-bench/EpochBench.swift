@@ -30,6 +30,8 @@ struct EpochBench {
         case let s where s.hasPrefix("Â·[U"), let s where s.hasPrefix("Â·[∂Z"): return .init(all: 4 * a * dd, floor: 0)
         case let s where s.hasPrefix("Â·Z"), let s where s.hasPrefix("Â·∂Y"): return .init(all: 2 * a * dd, floor: 0)
         case let s where s.hasPrefix("readout backward"): return .init(all: 4 * nn * dd * dd + 2 * m * dd, floor: 4 * nn * dd * dd)
+        case let s where s.hasPrefix("readout + logits"):
+            return .init(all: 4 * m * dd + 4 * nn * dd * dd + 8 * nn * dd, floor: 4 * nn * dd * dd)
         case let s where s.hasPrefix("readout"): return .init(all: 4 * m * dd, floor: 0)
         case let s where s.hasPrefix("discriminator logits"): return .init(all: 4 * nn * dd * dd + 8 * nn * dd, floor: 4 * nn * dd * dd)
         case let s where s.hasPrefix("discriminator backward"): return .init(all: 8 * nn * dd * dd, floor: 8 * nn * dd * dd)

@@ -17,12 +17,18 @@ enum Bilinear {
     static func forward(e: UnsafePointer<Float>, c: UnsafePointer<Float>, wb: UnsafePointer<Float>, bias: Float,
                         wc: UnsafeMutablePointer<Float>, logits: UnsafeMutablePointer<Float>, n: Int, d: Int,
                         pool: ThreadPool = .serial) {
-        let d2 = 2 * d
         BLAS.sgemmRows(transB: true, m: 2 * n, n: d, k: d, a: c, lda: d, b: wb, ldb: d, c: wc, ldc: d, pool: pool)
-        pool.forEachBlock(count: n) { rows in
+        pool.forEachBlock(count: n) { rows in logitRows(rows, e: e, wc: wc, bias: bias, logits: logits, d: d) }
+    }
+
+    /// logits (N, 4) of the spots `rows`, from e (N, 2d) and wc (N, 2d) = [Wb g_i | Wb g̃_i].
+    @inline(__always)
+    static func logitRows(_ rows: Range<Int>, e: UnsafePointer<Float>, wc: UnsafePointer<Float>, bias: Float,
+                          logits: UnsafeMutablePointer<Float>, d: Int) {
+        let d2 = 2 * d
         for i in rows {
             let ei = e + i &* d2, eti = ei + d
-            let w = UnsafePointer(wc + i &* d2), wt = w + d
+            let w = wc + i &* d2, wt = w + d
             var v1 = SIMD8<Float>(), v2 = v1, v3 = v1, v4 = v1
             for a in stride(from: 0, to: d, by: 8) {
                 let ea = VectorMath.load8(ei + a), eta = VectorMath.load8(eti + a)
@@ -32,7 +38,6 @@ enum Bilinear {
             let l = logits + i &* 4
             l[0] = v1.sum() + bias; l[1] = v2.sum() + bias
             l[2] = v3.sum() + bias; l[3] = v4.sum() + bias
-        }
         }
     }
 

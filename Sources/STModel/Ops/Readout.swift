@@ -19,7 +19,20 @@ enum LocalReadout {
                         pool: ThreadPool = .serial) {
         let d2 = 2 * d
         Sparse.spmm(mask, e, ldb: d2, width: d2, into: s, ldc: d2, pool: pool)
-        pool.forEachBlock(count: 2 &* n) { hs in
+        pool.forEachBlock(count: 2 &* n) { hs in summaries(halfRows: hs, s: s, g: g, norms: norms, d: d) }
+    }
+
+    /// g = σ(s / n), norms = n = max(‖s‖, 1e-12) on the half-rows `hs` of s (N, 2d) read as (2N, d):
+    /// the C loop of `VectorMath.readoutSummaries`, the bits of `summaries_ref`.
+    @inline(__always)
+    static func summaries(halfRows hs: Range<Int>, s: UnsafePointer<Float>, g: UnsafeMutablePointer<Float>,
+                          norms: UnsafeMutablePointer<Float>, d: Int) {
+        VectorMath.readoutSummaries(halfRows: hs, d: d, s: s, g: g, norms: norms)
+    }
+
+    /// `summaries` as a SIMD8 Swift loop (the form before the C loop): the tests' oracle.
+    static func summaries_ref(halfRows hs: Range<Int>, s: UnsafePointer<Float>, g: UnsafeMutablePointer<Float>,
+                              norms: UnsafeMutablePointer<Float>, d: Int) {
         for h in hs {
             let sh = s + h &* d, gh = g + h &* d
             var sq = SIMD8<Float>()
@@ -29,7 +42,6 @@ enum LocalReadout {
             for a in stride(from: 0, to: d, by: 8) {
                 VectorMath.store8(VectorMath.sigmoid(VectorMath.load8(sh + a) / nr), gh + a)
             }
-        }
         }
     }
 
@@ -42,8 +54,16 @@ enum LocalReadout {
     static func backward(mask: CSRMatrix, maskT: CSRMatrix? = nil, s: UnsafePointer<Float>, g: UnsafePointer<Float>, norms: UnsafePointer<Float>,
                          ds: UnsafeMutablePointer<Float>, de: UnsafeMutablePointer<Float>,
                          n: Int, nLocal: Int, d: Int, pool: ThreadPool = .serial) {
-        let d2 = 2 * d
         pool.forEachBlock(count: 2 &* n) { hs in
+            VectorMath.readoutBackward(halfRows: hs, d: d, s: s, g: g, norms: norms, ds: ds)
+        }
+        multiplyMaskTransposed(mask: mask, maskT: maskT, ds: ds, de: de, n: n, nLocal: nLocal, d: d, pool: pool)
+    }
+
+    /// The per-half-row part of `backward` as a SIMD8 Swift loop (the form before the C loop of
+    /// `VectorMath.readoutBackward`): the tests' oracle.
+    static func backwardRows_ref(halfRows hs: Range<Int>, s: UnsafePointer<Float>, g: UnsafePointer<Float>,
+                                 norms: UnsafePointer<Float>, ds: UnsafeMutablePointer<Float>, d: Int) {
         for h in hs {
             let sh = s + h &* d, gh = g + h &* d, dsh = ds + h &* d
             let nr = norms[h]
@@ -60,7 +80,14 @@ enum LocalReadout {
                 VectorMath.store8((VectorMath.load8(dsh + a) - q * (dot * scale)) / nr, dsh + a)
             }
         }
-        }
+    }
+
+    /// de (L, 2d) += Mᵀ ds: owned rows accumulate, ghost rows are overwritten with the
+    /// contributions their owners need. With `maskT` a row-parallel gather, else the scatter.
+    static func multiplyMaskTransposed(mask: CSRMatrix, maskT: CSRMatrix?, ds: UnsafePointer<Float>,
+                                       de: UnsafeMutablePointer<Float>, n: Int, nLocal: Int, d: Int,
+                                       pool: ThreadPool) {
+        let d2 = 2 * d
         if let maskT {
             // Mᵀ as a gather: row j of ∂E (ghost rows from 0) += ∂s_i for i in ascending order.
             maskT.indptr.withUnsafeBufferPointer { ptr in

@@ -44,22 +44,40 @@ enum ReconstructionLoss {
     /// After the allreduce: dw2 (d, G) = scale·(K W2 − C) and the return value ‖YW2 − X‖² =
     /// tr(W2ᵀKW2) − 2tr(W2ᵀC) + xNormSquared. k (d, d) and ct = Cᵀ (G rows, row stride ldct) are the
     /// global sums; w2d and kw2 (d, G, float64) are scratch.
+    ///
+    /// The operations of `reduce_ref` in fewer passes: each dgemm task widens its own columns of W2
+    /// first (no serial widening pass); on one thread the two trace chains and the rows of ∂W2 are
+    /// one loop (one pass over Cᵀ instead of two), whose independent ∂W2 work fills the latency of
+    /// the chains; on several, the traces run as one task beside the rows of ∂W2.
     static func reduce(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
                        xNormSquared: Double, scale: Float, dw2: UnsafeMutablePointer<Float>,
                        w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
                        pool: ThreadPool = .serial) -> Double {
-        // KW2 (d, G) in float64: W2 widened once, then dgemm on fixed blocks of `geneBlock` columns
-        // (the last takes the remainder; whatever the pool, the same calls).
-        pool.forEachBlock(count: d &* G, block: 1 << 14) { r in for i in r { w2d[i] = Double(w2[i]) } }
-        let cb = Swift.max(geneBlock, ((1 << 21) + d &* d - 1) / Swift.max(1, d &* d))
-        let blocks = Swift.max(1, G / cb)
+        let cb = dgemmBlock(d: d), blocks = Swift.max(1, G / cb)
         pool.run(tasks: blocks) { bi in
             let c0 = bi &* cb, c1 = bi == blocks &- 1 ? G : c0 &+ cb
+            for a in 0..<d {
+                let src = w2 + a &* G, dst = w2d + a &* G
+                for g in c0..<c1 { dst[g] = Double(src[g]) }
+            }
             BLAS.dgemm(m: d, n: c1 &- c0, k: d, a: k, lda: d, b: w2d + c0, ldb: G, c: kw2 + c0, ldc: G)
+        }
+        let sc = Double(scale)
+        var trWKW = 0.0, trWC = 0.0
+        if pool.threads == 1 {
+            for a in 0..<d {
+                let w2a = w2d + a &* G, kwa = kw2 + a &* G, dw2a = dw2 + a &* G
+                for g in 0..<G {
+                    let c = ct[g &* ldct &+ a]                  // C[a, g] = Cᵀ[g, a]
+                    trWKW += w2a[g] * kwa[g]
+                    trWC += w2a[g] * c
+                    dw2a[g] = Float(sc * (kwa[g] - c))
+                }
+            }
+            return trWKW - 2 * trWC + xNormSquared
         }
         // Task 0: the traces, one running sum each in (a, g) order (a serial chain that the order
         // of the sum fixes), beside tasks 1...d: the rows of ∂W2.
-        var trWKW = 0.0, trWC = 0.0
         withUnsafeMutablePointer(to: &trWKW) { tKW in
         withUnsafeMutablePointer(to: &trWC) { tC in
             pool.run(tasks: d &+ 1) { t in
@@ -69,17 +87,50 @@ enum ReconstructionLoss {
                         let w2a = w2d + a &* G, kwa = kw2 + a &* G
                         for g in 0..<G {
                             kw += w2a[g] * kwa[g]
-                            wc += w2a[g] * ct[g &* ldct &+ a]         // C[a, g] = Cᵀ[g, a]
+                            wc += w2a[g] * ct[g &* ldct &+ a]
                         }
                     }
                     tKW.pointee = kw; tC.pointee = wc
                 } else {
                     let a = t &- 1
                     let kwa = kw2 + a &* G, dw2a = dw2 + a &* G
-                    for g in 0..<G { dw2a[g] = Float(Double(scale) * (kwa[g] - ct[g &* ldct &+ a])) }
+                    for g in 0..<G { dw2a[g] = Float(sc * (kwa[g] - ct[g &* ldct &+ a])) }
                 }
             }
         } }
         return trWKW - 2 * trWC + xNormSquared
+    }
+
+    /// Columns per dgemm call of `reduce`: `geneBlock`, or more when d·d·geneBlock < 2²¹
+    /// multiply-adds (the last call takes the remainder; whatever the pool, the same calls).
+    static func dgemmBlock(d: Int) -> Int {
+        Swift.max(geneBlock, ((1 << 21) + d &* d - 1) / Swift.max(1, d &* d))
+    }
+
+    /// `reduce` as it was before it was fused (W2 widened in one pass, the dgemm calls, then the
+    /// traces and the rows of ∂W2 reading C straight out of Cᵀ): the tests' oracle for `reduce`.
+    static func reduce_ref(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
+                           xNormSquared: Double, scale: Float, dw2: UnsafeMutablePointer<Float>,
+                           w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int,
+                           genes G: Int) -> Double {
+        for i in 0..<(d &* G) { w2d[i] = Double(w2[i]) }
+        let cb = dgemmBlock(d: d), blocks = Swift.max(1, G / cb)
+        for bi in 0..<blocks {
+            let c0 = bi &* cb, c1 = bi == blocks &- 1 ? G : c0 &+ cb
+            BLAS.dgemm(m: d, n: c1 &- c0, k: d, a: k, lda: d, b: w2d + c0, ldb: G, c: kw2 + c0, ldc: G)
+        }
+        var kw = 0.0, wc = 0.0
+        for a in 0..<d {
+            let w2a = w2d + a &* G, kwa = kw2 + a &* G
+            for g in 0..<G {
+                kw += w2a[g] * kwa[g]
+                wc += w2a[g] * ct[g &* ldct &+ a]         // C[a, g] = Cᵀ[g, a]
+            }
+        }
+        for a in 0..<d {
+            let kwa = kw2 + a &* G, dw2a = dw2 + a &* G
+            for g in 0..<G { dw2a[g] = Float(Double(scale) * (kwa[g] - ct[g &* ldct &+ a])) }
+        }
+        return kw - 2 * wc + xNormSquared
     }
 }

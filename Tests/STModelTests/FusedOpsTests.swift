@@ -1,0 +1,152 @@
+import XCTest
+@testable import STModel
+import STCore
+
+/// The fused and vectorised forms of the readout, the logits and the epilogue against the unfused
+/// Swift forms they replace: bitwise, on every SIMD path, for several pools and shapes (block
+/// counts with remainders, one block, widths d whose sgemm blocks do not fall on spot boundaries).
+final class FusedOpsTests: XCTestCase {
+    /// A readout mask of n rows over L = n + ghosts columns: each row its own spot and 3 others,
+    /// ascending, values 1 (as `LocalGraph` builds M = K + I).
+    static func mask(n: Int, ghosts: Int, rng: inout Xoshiro256) -> CSRMatrix {
+        var rows = [Int](), cols = [Int](), vals = [Float]()
+        for i in 0..<n {
+            var set: Set<Int> = [i]
+            while set.count < 4 { set.insert(Int(rng.next() % UInt64(n + ghosts))) }
+            for j in set.sorted() { rows.append(i); cols.append(j); vals.append(1) }
+        }
+        return CSRMatrix(rows: n, cols: n + ghosts, row: rows, col: cols, val: vals)
+    }
+
+    static func random(_ count: Int, scale: Float = 1, rng: inout Xoshiro256) -> [Float] {
+        (0..<count).map { _ in (rng.nextFloat() * 2 - 1) * scale }
+    }
+
+    static func bits(_ a: [Float]) -> [UInt32] { a.map(\.bitPattern) }
+
+    /// `ReadoutLogits.forward` (fused when the blocks allow) = spmm, `summaries_ref`, `sgemmRows`,
+    /// `logitRows` one after the other, in every output, bit for bit.
+    func testReadoutLogitsBitwiseEqualUnfused() {
+        var rng = Xoshiro256(seed: 71)
+        // d = 64: blocks of 256 spots (3460: 13 blocks, the last 388; 700: one block); d = 24:
+        // blocks of 3641 half-rows (odd: the unfused path); d = 16: one block of 8192.
+        for (n, d) in [(3460, 64), (700, 64), (2000, 24), (1500, 16), (1, 8)] {
+            let ghosts = 37, L = n + ghosts, d2 = 2 * d
+            let m = Self.mask(n: n, ghosts: ghosts, rng: &rng)
+            var e = Self.random(L * d2, rng: &rng).map { Swift.max($0, 0) }   // E = relu(Z)
+            for a in 0..<d2 { e[5 % L * d2 + a] = 0 }                            // a zero row of E
+            let wb = Self.random(d * d, scale: 0.3, rng: &rng), bias: Float = 0.125
+            // Oracle: the unfused Swift forms.
+            var s0 = [Float](repeating: 0, count: n * d2), g0 = s0, wc0 = s0
+            var nr0 = [Float](repeating: 0, count: 2 * n), l0 = [Float](repeating: 0, count: 4 * n)
+            Sparse.spmm(m, e, ldb: d2, width: d2, into: &s0, ldc: d2)
+            s0.withUnsafeBufferPointer { s in g0.withUnsafeMutableBufferPointer { g in nr0.withUnsafeMutableBufferPointer { nr in
+                LocalReadout.summaries_ref(halfRows: 0..<(2 * n), s: s.baseAddress!, g: g.baseAddress!,
+                                           norms: nr.baseAddress!, d: d)
+            } } }
+            BLAS.sgemmRows(transB: true, m: 2 * n, n: d, k: d, a: g0, lda: d, b: wb, ldb: d, c: &wc0, ldc: d)
+            e.withUnsafeBufferPointer { ep in wc0.withUnsafeBufferPointer { w in l0.withUnsafeMutableBufferPointer { l in
+                Bilinear.logitRows(0..<n, e: ep.baseAddress!, wc: w.baseAddress!, bias: bias, logits: l.baseAddress!, d: d)
+            } } }
+            for threads in [1, 2, 3] {
+                let pool = ThreadPool(threads: threads)
+                var s1 = [Float](repeating: .nan, count: n * d2), g1 = s1, wc1 = s1
+                var nr1 = [Float](repeating: .nan, count: 2 * n), l1 = [Float](repeating: .nan, count: 4 * n)
+                e.withUnsafeBufferPointer { ep in wb.withUnsafeBufferPointer { w in
+                s1.withUnsafeMutableBufferPointer { s in g1.withUnsafeMutableBufferPointer { g in
+                nr1.withUnsafeMutableBufferPointer { nr in wc1.withUnsafeMutableBufferPointer { wc in
+                l1.withUnsafeMutableBufferPointer { l in
+                    ReadoutLogits.forward(mask: m, e: ep.baseAddress!, wb: w.baseAddress!, bias: bias,
+                                          s: s.baseAddress!, g: g.baseAddress!, norms: nr.baseAddress!,
+                                          wc: wc.baseAddress!, logits: l.baseAddress!, n: n, d: d, pool: pool)
+                } } } } } } }
+                let what = "n = \(n), d = \(d), \(threads) threads, fused: \(ReadoutLogits.fuses(n: n, d: d, pool: pool))"
+                XCTAssertEqual(Self.bits(s1), Self.bits(s0), "s, \(what)")
+                XCTAssertEqual(Self.bits(nr1), Self.bits(nr0), "norms, \(what)")
+                XCTAssertEqual(Self.bits(g1), Self.bits(g0), "g, \(what)")
+                XCTAssertEqual(Self.bits(wc1), Self.bits(wc0), "wc, \(what)")
+                XCTAssertEqual(Self.bits(l1), Self.bits(l0), "logits, \(what)")
+            }
+        }
+        // The blocks of 256 spots at d = 64 fall on spot boundaries; those of d = 24 do not.
+        XCTAssertTrue(ReadoutLogits.fuses(n: 3460, d: 64, pool: ThreadPool(threads: 2)))
+        XCTAssertFalse(ReadoutLogits.fuses(n: 3460, d: 24, pool: .serial))
+    }
+
+    /// The C summaries and backward of the readout (every path) against the SIMD8 Swift loops:
+    /// rows of every scale, a zero row (norm clamped to 1e-12), a row with an infinity (NaN
+    /// quotients, which the exp's clamp turns into its bound).
+    func testReadoutLoopsBitwiseEqualReference() {
+        var rng = Xoshiro256(seed: 72)
+        for d in [8, 16, 24, 64] {
+            let h = 301
+            var s = [Float]()
+            for r in 0..<h { s += Self.random(d, scale: pow(10, Float(r % 13) - 6), rng: &rng) }
+            for a in 0..<d { s[7 * d + a] = 0 }
+            s[11 * d + 3] = .infinity
+            let g = (0..<(h * d)).map { _ in rng.nextFloat() }
+            let ds = Self.random(h * d, scale: 1e-3, rng: &rng)
+            var gr = [Float](repeating: 0, count: h * d), nr = [Float](repeating: 0, count: h)
+            var dsr = ds
+            s.withUnsafeBufferPointer { sp in
+                gr.withUnsafeMutableBufferPointer { gp in nr.withUnsafeMutableBufferPointer { np in
+                    LocalReadout.summaries_ref(halfRows: 0..<h, s: sp.baseAddress!, g: gp.baseAddress!,
+                                               norms: np.baseAddress!, d: d)
+                } }
+                g.withUnsafeBufferPointer { gp in nr.withUnsafeBufferPointer { np in dsr.withUnsafeMutableBufferPointer { dp in
+                    LocalReadout.backwardRows_ref(halfRows: 0..<h, s: sp.baseAddress!, g: gp.baseAddress!,
+                                                  norms: np.baseAddress!, ds: dp.baseAddress!, d: d)
+                } } }
+            }
+            XCTAssertEqual(nr[7], 1e-12)
+            for path in Sparse.Path.allCases where path.rawValue <= Sparse.supportedPath.rawValue {
+                var gv = [Float](repeating: .nan, count: h * d), nv = [Float](repeating: .nan, count: h)
+                var dsv = ds
+                s.withUnsafeBufferPointer { sp in
+                    gv.withUnsafeMutableBufferPointer { gp in nv.withUnsafeMutableBufferPointer { np in
+                        // In two ranges, as the pool's blocks call it.
+                        for r in [0..<100, 100..<h] {
+                            VectorMath.readoutSummaries(halfRows: r, d: d, s: sp.baseAddress!, g: gp.baseAddress!,
+                                                        norms: np.baseAddress!, path: path)
+                        }
+                    } }
+                    g.withUnsafeBufferPointer { gp in nr.withUnsafeBufferPointer { np in dsv.withUnsafeMutableBufferPointer { dp in
+                        VectorMath.readoutBackward(halfRows: 0..<h, d: d, s: sp.baseAddress!, g: gp.baseAddress!,
+                                                   norms: np.baseAddress!, ds: dp.baseAddress!, path: path)
+                    } } }
+                }
+                XCTAssertEqual(Self.bits(nv), Self.bits(nr), "norms, d = \(d), \(path)")
+                XCTAssertEqual(Self.bits(gv), Self.bits(gr), "g, d = \(d), \(path)")
+                XCTAssertEqual(Self.bits(dsv), Self.bits(dsr), "∂s, d = \(d), \(path)")
+            }
+        }
+    }
+
+    /// The epilogue (`ReconstructionLoss.reduce`: W2 widened per dgemm block; the fused trace and
+    /// ∂W2 loop on one thread) against `reduce_ref`, bitwise, 1–3 threads.
+    func testReduceBitwiseEqualReference() {
+        var rng = Xoshiro256(seed: 73)
+        for (d, G) in [(64, 3000), (16, 150), (8, 9000), (64, 1)] {
+            let ldct = 2 * d
+            let y = (0..<(40 * d)).map { _ in Double(rng.nextFloat() - 0.5) }
+            var k = [Double](repeating: 0, count: d * d)          // K = YᵀY: symmetric, as in the model
+            for i in 0..<d { for j in 0..<d { for r in 0..<40 { k[i * d + j] += y[r * d + i] * y[r * d + j] } } }
+            let ct = (0..<(G * ldct)).map { _ in Double(rng.nextFloat() - 0.5) * 4 }
+            let w2 = Self.random(d * G, scale: 0.05, rng: &rng)
+            let scale: Float = 2e-5, xx = 1234.5
+            var w2d = [Double](repeating: 0, count: d * G), kw2 = w2d
+            var dw0 = [Float](repeating: 0, count: d * G)
+            let sse0 = ReconstructionLoss.reduce_ref(k: k, ct: ct, ldct: ldct, w2: w2, xNormSquared: xx, scale: scale,
+                                                     dw2: &dw0, w2d: &w2d, kw2: &kw2, d: d, genes: G)
+            for threads in [1, 2, 3] {
+                var dw1 = [Float](repeating: .nan, count: d * G)
+                w2d = [Double](repeating: .nan, count: d * G); kw2 = w2d
+                let sse1 = ReconstructionLoss.reduce(k: k, ct: ct, ldct: ldct, w2: w2, xNormSquared: xx, scale: scale,
+                                                     dw2: &dw1, w2d: &w2d, kw2: &kw2, d: d, genes: G,
+                                                     pool: ThreadPool(threads: threads))
+                XCTAssertEqual(sse1.bitPattern, sse0.bitPattern, "loss, d = \(d), G = \(G), \(threads) threads")
+                XCTAssertEqual(Self.bits(dw1), Self.bits(dw0), "∂W2, d = \(d), G = \(G), \(threads) threads")
+            }
+        }
+    }
+}
