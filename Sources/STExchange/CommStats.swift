@@ -7,9 +7,8 @@ import STCore
 /// Kinds:
 /// - `halo`: `HaloExchanger.exchange` and `.reverseAdd` (packing, the exchange, the reverse add);
 /// - `corruption`: `CorruptionExchange.forward` and `.backwardAdd` (gather, all-to-all, scatter);
-/// - `corruptionPlan`: `CorruptionExchange.setPermutation`, the O(N_slide) pass every rank makes
-///   over the permutation each epoch (local work, no message; kept apart because it does not shrink
-///   with the rank count);
+/// - `corruptionPlan`: `CorruptionExchange.setPermutation`, the exchange's plan each epoch (π and
+///   π⁻¹ of the rank's own rows and a radix sort, O(n log n); local work, no message);
 /// - `allreduce`: the model's allreduces (the packed buffer; the global readout's two of 2d);
 ///   bytes are the payload S of each call (what a ring allreduce sends is 2·(p−1)/p·S).
 ///

@@ -2,7 +2,7 @@ import STComm
 import STExchange
 
 /// The `comm` section of `summary.json`: where the training loop's wall time went on each rank —
-/// compute, halo exchanges, the corruption all-to-all (and its O(N_slide) plan), allreduces — and
+/// compute, halo exchanges, the corruption all-to-all (and its plan), allreduces — and
 /// the bytes each kind sent (this rank's sends to other ranks; allreduce: the payload per call).
 ///
 /// Recorded by `CommStats` (two clock reads per call, no synchronisation) over the epochs of this

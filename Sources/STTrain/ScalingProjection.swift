@@ -11,7 +11,7 @@ import Foundation
 ///                (z = nnz(X)/spot, a = nnz(Â)/spot, m = nnz(M)/spot; the two X passes, four Â
 ///                products, M and Mᵀ, the n·d² dense products, the replicated d²·G epilogue),
 ///                R = the rate measured on the real run's compute time
-///     serial     N·c   (the corruption plan and the permutation draw: O(N_slide) on every rank)
+///     serial     n·c   (the corruption plan: π and π⁻¹ of the rank's own rows, O(n log n) ≈ linear)
 ///     halo       5·k·α + h·36·d/β,  h = c_h·√n ghost rows (RCB tiles), k = min(p−1, k_max)
 ///                neighbours; 5 exchanges per epoch of widths 2d, 2d, d, 2d, 2d floats (4 B)
 ///     corruption 2·(p−1)·α + 2·n·d·4·(1 − 1/p)/β   (all-to-all of U forward and ∂Ũ backward:

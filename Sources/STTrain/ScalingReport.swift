@@ -219,7 +219,7 @@ public struct ScalingReport {
                         label: "total, \(net.name)")
                 if j == 0 {
                     ax.plot(x: x, y: e.map(\.compute), color: Palette.cycle(0), width: 1.6, label: "compute")
-                    ax.plot(x: x, y: e.map(\.serial), color: Palette.cycle(4), width: 1.6, label: "O(N) plan + permutation")
+                    ax.plot(x: x, y: e.map(\.serial), color: Palette.cycle(4), width: 1.6, label: "corruption plan")
                 }
                 ax.plot(x: x, y: e.map(\.halo), color: Palette.cycle(1), width: 1.4, dash: j == 0 ? [] : [7, 4], label: "halo, \(net.name)")
                 ax.plot(x: x, y: e.map(\.corruption), color: Palette.cycle(2), width: 1.4, dash: j == 0 ? [] : [7, 4],
@@ -240,7 +240,7 @@ public struct ScalingReport {
     /// The projection as a Markdown table.
     public static func projectionTable(_ model: ScalingProjection, spots: [Double], ranks: [Int],
                                        networks: [ScalingProjection.Network]) -> String {
-        var s = "| spots | network | ranks | compute ms | O(N) ms | halo ms | all-to-all ms | allreduce ms | total ms | efficiency vs \(ranks[0]) |\n"
+        var s = "| spots | network | ranks | compute ms | plan ms | halo ms | all-to-all ms | allreduce ms | total ms | efficiency vs \(ranks[0]) |\n"
         s += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         func ms(_ v: Double) -> String { String(format: v < 1 ? "%.3f" : "%.1f", v * 1000) }
         for n in spots {
