@@ -22,6 +22,7 @@ extension RunPipeline {
         var value: T?
         var failure: Error?
         if comm.isRoot {
+            Self.stopForTests(at: what, rank: comm.rank)
             do { value = try body() } catch { failure = error }
         }
         let succeeded: Bool = try comm.broadcast(comm.isRoot ? failure == nil : nil, root: 0)

@@ -116,7 +116,10 @@ extension RunPipeline {
         var tables = [RowStream.Table(z.data, width: z.cols), RowStream.Table(pcaH.scores.data, width: pcaH.components)]
         if dc.writeReconstruction { tables.append(RowStream.Table(y.data, width: y.cols)) }
         let stream = RowStream(comm: comm, owned: owned, total: total, tables: tables)
-        stream.serve()        // ranks other than 0: answer rank 0's requests until it has written the file
+        // Ranks other than 0 answer rank 0's requests until it has written the file: their waits
+        // belong to rank 0's step (named for the watchdog before they start).
+        comm.watchdog?.enterPhase("writing the results (rank 0)")
+        stream.serve()
         let written: DomainSummary = try onRootShared("writing the results") {
             defer { stream.finish() }
             var s = summary

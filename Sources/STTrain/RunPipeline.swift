@@ -45,8 +45,9 @@ public final class RunPipeline {
     }
 
     /// Fault injection for the fault tests: `STGNN_STOP_AT="PHASE@RANK"` (e.g. "reading X@2") makes
-    /// that rank stop itself with SIGSTOP as the set-up phase begins, as a rank stuck on a hung
-    /// file system would stop answering, so the tests can check the deadline of set-up waits.
+    /// that rank stop itself with SIGSTOP as the set-up phase begins, or as rank 0 begins a step of
+    /// its own (`onRoot`, e.g. "writing the results@0"), as a rank stuck on a hung file system would
+    /// stop answering, so the tests can check the deadlines of the waits outside training.
     static func stopForTests(at phase: String, rank: Int) {
         guard let spec = ProcessInfo.processInfo.environment["STGNN_STOP_AT"], spec == "\(phase)@\(rank)" else { return }
         kill(getpid(), SIGSTOP)

@@ -19,6 +19,8 @@
 #   12. A rank stopped during set-up (STGNN_STOP_AT): the set-up deadline (--setup-timeout) names
 #      it and the phase; --stall-timeout 0 turns it off.
 #   13. A crash inside libhdf5 in the job (probe off): one line from the rank's signal handler.
+#   14. Rank 0 writing the outputs for longer than --stall-timeout: not a stall (the training
+#      watchdog is off once the last epoch is done); the job finishes.
 #   10–11. Files that lie about their sizes (issue 9.1), on 3 ranks: X.attrs["shape"] patched to
 #      (300, 2·10⁹), and obsm/spatial's dataspace patched to 300 × 10⁹ (one chunk stored). Every
 #      rank reads the same header, so every rank refuses at the same point: one line (rank 0's),
@@ -363,6 +365,29 @@ cp Tests/fuzz/regressions/libhdf5-crash-obs-index.corrupt-hdf5 "$tmp/obs-crash.h
 STGNN_INPUT_PROBE=0 run_job 3 "$tmp/guard.out" run --input "$tmp/obs-crash.h5ad" --epochs 2 --output "$tmp/guard"
 expect_failure "libhdf5 crash in the job, 3 ranks" "$tmp/guard.out" "$RC" "$SECS" "$tmp/guard" \
     "obs-crash.h5ad: field 'obs/index': the HDF5 library crashed (SIGSEGV) reading it" "[rank 0 of 3]"
+
+# 14. Rank 0 writing the outputs for longer than the stall timeout: once the last epoch is done the
+# training watchdog is off (the steps after training get the set-up deadline), so a slow write is
+# not a stall. STGNN_STOP_AT stops rank 0 as it begins writing the results; the test resumes it
+# 6 s later; with --stall-timeout 2 the job must still finish with exit 0 and its result.h5ad.
+t0=$SECONDS
+STGNN_STOP_AT="writing the results@0" timeout 120 "${MPIRUN[@]}" -n 3 "$bin" run "${sdata[@]}" --epochs 5 \
+    --stall-timeout 2 --output "$tmp/slow-write" >"$tmp/slow-write.out" 2>&1 &
+job=$!
+stoppedpid=""
+for _ in $(seq 1 900); do
+    stoppedpid=$(ps -eo pid=,stat=,args= | awk -v d="$tmp/slow-write" '$2 ~ /^T/ && index($0, "stgnn-dist") && index($0, d) { print $1; exit }')
+    [ -n "$stoppedpid" ] && break
+    sleep 0.1
+done
+[ -n "$stoppedpid" ] && sleep 6 && kill -CONT "$stoppedpid"
+wait "$job"
+rc=$?
+if [ -n "$stoppedpid" ] && [ $rc = 0 ] && [ -f "$tmp/slow-write/result.h5ad" ] && ! grep -q "^stgnn-dist: error:" "$tmp/slow-write.out"; then
+    pass "rank 0 stopped 6 s while writing the results, --stall-timeout 2: finished, exit 0, result.h5ad written ($((SECONDS - t0)) s)"
+else
+    fail "rank 0 paused while writing the results (stopped pid '${stoppedpid}', exit $rc)"; sed 's/^/    | /' "$tmp/slow-write.out" | tail -n 10
+fi
 
 # 9. The launcher sets Open MPI's idle yield when the ranks oversubscribe the cores.
 if launch/stgnn-run -n $(( $(nproc) + 2 )) --dry-run run | grep -q -- "--mca mpi_yield_when_idle 1"; then
