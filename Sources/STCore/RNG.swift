@@ -61,20 +61,11 @@ public enum RandomStream: UInt64, Sendable {
 }
 
 /// The corruption permutation of `epoch` (0-based) for a run seeded with `seed`, materialised:
-/// row i of the corrupted features is row `perm[i]` of the originals (`FeistelPermutation`).
+/// row i of the corrupted features is row `perm[i]` of the originals (`FeistelPermutation`; runs
+/// never materialise it, tests and fixtures compare with it).
 public func corruptionPermutation(seed: UInt64, epoch: Int, count n: Int) -> [Int32] {
-    var p = [Int32]()
-    corruptionPermutation(seed: seed, epoch: epoch, count: n, into: &p)
-    return p
-}
-
-/// `corruptionPermutation(seed:epoch:count:)` written into `p` (resized to n).
-public func corruptionPermutation(seed: UInt64, epoch: Int, count n: Int, into p: inout [Int32]) {
     let f = FeistelPermutation(seed: seed, epoch: epoch, count: n)
-    if p.count != n { p = [Int32](repeating: 0, count: n) }
-    p.withUnsafeMutableBufferPointer { b in
-        for i in 0..<n { b[i] = Int32(truncatingIfNeeded: f.source(of: i)) }
-    }
+    return (0..<n).map { Int32(truncatingIfNeeded: f.source(of: $0)) }
 }
 
 /// A pseudorandom permutation π of 0..<count in which any one value and its inverse cost O(1):

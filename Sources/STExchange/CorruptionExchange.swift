@@ -41,8 +41,9 @@ public final class CorruptionExchange {
 
     deinit { ownBuffer.deallocate() }
 
-    /// Scratch of the radix sort (n keys).
+    /// Scratch of the radix sort: n keys, and one count per 11-bit digit (kept: no allocation per epoch).
     var sortScratch: [UInt64] = []
+    var digitCounts = [Int](repeating: 0, count: 2049)
 
     /// Sorts `keys` (π⁻¹(j) << 32 | j) by their high half, which holds `bits` significant bits:
     /// least-significant-digit radix sort, 11-bit digits, stable. By hand because the standard
@@ -51,11 +52,11 @@ public final class CorruptionExchange {
     func radixSortByDestination(_ keys: inout [UInt64], bits: Int) {
         let n = keys.count
         if sortScratch.count != n { sortScratch = [UInt64](repeating: 0, count: n) }
-        var counts = [Int](repeating: 0, count: 2049)
         var shift = 32
         var inScratch = false
         keys.withUnsafeMutableBufferPointer { a in
             sortScratch.withUnsafeMutableBufferPointer { b in
+                digitCounts.withUnsafeMutableBufferPointer { counts in
                 while shift < 32 + bits {
                     let (src, dst) = inScratch ? (b, a) : (a, b)
                     for d in 0..<2049 { counts[d] = 0 }
@@ -67,6 +68,7 @@ public final class CorruptionExchange {
                     }
                     inScratch.toggle()
                     shift += 11
+                }
                 }
                 if inScratch { _ = a.update(fromContentsOf: b) }
             }

@@ -342,8 +342,14 @@ public struct SpatialGraph: Sendable {
         if let spotNames, spotNames.count != n {
             throw InputError(file: file, field: field, "has \(n) spots but there are \(spotNames.count) spot names")
         }
+        // One pass: the first spot with a non-finite coordinate, and whether all spots coincide.
+        var allSame = n > 0
         let bad: Int? = coordinates.withUnsafeBufferPointer { c in
-            for i in 0..<n where !(c[2 &* i].isFinite && c[2 &* i &+ 1].isFinite) { return i }
+            for i in 0..<n {
+                let x = c[2 &* i], y = c[2 &* i &+ 1]
+                if !(x.isFinite && y.isFinite) { return i }
+                if x != c[0] || y != c[1] { allSame = false }
+            }
             return nil
         }
         if let i = bad {
@@ -357,14 +363,9 @@ public struct SpatialGraph: Sendable {
         }
         // Every spot at one place (coordinates zeroed or never filled in): every neighbour would be
         // a tie, the graph would follow the spots' order in the file, and training would run on it.
-        let x0 = coordinates[0], y0 = coordinates[1]
-        let allSame: Bool = coordinates.withUnsafeBufferPointer { c in
-            for i in 1..<n where c[2 &* i] != x0 || c[2 &* i &+ 1] != y0 { return false }
-            return true
-        }
         if allSame {
             throw InputError(file: file, field: field,
-                             "all \(n) spots are at the same place (\(x0), \(y0)); the spatial graph needs the spots' positions")
+                             "all \(n) spots are at the same place (\(coordinates[0]), \(coordinates[1])); the spatial graph needs the spots' positions")
         }
     }
 }
