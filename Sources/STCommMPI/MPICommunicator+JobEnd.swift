@@ -22,7 +22,7 @@ import Glibc
 // keeps the agreement from completing; after `agreementSeconds` the failing rank falls back to
 // its line and MPI_Abort, as before.
 //
-// A stall (`rollCall`): a wait of the training loop passed `watchdog.timeout`. The rank sends
+// A stall (`rollCall`): a wait passed `watchdog.timeout` (in the training loop or outside it). The rank sends
 // `alive` to every other rank; a rank reading `alive` in a wait joins and answers. After
 // `StallWatchdog.rollCallSeconds` each live rank knows who answered; the ranks that did not are
 // the stalled ones. One rank reports: the live rank with the most completed epochs (the newest

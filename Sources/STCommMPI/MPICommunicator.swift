@@ -24,7 +24,7 @@ import Glibc
 //   - a failure another rank announces reaches it: between polls it checks the control
 //     communicator (MPICommunicator+JobEnd.swift), so a rank-local error ends every rank with
 //     a coordinated MPI_Finalize instead of MPI_Abort;
-//   - the stall watchdog: when `watchdog.timeout` is set (the training loop) and one wait
+//   - the stall watchdog: when `watchdog.timeout` is set (the training loop's deadline, or `--setup-timeout` outside it) and one wait
 //     lasts longer, the ranks still answering hold a roll call and end the job naming the
 //     ranks that did not answer (MPICommunicator+JobEnd.swift).
 // Blocking MPI calls could do none of this: a rank inside MPI_Allreduce cannot look at anything
@@ -43,7 +43,7 @@ public final class MPICommunicator: Communicator {
     /// A second duplicate for the job-end messages (a failure announced, a stall roll call) and
     /// their agreement: they never match, delay or reorder the data traffic of `comm`.
     let control: MPI_Comm
-    /// The deadline of waits in the training loop (set by the loop; see `StallWatchdog`).
+    /// The deadline of waits (the training loop's, or the one outside it; see `StallWatchdog`).
     public let watchdog: StallWatchdog? = StallWatchdog()
 
     /// Largest element count of one MPI message (a C `int`); payloads above are split.

@@ -74,7 +74,7 @@ public final class AnnDataReader {
             let rows = Int(shape[0]), cols = Int(shape[1])
             let isCSR = format == "csr_matrix"
             let src = try CompressedSparseSource(file: file, group: xName, major: isCSR ? rows : cols,
-                                                 minor: isCSR ? cols : rows, majorName: isCSR ? "rows" : "columns",
+                                                 minor: isCSR ? cols : rows, majorName: isCSR ? "rows" : "columns", minorName: isCSR ? "columns" : "rows",
                                                  shapeField: shapeField!)
             header = XHeader(layout: isCSR ? .csr : .csc, rows: rows, cols: cols, nnz: src.nnz,
                              isInteger: try src.valuesAreInteger(), path: xName)
@@ -310,6 +310,9 @@ public final class AnnDataReader {
 
     /// Whether `readGenes` reads 16-bit indices: a CSR X whose genes fit.
     public var readsNarrowIndices: Bool { header.layout == .csr && GeneMatrix.usesNarrowIndices(cols: nVars) }
+    /// Whether `readX(rows:order:)` reads straight into the given order (a CSR X) rather than
+    /// reading, then reordering (CSC or dense: two copies of the rows at once).
+    public var readsRowsInOrder: Bool { header.layout == .csr }
 
     /// Throws unless `order` is a permutation of 0..<rows.
     func checkOrder(_ order: [Int], rows: Int) throws {

@@ -37,6 +37,8 @@ struct CompressedSparseSource {
     let nnz: Int
     /// What one compressed slice is, for messages ("row", "column", "barcode").
     let sliceName: String
+    /// What the minor dimension counts ("columns", "rows", "features"), for messages.
+    let minorName: String
     /// Entries closer than this (in stored entries) are read together and the gap discarded.
     static let mergeGap = 16_384
 
@@ -48,19 +50,20 @@ struct CompressedSparseSource {
     /// and indptr are 1-D, stored in full (`HDF5File.checkStorage`), indices and indptr integers,
     /// len(indices) = len(data), len(indptr) = major + 1, indptr[0] = 0 and indptr[major] = len(data).
     /// `shapeField` names where `major` and `minor` come from, for messages.
-    init(file: HDF5File, group: String, major: Int, minor: Int, majorName: String, shapeField: String) throws {
+    init(file: HDF5File, group: String, major: Int, minor: Int, majorName: String, minorName: String, shapeField: String) throws {
         self.file = file
         self.group = group
         self.major = major
         self.minor = minor
         sliceName = majorName.hasSuffix("s") ? String(majorName.dropLast()) : majorName
+        self.minorName = minorName
         let path = file.path
         for part in ["data", "indices", "indptr"] where !file.isDataset(group + "/" + part) {
             throw InputError(file: path, field: group + "/" + part,
                              "missing: a sparse matrix needs data, indices and indptr")
         }
         guard minor <= Int(Int32.max) else {
-            throw InputError(file: path, field: shapeField, "declares \(minor) \(majorName == "rows" ? "columns" : "rows"); at most 2^31-1 are supported")
+            throw InputError(file: path, field: shapeField, "declares \(minor) \(minorName); at most 2^31-1 are supported")
         }
         // Opening each array checks its storage against its extent.
         let dataShape = try file.shape(group + "/data")
@@ -75,7 +78,7 @@ struct CompressedSparseSource {
         }
         guard major < Int.max, ptrShape[0] == major &+ 1 else {
             throw InputError(file: path, field: group + "/indptr",
-                             "has \(ptrShape[0]) entries, expected \(major + 1) (\(majorName) + 1, from \(shapeField))")
+                             "has \(ptrShape[0]) entries, expected \(major &+ 1) (\(majorName) + 1, from \(shapeField))")
         }
         nnz = dataShape[0]
         for part in ["indices", "indptr"] { try file.requireIntegers(group + "/" + part) }
@@ -181,7 +184,7 @@ struct CompressedSparseSource {
         -> (indptr: [Int], indices: [Index], values: [Float]) {
         guard minor <= Index.columnLimit else {
             throw InputError(file: file.path, field: group,
-                             "\(minor) \(sliceName == "row" ? "columns" : "rows") do not fit \(Index.bitWidth)-bit indices")
+                             "\(minor) \(minorName) do not fit \(Index.bitWidth)-bit indices")
         }
         precondition(order.count == list.count, "readMajorList: \(order.count) output rows for \(list.count) slices")
         if list.isEmpty { return ([0], [], []) }

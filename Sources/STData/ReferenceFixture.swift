@@ -362,7 +362,7 @@ struct FixtureFile {
                 throw InputError(file: path, field: group + ".attrs[shape]", "is \(s), expected [\(rows), \(cols)]")
             }
         }
-        let src = try CompressedSparseSource(file: file, group: group, major: rows, minor: cols, majorName: "rows",
+        let src = try CompressedSparseSource(file: file, group: group, major: rows, minor: cols, majorName: "rows", minorName: "columns",
                                              shapeField: group + ".attrs[shape]")
         let (p, i, v) = try src.readAll()
         return makeCSR(rows: rows, cols: cols, indptr: p, indices: i, values: v)

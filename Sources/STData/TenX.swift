@@ -98,7 +98,7 @@ public final class TenXMatrixReader: SpatialExpressionSource {
         }
         let nFeatures = Int(shape[0]), nBarcodes = Int(shape[1])
         source = try CompressedSparseSource(file: file, group: group, major: nBarcodes, minor: nFeatures,
-                                            majorName: "barcodes", shapeField: shapeName)
+                                            majorName: "barcodes", minorName: "features", shapeField: shapeName)
         header = XHeader(layout: .csr, rows: nBarcodes, cols: nFeatures, nnz: source.nnz,
                          isInteger: try source.valuesAreInteger(), path: group)
         if nBarcodes == 0 {

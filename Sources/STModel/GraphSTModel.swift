@@ -134,8 +134,9 @@ public final class GraphSTModel {
     ///   - x: this rank's rows of X (N × G), rows in the graph's owned order.
     ///   - graph: this rank's share of Â and M.
     ///   - dim: the latent width d, a positive multiple of 8 (the per-spot loops are SIMD8).
-    ///   - fastLayouts: build `xT` and `xBlocks` (each nnz(X) × 8 bytes) for the gather form of
-    ///     Xᵀ·[Y|∂U] and the column-blocked X·[W1|W2ᵀ]; without them the plain kernels run, with
+    ///   - fastLayouts: build the transposed and column-blocked copies of X (6 or 8 bytes per entry
+    ///     each, with X's index width, plus row pointers) for the gather form of Xᵀ·[Y|∂U] and the
+    ///     column-blocked X·[W1|W2ᵀ]; without them the plain kernels run, with
     ///     the same bits (both layouts are tested bitwise equal to them).
     public convenience init(x: CSRMatrix, graph: LocalGraph, dim: Int, weights: LossWeights = .init(),
                             readout: Readout = .local, fastLayouts: Bool = true, comm: Communicator) {

@@ -101,9 +101,11 @@ public struct Checkpoint: Sendable, Equatable {
     public static let magic: [UInt8] = Array("STGNNCKP".utf8)
     public static let formatVersion: UInt32 = 1
     public static let headerSize = 32
-    /// What `rng` says; a checkpoint whose `rng` differs was written by a build that drew other
-    /// permutations (Fisher–Yates before the Feistel permutation): it could not continue exactly.
-    static let rngDescription = "corruption permutation of epoch e = FeistelPermutation(seed, e) (mixed-radix, 8 rounds, cycle walking): (seed, epoch) is the whole state"
+    /// What `rng` says: a stable tag naming the permutation scheme, then its description. A
+    /// checkpoint whose `rng` lacks the tag was written by a build that drew other permutations
+    /// (Fisher–Yates before the Feistel permutation): it could not continue exactly.
+    static let rngScheme = "feistel-v1"
+    static let rngDescription = rngScheme + ": corruption permutation of epoch e = FeistelPermutation(seed, e) (mixed-radix, 8 rounds, cycle walking): (seed, epoch) is the whole state"
 
     /// The state of `trainer` after `trainer.epochsDone` epochs of the run `config` on `data`.
     public init(trainer: Trainer, config: RunConfiguration, data: DataFingerprint, ranks: Int, lastEpoch: EpochRecord?) {
@@ -264,7 +266,7 @@ public struct Checkpoint: Sendable, Equatable {
     /// Throws unless this checkpoint was written by a run with the same model definition as
     /// `config`; the message names each field that differs.
     public func checkConfiguration(_ config: RunConfiguration, path: String) throws {
-        guard metadata.rng == Self.rngDescription else {
+        guard metadata.rng.hasPrefix(Self.rngScheme + ":") else {
             throw InputError(file: path, "checkpoint refused: its epochs' corruption permutations are not this build's (it says: \(metadata.rng)); resuming would not continue that run exactly: start afresh (--overwrite)")
         }
         guard metadata.configuration_hash != config.configurationHash else { return }

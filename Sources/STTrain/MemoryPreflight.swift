@@ -12,8 +12,9 @@ import STPartition
 /// - arrays every rank holds for the whole slide: coordinates 16N, stored counts per spot and RCB
 ///   weights 16N, RCB work 24N, kNN lists (12 + 4k)N, owner and local maps 8N, the epoch's
 ///   corruption permutation and plan 12N: (88 + 4k)·N;
-/// - X: 6z or 8z: the counts are read straight into local row order and preprocessed in place, so a
-///   rank holds one copy of its rows: a float32 value and a column index per entry, the index
+/// - X: 6z or 8z per copy: the counts are preprocessed in place, so a rank holds one copy of its
+///   rows once read, two while reading when the source reads, then reorders (10x, MatrixMarket, a
+///   CSC or dense `.h5ad`: `SlideSource.countsReadCopies`); one copy is a float32 value and a column index per entry, the index
 ///   16-bit when the source reads straight into 16 bits and the genes fit (≤ 65 536, `GeneMatrix`,
 ///   `SlideSource.countsIndexBits`), else 32-bit. The two extra layouts
 ///   for speed, transposed (the gather form of Xᵀ·[Y|∂U]) and column-blocked (X·[W1|W2ᵀ] with
@@ -33,11 +34,11 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
 
     /// - indexBits: of the counts as read: 16 when the input's genes fit (`GeneMatrix.usesNarrowIndices`).
     public init(spots N: Int, storedCounts Z: Int, rankSpots n: Int, rankStoredCounts z: Int, genes: Int,
-                dim d: Int, neighbours k: Int, isRoot: Bool, indexBits: Int = 32) {
+                dim d: Int, neighbours k: Int, isRoot: Bool, indexBits: Int = 32, readCopies: Int = 1) {
         let base = 96 << 20
         slideWideBytes = (88 + 4 * k) * N + (isRoot ? (4 * (d + 24) + 64) * N : 0)
         self.indexBits = indexBits
-        countsBytes = GeneMatrix.bytesPerEntry(indexBits: indexBits) * z
+        countsBytes = readCopies * GeneMatrix.bytesPerEntry(indexBits: indexBits) * z
         let g = min(genes, 3000)   // HVGs kept (seurat_v3 n_top_genes, GraphST's 3000)
         modelBytes = 76 * d * n + 16 * (2 * g * d + d * d) + 32 * g * d
         bytes = base + slideWideBytes + countsBytes + modelBytes
@@ -47,11 +48,12 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
     /// The largest estimate over `ranks` ranks of an RCB partition with `counts[r]` spots and
     /// `stored[r]` stored counts on rank r (rank 0 carries the gathered results).
     public static func largest(spots: Int, storedCounts: Int, counts: [Int], stored: [Int], genes: Int,
-                               dim: Int, neighbours: Int, indexBits: Int = 32) -> MemoryEstimate {
+                               dim: Int, neighbours: Int, indexBits: Int = 32, readCopies: Int = 1) -> MemoryEstimate {
         var best: MemoryEstimate?
         for r in counts.indices {
             let e = MemoryEstimate(spots: spots, storedCounts: storedCounts, rankSpots: counts[r], rankStoredCounts: stored[r],
-                                   genes: genes, dim: dim, neighbours: neighbours, isRoot: r == 0, indexBits: indexBits)
+                                   genes: genes, dim: dim, neighbours: neighbours, isRoot: r == 0, indexBits: indexBits,
+                                   readCopies: readCopies)
             if best == nil || e.bytes > best!.bytes { best = e }
         }
         return best!
@@ -126,7 +128,7 @@ extension RunPipeline {
         let genes = min(source.geneCount, config.data.nTopGenes), d = config.model.dim, k = config.data.neighbours
         let bits = source.countsIndexBits
         let e = MemoryEstimate.largest(spots: N, storedCounts: Z, counts: spots, stored: stored, genes: genes,
-                                       dim: d, neighbours: k, indexBits: bits)
+                                       dim: d, neighbours: k, indexBits: bits, readCopies: source.countsReadCopies)
         memoryEstimate = e.bytes
         let env = ProcessInfo.processInfo.environment
         let perNode = Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? P

@@ -18,7 +18,10 @@ extension RunPipeline {
     /// ranks leave at the same point: no rank waits in a collective for a rank that has left, and
     /// the message is printed once, by rank 0. Returns rank 0's value there, nil elsewhere.
     func onRoot<T>(_ what: String, _ body: () throws -> T) throws -> T? {
+        // The waits of this step are rank 0's; the caller's phase resumes after it.
+        let outer = comm.watchdog?.phase
         comm.watchdog?.enterPhase(what + " (rank 0)")
+        defer { if let outer { comm.watchdog?.enterPhase(outer) } }
         var value: T?
         var failure: Error?
         if comm.isRoot {

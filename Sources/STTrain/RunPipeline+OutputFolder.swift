@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// The files a run writes into its output folder (besides `checkpoints/`).
-let runOutputFiles = ["result.h5ad", "summary.json", "metrics.jsonl", "domains.csv", "domains.png", "loss.png"]
+let runOutputFiles = OutputStaging.files + ["metrics.jsonl"]
 
 extension RunPipeline {
     /// Rank 0, before anything is read: creates the output folder, takes its lock (so two jobs

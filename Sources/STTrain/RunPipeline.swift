@@ -292,6 +292,7 @@ extension RunPipeline {
             watchdog?.epoch = 0
             watchdog?.enterPhase("the spatial domains and outputs after training")
         }
+        do {                      // the loop's scope: disarmed once, however the loop ends
         defer { disarm() }
         while trainer.epochsDone < config.model.epochs {
             watchdog?.timeout = StallWatchdog.timeout(option: config.output.stallTimeout, epochSeconds: epochSeconds)
@@ -325,7 +326,7 @@ extension RunPipeline {
                 break
             }
         }
-        disarm()
+        }
         comm.barrier()
         let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         let epochsThisRun = trainer.epochsDone - startEpoch
@@ -351,13 +352,13 @@ extension RunPipeline {
                                  metricsPath: metricsPath, out: staging.url)
         }
 
-        let rss = gatherPeakRSS()
+        let peaks = gatherPeaks()
         let summary = RunSummary(
             configuration: config, input: source.label, n_spots: source.spotCount, n_genes: model.layout.genes,
             n_genes_input: source.geneCount, epochs: trainer.epochsDone, ranks: comm.size,
             train_seconds: trainSeconds, seconds_per_epoch: epochsThisRun > 0 ? trainSeconds / Double(epochsThisRun) : 0,
             phase_seconds: Dictionary(phases, uniquingKeysWith: +), phase_order: phases.map(\.0),
-            peak_rss_bytes_per_rank: rss, peak_rss_bytes_by_phase: gatherPhasePeaks(), memory_estimate_bytes: memoryEstimate, x_fast_layouts: fastLayouts, x_index_bits: xIndexBits, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
+            peak_rss_bytes_per_rank: peaks.rss, peak_rss_bytes_by_phase: peaks.byPhase, memory_estimate_bytes: memoryEstimate, x_fast_layouts: fastLayouts, x_index_bits: xIndexBits, final_loss: last?.loss ?? .nan, final_loss_feat: last?.loss_feat ?? .nan,
             final_loss_sl_1: last?.loss_sl_1 ?? .nan, final_loss_sl_2: last?.loss_sl_2 ?? .nan,
             blas_threads: BLAS.threads, partition: report,
             epochs_target: config.model.epochs, epochs_this_run: epochsThisRun, data_fingerprint: setup.fingerprint,
@@ -377,17 +378,13 @@ extension RunPipeline {
         }
     }
 
-    /// Every rank's peak RSS, in rank order, on every rank (every rank returns the same summary).
-    func gatherPeakRSS() -> [Int] {
-        comm.allgatherv([Int64(peakRSSBytes())]).map { Int($0[0]) }
-    }
-
-    /// Every rank's `phasePeaks` (the same phases on every rank), as phase → bytes per rank.
-    func gatherPhasePeaks() -> [String: [Int]] {
-        let all = comm.allgatherv(phasePeaks.map { Int64($0.1) })
-        var out = [String: [Int]]()
-        for (i, p) in phasePeaks.enumerated() { out[p.0] = all.map { i < $0.count ? Int($0[i]) : 0 } }
-        return out
+    /// Every rank's peak RSS (in rank order) and its `phasePeaks` (the same phases on every rank,
+    /// as phase → bytes per rank), on every rank: one allgather.
+    func gatherPeaks() -> (rss: [Int], byPhase: [String: [Int]]) {
+        let all = comm.allgatherv([Int64(peakRSSBytes())] + phasePeaks.map { Int64($0.1) })
+        var byPhase = [String: [Int]]()
+        for (i, p) in phasePeaks.enumerated() { byPhase[p.0] = all.map { Int($0[i + 1]) } }
+        return (all.map { Int($0[0]) }, byPhase)
     }
 }
 

@@ -29,6 +29,9 @@ public protocol SlideSource {
     func geneCounts(rows: [Int], order: [Int]) throws -> GeneMatrix
     /// Bits per column index `geneCounts` returns (16 or 32), known before reading: the preflight's.
     var countsIndexBits: Int { get }
+    /// Copies of a rank's rows held at once while `geneCounts` reads them: 1 when the source reads
+    /// straight into the local order, 2 when it reads, then reorders (the default): the preflight's.
+    var countsReadCopies: Int { get }
     /// The per-spot table to carry into `result.h5ad` (rank 0 only calls this).
     func obs() throws -> DataFrame
     /// Gene names (var index).
@@ -48,6 +51,7 @@ public final class H5ADSource: SlideSource {
     public func counts(rows: [Int], order: [Int]) throws -> CSRMatrix { try reader.readX(rows: rows, order: order) }
     public func geneCounts(rows: [Int], order: [Int]) throws -> GeneMatrix { try reader.readGenes(rows: rows, order: order) }
     public var countsIndexBits: Int { reader.readsNarrowIndices ? 16 : 32 }
+    public var countsReadCopies: Int { reader.readsRowsInOrder ? 1 : 2 }
     public func obs() throws -> DataFrame { try reader.obs() }
     public func geneNames() throws -> [String] { try reader.varNames() }
 }
@@ -60,6 +64,7 @@ extension SlideSource {
         .wide(try counts(rows: rows, order: order))
     }
     public var countsIndexBits: Int { 32 }
+    public var countsReadCopies: Int { 2 }
 }
 
 /// An error that only this rank saw (e.g. a bad value in its own rows of X): it must be reported
@@ -95,6 +100,7 @@ public final class SyntheticSource: SlideSource {
     public func counts(rows: [Int], order: [Int]) throws -> CSRMatrix { try layout.counts(rows: order.map { rows[$0] }) }
     public func geneCounts(rows: [Int], order: [Int]) throws -> GeneMatrix { try layout.geneCounts(rows: order.map { rows[$0] }) }
     public var countsIndexBits: Int { GeneMatrix.usesNarrowIndices(cols: geneCount) ? 16 : 32 }
+    public var countsReadCopies: Int { 1 }
     public func obs() throws -> DataFrame { layout.obs }
     public func geneNames() throws -> [String] { layout.geneNames }
 }

@@ -10,15 +10,16 @@ import STTrain
 /// Peak RSS only grows within a process, so each case runs in a fresh process: `memory` measures
 /// one case, `memory-sweep` starts this executable once per case and tabulates the results.
 enum MemoryBench {
-    /// Bytes the trained state should occupy: X, the local Â and M, the model's workspaces
-    /// (13 arrays of 2d floats per spot and the G×2d blocks), parameters, gradient and Adam state.
+    /// Bytes the trained state should occupy: X (and its two fast layouts' entries when built; their
+    /// row pointers are left out), the local Â and M, the model's activation arena (the model's own
+    /// `arenaBytes`) and G×2d blocks, parameters, gradient and Adam state.
     static func predictedBytes(_ w: Workload) -> (x: Int, graph: Int, workspaces: Int, parameters: Int) {
         let x = w.x, g = w.graph
         let n = x.rows, nL = g.nLocal, G = x.cols, d = w.model.layout.dim, d2 = 2 * d
-        let xBytes = x.nnz * GeneMatrix.bytesPerEntry(indexBits: x.indexBits) + (n + 1) * 8
+        let xBytes = (w.model.hasFastLayouts ? 3 : 1) * x.nnz * GeneMatrix.bytesPerEntry(indexBits: x.indexBits) + (n + 1) * 8
         let graphBytes = (g.adj.nnz + g.mask.nnz) * 8 + 2 * (n + 1) * 8 + g.globalCount * 4
-        let ws = (8 * n * d2 + 5 * nL * d2 + nL * d + 10 * n) * 4     // the activation arena (norms, logits, ∂logits: 10 per spot)
-            + G * d2 * 4 * 2 + G * d2 * 8                              // [W1|W2ᵀ], Xᵀ scratch, packed buffer
+        let ws = GraphSTModel.arenaBytes(n: n, nLocal: nL, d: d, genes: G)   // the activation arena, [W1|W2ᵀ], W2W2ᵀ
+            + G * d2 * 4 + G * d2 * 8                                          // Xᵀ scratch, packed buffer
         let params = 4 * w.model.layout.count * 4                     // params, grad, Adam m and v
         return (xBytes, graphBytes, ws, params)
     }

@@ -98,7 +98,7 @@ struct ProbeInput: ParsableCommand {
 
     /// The reads the job makes of `s` before training, each attempted whatever the others threw:
     /// obs (rank 0, first), coordinates, row counts, gene names, and the first rows of X through
-    /// the job's own row-read path (`counts(rows:order:)`). X's other rows are not read, but
+    /// the job's own row-read path (`geneCounts(rows:order:)`). X's other rows are not read, but
     /// opening its arrays checks their storage (`HDF5File.checkStorage`), which walks the whole
     /// chunk index of a chunked X (`H5Dget_num_chunks`) and the row pointers are read in full.
     static func probeReads(_ s: SlideSource) {
@@ -107,6 +107,6 @@ struct ProbeInput: ParsableCommand {
         _ = try? s.rowNNZ()
         _ = try? s.geneNames()
         let first = Array(0..<min(s.spotCount, 64))
-        _ = try? s.counts(rows: first, order: Array(first.indices))
+        _ = try? s.geneCounts(rows: first, order: Array(first.indices))
     }
 }

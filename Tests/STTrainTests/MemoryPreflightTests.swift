@@ -1,5 +1,6 @@
 import XCTest
 import STCore
+import STData
 @testable import STTrain
 
 /// The preflight counts X at the width it will have: 6 bytes per stored entry with 16-bit column
@@ -25,6 +26,19 @@ final class MemoryPreflightTests: XCTestCase {
         let largest = MemoryEstimate.largest(spots: 100, storedCounts: 900, counts: [50, 50], stored: [400, 500_000], genes: 20,
                                              dim: 8, neighbours: 3, indexBits: 16)
         XCTAssertEqual(largest.countsBytes, 6 * 500_000)
+    }
+
+    /// Sources that read, then reorder (10x, MatrixMarket, CSC or dense `.h5ad`) hold two copies of
+    /// the rank's rows while reading; the synthetic slide reads straight into order.
+    func testCountsBytesCountTheCopiesHeldWhileReading() throws {
+        let z = 1_000_000
+        let two = MemoryEstimate(spots: 1000, storedCounts: z, rankSpots: 1000, rankStoredCounts: z, genes: 3000,
+                                 dim: 64, neighbours: 3, isRoot: false, indexBits: 32, readCopies: 2)
+        XCTAssertEqual(two.countsBytes, 16 * z)
+        XCTAssertEqual(two.bytes - estimate(bits: 32, z: z).bytes - (two.slideWideBytes - estimate(bits: 32, z: z).slideWideBytes)
+                       - (two.modelBytes - estimate(bits: 32, z: z).modelBytes), 8 * z)
+        let synthetic = try SyntheticSource(SyntheticSlide.Parameters(spots: 300, genes: 120, domains: 4))
+        XCTAssertEqual(synthetic.countsReadCopies, 1)
     }
 
     func testFastLayoutBytesFollowTheIndexWidth() {
