@@ -11,34 +11,36 @@ typedef float stgnn_v16 __attribute__((vector_size(64)));
 #define STGNN_LD16(p) ({ stgnn_v16 _v; __builtin_memcpy(&_v, (p), 64); _v; })
 #define STGNN_ST16(p, v) do { stgnn_v16 _v = (v); __builtin_memcpy((p), &_v, 64); } while (0)
 
-// C[i, 0..<w] = Σ_p val[p] · B[idx[p], 0..<w] for rows i in [r0, r1): NACC 16-float accumulators
-// per column chunk, the chunk kept in registers while the row's entries stream past. ADD = 1 starts
-// each accumulator from C's current value instead of +0 (C += A·B): the sum of a row whose entries
-// come in several column blocks, block after block, is then the same sequence of operations as
-// the sum over the whole row.
+// C[i, j0..<j0 + 16·K] for one row while the row's entries stream past: K 16-float accumulators
+// kept in registers. ADD = 1 starts each accumulator from C's current value instead of +0
+// (C += A·B): the sum of a row whose entries come in several column blocks, block after block, is
+// then the same sequence of operations as the sum over the whole row.
+#define STGNN_SPMM_CHUNKS(K, ADD)                                                               \
+    for (; j0 + 16 * (K) <= w; j0 += 16 * (K)) {                                                \
+        stgnn_v16 acc[K];                                                                       \
+        for (int k = 0; k < (K); k++)                                                           \
+            acc[k] = (ADD) ? STGNN_LD16(ci + j0 + 16 * k) : (stgnn_v16){0};                     \
+        for (ptrdiff_t p = lo; p < hi; p++) {                                                   \
+            const stgnn_v16 v = (stgnn_v16){0} + val[p];                                        \
+            const float *bp = b + (ptrdiff_t)idx[p] * ldb + j0;                                 \
+            for (int k = 0; k < (K); k++) acc[k] = acc[k] + v * STGNN_LD16(bp + 16 * k);        \
+        }                                                                                       \
+        for (int k = 0; k < (K); k++) STGNN_ST16(ci + j0 + 16 * k, acc[k]);                     \
+    }
+
+// C[i, 0..<w] = Σ_p val[p] · B[idx[p], 0..<w] for rows i in [r0, r1): the row's columns in chunks
+// of 16·NACC (NACC = 8 or 4), then 64, 32 and 16 columns, then one at a time. Every output element
+// is the same sequence of operations whichever chunk holds it.
 #define STGNN_SPMM_BODY(NACC, ADD)                                                              \
     _Pragma("clang fp contract(off)")                                                           \
     for (ptrdiff_t i = r0; i < r1; i++) {                                                       \
         float *ci = c + i * ldc;                                                                \
         const ptrdiff_t lo = ptr[i], hi = ptr[i + 1];                                           \
         ptrdiff_t j0 = 0;                                                                       \
-        for (; j0 + 16 * (NACC) <= w; j0 += 16 * (NACC)) {                                      \
-            stgnn_v16 acc[NACC];                                                                \
-            for (int k = 0; k < (NACC); k++)                                                    \
-                acc[k] = (ADD) ? STGNN_LD16(ci + j0 + 16 * k) : (stgnn_v16){0};                 \
-            for (ptrdiff_t p = lo; p < hi; p++) {                                               \
-                const stgnn_v16 v = (stgnn_v16){0} + val[p];                                    \
-                const float *bp = b + (ptrdiff_t)idx[p] * ldb + j0;                             \
-                for (int k = 0; k < (NACC); k++) acc[k] = acc[k] + v * STGNN_LD16(bp + 16 * k); \
-            }                                                                                   \
-            for (int k = 0; k < (NACC); k++) STGNN_ST16(ci + j0 + 16 * k, acc[k]);              \
-        }                                                                                       \
-        for (; j0 + 16 <= w; j0 += 16) {                                                        \
-            stgnn_v16 acc = (ADD) ? STGNN_LD16(ci + j0) : (stgnn_v16){0};                       \
-            for (ptrdiff_t p = lo; p < hi; p++)                                                 \
-                acc = acc + ((stgnn_v16){0} + val[p]) * STGNN_LD16(b + (ptrdiff_t)idx[p] * ldb + j0); \
-            STGNN_ST16(ci + j0, acc);                                                           \
-        }                                                                                       \
+        if ((NACC) >= 8) STGNN_SPMM_CHUNKS(8, ADD)                                              \
+        if ((NACC) >= 4) STGNN_SPMM_CHUNKS(4, ADD)                                              \
+        STGNN_SPMM_CHUNKS(2, ADD)                                                               \
+        STGNN_SPMM_CHUNKS(1, ADD)                                                               \
         for (; j0 < w; j0++) {                                                                  \
             float s = (ADD) ? ci[j0] : 0;                                                       \
             for (ptrdiff_t p = lo; p < hi; p++) s = s + val[p] * b[(ptrdiff_t)idx[p] * ldb + j0]; \
@@ -83,25 +85,28 @@ typedef float stgnn_v16 __attribute__((vector_size(64)));
     ptrdiff_t r0, ptrdiff_t r1, const ptrdiff_t *ptr, const IDX *idx, const float *val,         \
     const float *b, ptrdiff_t ldb, ptrdiff_t w
 
-// Chunks of 32 columns (NACC = 2) in both instantiations: measured against 64- and 128-column
-// chunks and against software prefetching on the DLPFC slide and on a 100k-spot synthetic slide
-// (docs/PERFORMANCE.md), the 32-column chunk without prefetch was fastest for X (long rows) and
-// for Â and M (4–7 entries per row) alike; wider chunks were up to 1.7× slower.
+// `spmm` chunk widths: AVX-512 128 columns (8 zmm), AVX2 64 (8 ymm). Measured on DLPFC
+// (docs/PERFORMANCE.md, "Update: wider register chunks"): with X in column blocks of 128 genes
+// (B's rows in L2), 128-column chunks run X·B 1.28× and the Xᵀ gather 1.24× faster than 32-column
+// ones (a row's indices and values are read once per 128 columns instead of four times); Â and M
+// (4–7 entries a row) gain 1.03–1.10×. Before the column blocks, when B's rows came from L3,
+// 32-column chunks had been fastest: the best width depends on the layout. Rows with many entries
+// against 64- or 128-column chunks made no difference (≤ 4 %). The scatter keeps 32 columns.
 
 // Each kernel in both index widths: SUFFIX names the width (_i32 for int32_t, _u16 for uint16_t).
 #define STGNN_INSTANTIATE(IDX, SUFFIX)                                                          \
-    /* AVX2 `spmm`: 32 columns per chunk in 4 ymm accumulators. */                              \
+    /* AVX2 `spmm`: 64 columns per chunk in 8 ymm accumulators. */                              \
     __attribute__((target("avx2")))                                                            \
-    static void spmm_avx2##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 0) } \
-    /* AVX-512 `spmm`: 32 columns per chunk in 2 zmm accumulators. */                           \
+    static void spmm_avx2##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(4, 0) } \
+    /* AVX-512 `spmm`: 128 columns per chunk in 8 zmm accumulators. */                          \
     __attribute__((target("avx512f")))                                                         \
-    static void spmm_avx512##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 0) } \
+    static void spmm_avx512##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(8, 0) } \
     /* AVX2 `spmm`, adding into C (C += A·B). */                                                \
     __attribute__((target("avx2")))                                                            \
-    static void spmm_add_avx2##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 1) } \
+    static void spmm_add_avx2##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(4, 1) } \
     /* AVX-512 `spmm`, adding into C (C += A·B). */                                             \
     __attribute__((target("avx512f")))                                                         \
-    static void spmm_add_avx512##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(2, 1) } \
+    static void spmm_add_avx512##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *c, ptrdiff_t ldc) { STGNN_SPMM_BODY(8, 1) } \
     /* AVX2 scatter of the transposed product: 32 columns of B's row in 4 ymm registers. */     \
     __attribute__((target("avx2")))                                                            \
     static void scatter_avx2##SUFFIX(STGNN_KERNEL_ARGS(IDX), float *acc) { STGNN_SCATTER_BODY(2) } \
@@ -143,6 +148,7 @@ int stgnn_simd_level(void) {
 }
 
 #undef STGNN_SPMM_BODY
+#undef STGNN_SPMM_CHUNKS
 #undef STGNN_SCATTER_BODY
 #undef STGNN_KERNEL_ARGS
 #undef STGNN_INSTANTIATE

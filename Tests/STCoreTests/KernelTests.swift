@@ -43,9 +43,11 @@ final class KernelTests: XCTestCase {
 
     /// All paths perform the reference's operations in the reference's order (separate float32
     /// multiply and add, entries in stored order), so they must agree with `spmm_ref` bitwise.
+    /// The widths reach every register chunk of the kernels (128, 64, 32, 16 columns, single
+    /// columns: 247 = 128 + 64 + 32 + 16 + 7) and combinations of them.
     func testSpmmPathsBitwiseEqualReference() {
         let a = raggedCSR(rows: 90, cols: 57, seed: 21)
-        for w in [1, 7, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100, 128, 130] {
+        for w in [1, 7, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100, 128, 130, 192, 247, 256] {
             let ld = w + 5
             let b = randomDense(57 * ld, seed: UInt64(w))
             let ref = Sparse.spmm_ref(a, b, ldb: ld, width: w)

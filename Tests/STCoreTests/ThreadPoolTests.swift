@@ -41,11 +41,11 @@ final class ThreadPoolTests: XCTestCase {
     }
 
     /// X·B over column blocks (each row's sum continued block after block) against `spmm_ref`,
-    /// bitwise: blocks of 1 column to more than A has, widths with every tail (32-, 16-column
-    /// chunks, single columns), strided operands, rows empty in some blocks, 1–4 threads, every path.
+    /// bitwise: blocks of 1 column to more than A has, widths with every tail (128-, 64-, 32-,
+    /// 16-column chunks, single columns), strided operands, rows empty in some blocks, 1–4 threads, every path.
     func testColumnBlocksBitwiseEqualSpmm() {
         let a = raggedCSR(rows: 700, cols: 290, seed: 11)
-        for (w, ldb, ldc) in [(128, 128, 128), (64, 128, 128), (70, 80, 75), (16, 16, 16), (5, 9, 7)] {
+        for (w, ldb, ldc) in [(128, 128, 128), (64, 128, 128), (70, 80, 75), (16, 16, 16), (5, 9, 7), (247, 250, 251)] {
             let b = randomDense(a.cols * ldb, seed: 12)
             let ref = Sparse.spmm_ref(a, b, ldb: ldb, width: w)
             for block in [1, 7, 64, 100, 290, 1000] {
@@ -80,7 +80,7 @@ final class ThreadPoolTests: XCTestCase {
         a = a.selectingColumns(Array(0..<290).filter { $0 % 17 != 3 })   // (no empty columns yet)
         let cols = a.cols
         a = CSRMatrix(rows: a.rows, cols: cols + 5, indptr: a.indptr, indices: a.indices, values: a.values)  // 5 empty
-        for (w, ldb) in [(128, 128), (40, 48), (16, 16)] {
+        for (w, ldb) in [(128, 128), (40, 48), (16, 16), (247, 250)] {
             let b = randomDense(a.rows * ldb, seed: 6)
             for block in [100, 256, 4096] {
                 var scatter = [Double](repeating: 0.5, count: a.cols * w), s32 = [Float]()
