@@ -206,7 +206,8 @@ public final class GraphSTModel {
         precondition(params.count == layout.count && perm.count == globalCount)
         if grad.count != layout.count { grad = [Float](repeating: 0, count: layout.count) }
         timer?.start()
-        corruption.setPermutation(perm)
+        corruption.setPermutation(perm, pool: pool)
+        timer?.lap("corruption plan (π, π⁻¹ of the rank's rows)")
         // Our threads make the BLAS calls (one row block each): OpenBLAS on one thread during
         // the epoch, whatever the pool, so that its own threading never enters the numbers.
         let blasThreads = BLAS.threads

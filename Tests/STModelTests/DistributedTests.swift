@@ -64,8 +64,8 @@ final class DistributedTests: XCTestCase {
     }
 
     /// The exchange moves exactly π: with U's rows holding their global index, Ũ[i] = π(i) on
-    /// every rank, and the transpose adds dŨ[π⁻¹(j)] into row j (1–4 ranks, several epochs,
-    /// slide sizes around the radix sort's 11-bit digits).
+    /// every rank, and the transpose adds dŨ[π⁻¹(j)] into row j (1–4 ranks, several epochs, the
+    /// plan computed on 1, 2 and 3 threads, slide sizes around the radix sort's 11-bit digits).
     func testCorruptionExchangeMovesExactlyThePermutation() throws {
         for (n, parts) in [(97, 1), (97, 3), (2049, 4), (5000, 2)] {
             let prob = TinyProblem(n: n, g: 5, d: 8, seed: 3)
@@ -80,7 +80,7 @@ final class DistributedTests: XCTestCase {
                 var bad = 0
                 for e in 0..<3 {
                     let f = FeistelPermutation(seed: 11, epoch: e, count: n)
-                    exchange.setPermutation(.feistel(f))
+                    exchange.setPermutation(.feistel(f), pool: ThreadPool(threads: e + 1))
                     let u = owned.flatMap { [Float($0), -Float($0)] }
                     var ut = [Float](repeating: .nan, count: u.count), du = [Float](repeating: 0.5, count: u.count)
                     exchange.forward(u, ldu: 2, into: &ut, ldut: 2, width: 2)
