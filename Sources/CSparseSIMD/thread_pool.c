@@ -1,5 +1,13 @@
 // Persistent pthread pool behind thread_pool.h: a job counter (generation) the workers watch,
-// spin-then-sleep, tasks taken with an atomic counter, completion by a countdown.
+// spin-then-sleep, tasks taken with an atomic counter, completion when every task has finished.
+//
+// The caller never waits for a worker that has not joined the job. A worker that is descheduled
+// (another process on its core) or still waking from its condition variable when a job starts
+// would otherwise hold every job until the kernel runs it again, a time slice of several
+// milliseconds; here the caller takes the tasks itself and, once all have finished, closes the
+// job: a late worker sees the job closed and goes back to waiting. The only wait left is for a
+// task a worker is running, and for a worker caught between joining and leaving (a few
+// instructions). Measured: docs/PERFORMANCE.md, "a pool that does not wait for late workers".
 #define _GNU_SOURCE
 #include "thread_pool.h"
 
@@ -34,9 +42,11 @@ struct stgnn_pool {
     pthread_mutex_t mutex;
     pthread_cond_t wake;
     _Atomic long generation;      // incremented per job (and once more to stop)
+    _Atomic long open;            // the generation of the job workers may still join, 0 = none
     _Atomic int stop;
+    _Atomic int active;           // workers that have joined the current job and not yet left it
     _Atomic ptrdiff_t next;       // next task to take
-    _Atomic int pending;          // workers still inside the current job
+    _Atomic ptrdiff_t done;       // tasks finished
     ptrdiff_t tasks;
     stgnn_task_fn fn;
     void *ctx;
@@ -48,6 +58,7 @@ static void run_tasks(stgnn_pool *p) {
         ptrdiff_t t = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
         if (t >= n) break;
         p->fn(p->ctx, t);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
     }
 }
 
@@ -69,8 +80,12 @@ static void *worker_main(void *arg) {
         }
         seen = g;
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) return NULL;
-        run_tasks(p);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+        // Join, then check that the job is still open (both sequentially consistent, against the
+        // caller's close-then-count in stgnn_pool_run): either the caller sees this worker
+        // active and waits for it, or this worker sees the job closed and leaves untouched.
+        atomic_fetch_add(&p->active, 1);
+        if (atomic_load(&p->open) == g) run_tasks(p);
+        atomic_fetch_sub_explicit(&p->active, 1, memory_order_release);
     }
 }
 
@@ -81,9 +96,11 @@ stgnn_pool *stgnn_pool_create(int threads) {
     pthread_mutex_init(&p->mutex, NULL);
     pthread_cond_init(&p->wake, NULL);
     atomic_init(&p->generation, 0);
+    atomic_init(&p->open, 0);
     atomic_init(&p->stop, 0);
+    atomic_init(&p->active, 0);
     atomic_init(&p->next, 0);
-    atomic_init(&p->pending, 0);
+    atomic_init(&p->done, 0);
     p->tids = calloc((size_t)(p->workers > 0 ? p->workers : 1), sizeof(pthread_t));
     if (!p->tids) { free(p); return NULL; }
     for (int i = 0; i < p->workers; i++) {
@@ -110,24 +127,38 @@ void stgnn_pool_destroy(stgnn_pool *p) {
     free(p);
 }
 
+/// Spins, then yields the CPU, until *x reaches `want` (acquire).
+static void wait_until_ptrdiff(_Atomic ptrdiff_t *x, ptrdiff_t want) {
+    for (int spins = 0; atomic_load_explicit(x, memory_order_acquire) != want; spins++) {
+        if (spins < STGNN_SPIN) STGNN_PAUSE(); else sched_yield();
+    }
+}
+
 void stgnn_pool_run(stgnn_pool *p, ptrdiff_t tasks, stgnn_task_fn fn, void *ctx) {
     if (tasks <= 0) return;
     if (p->workers == 0 || tasks == 1) {
         for (ptrdiff_t t = 0; t < tasks; t++) fn(ctx, t);
         return;
     }
+    // No worker is inside a job here (the previous run waited for `active` to reach 0 after
+    // closing its job), so the job's fields can be written.
     p->tasks = tasks;
     p->fn = fn;
     p->ctx = ctx;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->pending, p->workers, memory_order_relaxed);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     pthread_mutex_lock(&p->mutex);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_acq_rel);
+    const long g = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    atomic_store(&p->open, g);
+    atomic_store_explicit(&p->generation, g, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mutex);
     run_tasks(p);
-    // A worker may have been descheduled (more threads than free cores): yield after a while.
-    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) != 0; spins++) {
+    // Every task taken has finished (a worker's task in progress is the one wait that remains).
+    wait_until_ptrdiff(&p->done, tasks);
+    // Close the job, then wait only for workers that joined it before it closed.
+    atomic_store(&p->open, 0);
+    for (int spins = 0; atomic_load(&p->active) != 0; spins++) {
         if (spins < STGNN_SPIN) STGNN_PAUSE(); else sched_yield();
     }
 }

@@ -23,6 +23,37 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
+    /// Many short jobs back to back, on more threads than this machine has cores (so workers are
+    /// descheduled, join late, or miss whole jobs): every task of every job runs exactly once, its
+    /// writes are visible when `run` returns, and a task running long on a worker holds the job
+    /// until it ends (the caller never returns before every task has finished).
+    func testPoolUnderContentionRunsEveryTaskOnceAndWaitsForRunningTasks() {
+        for threads in [2, 3, 8] {
+            let pool = ThreadPool(threads: threads)
+            var hits = [Int](repeating: 0, count: 64)
+            var bad = 0
+            hits.withUnsafeMutableBufferPointer { h in
+                let hp = h.baseAddress!
+                for job in 0..<20_000 {
+                    let tasks = 2 + job % 63
+                    pool.run(tasks: tasks) { t in hp[t] &+= 1 }
+                    for t in 0..<tasks where hp[t] != 1 { bad += 1 }
+                    for t in 0..<tasks { hp[t] = 0 }
+                }
+                // A slow task (on whichever thread takes it): its write must be there on return.
+                for _ in 0..<20 {
+                    pool.run(tasks: 4) { t in
+                        if t == 3 { usleep(2000) }
+                        hp[t] = 7
+                    }
+                    for t in 0..<4 where hp[t] != 7 { bad += 1 }
+                    for t in 0..<4 { hp[t] = 0 }
+                }
+            }
+            XCTAssertEqual(bad, 0, "\(threads) threads")
+        }
+    }
+
     func testThreadedSpmmBitwiseEqualSerial() {
         let a = raggedCSR(rows: 1100, cols: 300, seed: 3)
         let w = 70, ldb = 80
