@@ -96,6 +96,26 @@ public final class GraphSTModel {
     /// The packed allreduce buffer (`PackedSums`), sized for the last call's extra slots.
     var packed: UnsafeMutableBufferPointer<Double>
     let packedLayout: PackedSums
+
+    /// Rank counts up to which the epilogue is split by genes (`splitsEpilogue`). Each rank then
+    /// exchanges a block with every other rank twice per epoch (2(p − 1) messages, where an
+    /// allreduce takes 2·log2(p)), and does 1/p of the epilogue instead of all of it: on 2 ranks
+    /// of DLPFC the allreduce and epilogue took 1.3 ms less (docs/PERFORMANCE.md). Past 16 ranks
+    /// the messages' latency grows linearly while the epilogue saved is at most its whole
+    /// (~1 ms at G = 3000, d = 64), so larger jobs keep the packed allreduce and the replicated
+    /// epilogue (and the scaling projection, for 64 ranks and more, models that).
+    public static let splitEpilogueMaxRanks = 16
+    /// Whether the epilogue is split by genes: 2…`splitEpilogueMaxRanks` ranks. Then [Cᵀ | ∂W1]
+    /// is reduce-scattered by genes (`comm.exchange`, each rank summing its genes' rows over the
+    /// ranks in rank order, so the bits do not depend on MPI's collective algorithms), each rank
+    /// computes K·W2, the trace partial sums, ∂W2 and ∂W1 for its genes, and the ranks' blocks are
+    /// all-gathered (float32 gradients, float64 partial sums added in rank order on every rank).
+    /// The same gradient on every rank either way. Settable for tests (false: the replicated form).
+    public var splitsEpilogue: Bool
+    /// Buffers of the split epilogue, grown on first use: the rows of [Cᵀ | ∂W1] of this rank's
+    /// genes from every rank; this rank's block of results; every rank's block.
+    var splitReceive: [Double] = []
+    var splitSend: [Float] = [], splitGather: [Float] = []
     /// Scratch the BLAS and sparse reductions grow as they need.
     var scratch32: [Float] = []
     var scratchT: [Float] = []
@@ -169,6 +189,7 @@ public final class GraphSTModel {
         packedLayout = PackedSums(d: dim, G: x.cols)
         packed = .allocate(capacity: packedLayout.count(extra: 0))
         packed.initialize(repeating: 0)
+        splitsEpilogue = comm.size > 1 && comm.size <= Self.splitEpilogueMaxRanks
     }
 
     deinit {
@@ -336,28 +357,131 @@ public final class GraphSTModel {
         // Its buffers in z again: [∂Z|∂Z̃] (in z) was last read by the Â product above.
         corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d, scratch: a.z.buffer)
         timer?.lap("reverse corruption")
-        stored.backward(yd: a.yd.p, d: d, xt: sums + pk.xt, scratch: &scratchT, pool: pool)
+        let xt = sums + pk.xt(extra: extra.count)
+        stored.backward(yd: a.yd.p, d: d, xt: xt, scratch: &scratchT, pool: pool)
         timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
 
-        // One allreduce for everything summed over spots, and the caller's extra slots.
+        // Everything summed over spots, and the caller's extra slots: one allreduce, or (split
+        // epilogue) an allreduce of the small part and a reduce-scatter of [Cᵀ | ∂W1] by genes.
         if extra.count > 0 { (sums + pk.extra).update(from: extra.baseAddress!, count: extra.count) }
         let t0 = commStats?.start()
-        comm.allreduceSum(packed)
-        if let t0 { commStats!.record(.allreduce, since: t0, bytes: comm.size > 1 ? packed.count * 8 : 0, messages: comm.size > 1 ? 1 : 0) }
+        let split = splitsEpilogue && comm.size > 1
+        if split {
+            comm.allreduceSum(UnsafeMutableBufferPointer(start: sums, count: pk.xt(extra: extra.count)))
+            reduceScatterGenes(xt, width: d2)
+        } else {
+            comm.allreduceSum(packed)
+        }
+        if let t0 {
+            // The split form: the small allreduce, then (p − 1) blocks of [Cᵀ | ∂W1] sent.
+            let p = comm.size, bytes = p == 1 ? 0 : split ? pk.xt(extra: extra.count) * 8 + (G - epilogueGenes(comm.rank).count) * d2 * 8 : packed.count * 8
+            commStats!.record(.allreduce, since: t0, bytes: bytes, messages: p == 1 ? 0 : split ? p : 1)
+        }
         if extra.count > 0 { extra.baseAddress!.update(from: sums + pk.extra, count: extra.count) }
         timer?.lap("allreduce")
 
-        // Replicated epilogue: losses, ∂W2 = cRec·(K W2 − C), and the flat gradient.
+        // Epilogue: losses, ∂W2 = cRec·(K W2 − C), and the flat gradient.
         let sl1 = (sums[0] + sums[1]) / (2 * nSlide), sl2 = (sums[2] + sums[3]) / (2 * nSlide)
-        let sse = ReconstructionLoss.reduce(k: sums + pk.k, ct: sums + pk.xt, ldct: d2, w2: p + L.w2.lowerBound,
+        let sse: Double
+        if split {
+            sse = splitEpilogue(k: sums + pk.k, xt: xt, w2: p + L.w2.lowerBound, scale: cRec,
+                                dw1: grad + L.w1.lowerBound, dw2: grad + L.w2.lowerBound)
+        } else {
+            sse = ReconstructionLoss.reduce(k: sums + pk.k, ct: xt, ldct: d2, w2: p + L.w2.lowerBound,
                                             xNormSquared: xNormSquared, scale: cRec, dw2: grad + L.w2.lowerBound,
                                             w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
-        InputProjection.gradient(xt: sums + pk.xt, dw1: grad + L.w1.lowerBound, genes: G, d: d, pool: pool)
+            InputProjection.gradient(xt: xt, dw1: grad + L.w1.lowerBound, genes: G, d: d, pool: pool)
+        }
         for i in 0..<(d &* d) { grad[L.wb.lowerBound &+ i] = Float(sums[pk.wb &+ i]) }
         grad[L.bias.lowerBound] = Float(sums[pk.b])
         timer?.lap("epilogue: ∂W2 = KW2 − C, gradient")
         let feat = sse / (nSlide * Double(G))
         return Losses(total: weights.alpha * feat + weights.beta * (sl1 + sl2), feat: feat, sl1: sl1, sl2: sl2)
+    }
+
+    /// The genes of rank q's part of the split epilogue: G cut into `comm.size` contiguous ranges.
+    func epilogueGenes(_ q: Int) -> Range<Int> {
+        let p = comm.size
+        return (q &* G / p)..<((q &+ 1) &* G / p)
+    }
+
+    /// Reduce-scatter of xt (G × width float64, every rank's partial sums) by `epilogueGenes`:
+    /// afterwards this rank's rows hold the sums over ranks, added in rank order; the other rows
+    /// are left as they were (this rank's partials).
+    func reduceScatterGenes(_ xt: UnsafeMutablePointer<Double>, width w: Int) {
+        let p = comm.size, me = comm.rank, mine = epilogueGenes(me), m = mine.count &* w
+        if splitReceive.count < p &* m { splitReceive = [Double](repeating: 0, count: p &* m) }
+        var sendCounts = [Int](repeating: 0, count: p), sendOffsets = sendCounts
+        var recvCounts = sendCounts, recvOffsets = sendCounts
+        for q in 0..<p {
+            let g = epilogueGenes(q)
+            sendCounts[q] = g.count &* w; sendOffsets[q] = g.lowerBound &* w
+            recvCounts[q] = m; recvOffsets[q] = q &* m
+        }
+        splitReceive.withUnsafeMutableBufferPointer { r in
+            comm.exchange(send: UnsafeRawBufferPointer(start: xt, count: G &* w &* 8), sendCounts: sendCounts,
+                          sendOffsets: sendOffsets, receive: UnsafeMutableRawBufferPointer(r), recvCounts: recvCounts,
+                          recvOffsets: recvOffsets, elementSize: 8)
+            let rp = r.baseAddress!, out = xt + mine.lowerBound &* w
+            pool.forEachBlock(count: m, block: 4096) { range in
+                for i in range {
+                    var s = rp[i]
+                    for q in 1..<p { s += rp[q &* m &+ i] }
+                    out[i] = s
+                }
+            }
+        }
+    }
+
+    /// The split epilogue after `reduceScatterGenes`: this rank's genes' K·W2, trace partial sums,
+    /// ∂W2 columns and ∂W1 rows; then every rank's block to every rank (`comm.exchange`), so that
+    /// all ranks fill the whole of ∂W1 and ∂W2 and add the partial sums in rank order. Returns
+    /// ‖YW2 − X‖² (the same on every rank).
+    func splitEpilogue(k: UnsafePointer<Double>, xt: UnsafePointer<Double>, w2: UnsafePointer<Float>, scale: Float,
+                       dw1: UnsafeMutablePointer<Float>, dw2: UnsafeMutablePointer<Float>) -> Double {
+        let p = comm.size, me = comm.rank, d = self.d, d2 = 2 * d, G = self.G
+        // Block of rank q (floats): [Σ w2·KW2, Σ w2·C as two float64 | ∂W1 rows (len × d) | ∂W2 (d × len)].
+        func blockCount(_ q: Int) -> Int { 4 &+ 2 &* d &* epilogueGenes(q).count }
+        var offsets = [Int](repeating: 0, count: p), total = 0
+        for q in 0..<p { offsets[q] = total; total &+= blockCount(q) }
+        let mine = epilogueGenes(me), len = mine.count
+        if splitSend.count < blockCount(me) { splitSend = [Float](repeating: 0, count: blockCount(me)) }
+        if splitGather.count < total { splitGather = [Float](repeating: 0, count: total) }
+        let w2d = self.w2d, kw2 = self.kw2, pool = self.pool
+        splitSend.withUnsafeMutableBufferPointer { sb in
+            let s = sb.baseAddress!
+            let (wkw, wc) = ReconstructionLoss.reducePart(k: k, ct: xt, ldct: d2, w2: w2, scale: scale, genes: mine,
+                                                          dw2Part: s + (4 &+ len &* d), w2d: w2d, kw2: kw2, d: d,
+                                                          genes: G, pool: pool)
+            UnsafeMutableRawPointer(s).storeBytes(of: wkw, as: Double.self)
+            UnsafeMutableRawPointer(s + 2).storeBytes(of: wc, as: Double.self)
+            for (i, g) in mine.enumerated() {
+                for a in 0..<d { s[4 &+ i &* d &+ a] = Float(xt[g &* d2 &+ d &+ a]) }
+            }
+        }
+        let sendCounts = [Int](repeating: blockCount(me), count: p), sendOffsets = [Int](repeating: 0, count: p)
+        let recvCounts = (0..<p).map(blockCount)
+        let t0 = commStats?.start()
+        splitSend.withUnsafeBufferPointer { sb in
+            splitGather.withUnsafeMutableBufferPointer { gb in
+                comm.exchange(send: UnsafeRawBufferPointer(sb), sendCounts: sendCounts, sendOffsets: sendOffsets,
+                              receive: UnsafeMutableRawBufferPointer(gb), recvCounts: recvCounts, recvOffsets: offsets,
+                              elementSize: 4)
+            }
+        }
+        if let t0 { commStats!.record(.allreduce, since: t0, bytes: blockCount(me) * 4 * (p - 1), messages: p - 1) }
+        var wkw = 0.0, wc = 0.0
+        splitGather.withUnsafeBufferPointer { gb in
+            let base = gb.baseAddress!
+            for q in 0..<p {
+                let b = base + offsets[q], genes = epilogueGenes(q), n = genes.count
+                wkw += UnsafeRawPointer(b).loadUnaligned(as: Double.self)
+                wc += UnsafeRawPointer(b + 2).loadUnaligned(as: Double.self)
+                (dw1 + genes.lowerBound &* d).update(from: b + 4, count: n &* d)
+                for a in 0..<d { (dw2 + (a &* G &+ genes.lowerBound)).update(from: b + (4 &+ n &* d &+ a &* n), count: n) }
+            }
+        }
+        return wkw - 2 * wc + xNormSquared
     }
 
     /// The packed buffer for `extra` caller slots, zeroed (reallocated when the count changes).

@@ -63,6 +63,57 @@ final class DistributedTests: XCTestCase {
         }
     }
 
+    /// The split epilogue (2…16 ranks: [Cᵀ | ∂W1] reduce-scattered by genes, each rank its genes'
+    /// K·W2, ∂W2, ∂W1 and trace partials, then all-gathered) against the replicated one (one
+    /// allreduce, every rank the whole epilogue), on 2, 3, 4 and 5 ranks, with genes not divisible
+    /// by the rank count and the stop-vote slots: ∂W1, ∂Wb, ∂b and the extra slots bitwise equal
+    /// (both sum the ranks' float64 partials in rank order), ∂W2 within float32 rounding (the
+    /// dgemm's column blocks differ), the loss within 1e-12; every rank holds the same bits.
+    func testSplitEpilogueEqualsReplicated() throws {
+        let prob = TinyProblem(n: 150, g: 37, d: 8, seed: 4)
+        let L = ParameterLayout(genes: prob.g, dim: prob.d)
+        typealias Result = (grad: [Float], loss: Double, extra: [Double])
+        for parts in [2, 3, 4, 5] {
+            let results = try ThreadGroupCommunicator.run(ranks: parts) { comm -> [Result] in
+                let model = try self.localModel(prob, parts: parts, comm: comm)
+                XCTAssertTrue(model.splitsEpilogue)
+                let params = model.layout.initialise(seed: 9)
+                let perm = RowPermutation(corruptionPermutation(seed: 3, epoch: 1, count: model.globalCount))
+                var out = [Result]()
+                for split in [true, false] {
+                    model.splitsEpilogue = split
+                    let stats = CommStats()
+                    model.commStats = stats
+                    var grad = [Float](), extra: [Double] = [Double(comm.rank + 1), 0.25]
+                    let l = model.lossAndGradient(params: params, perm: perm, grad: &grad, extra: &extra)
+                    out.append((grad: grad, loss: l.total, extra: extra))
+                    // Which form ran: the split one sends a block to every other rank twice.
+                    let messages = stats.messages[CommStats.Kind.allreduce.rawValue]
+                    XCTAssertEqual(messages, split ? 1 + 2 * (parts - 1) : 1, "split \(split), \(parts) ranks")
+                }
+                return out
+            }
+            for r in 0..<parts {
+                for k in 0..<2 {
+                    XCTAssertEqual(results[r][k].grad.map { $0.bitPattern }, results[0][k].grad.map { $0.bitPattern },
+                                   "\(k == 0 ? "split" : "replicated"): rank \(r) of \(parts) differs from rank 0")
+                    XCTAssertEqual(results[r][k].loss.bitPattern, results[0][k].loss.bitPattern)
+                }
+            }
+            let split = results[0][0], full = results[0][1]
+            for range in [L.w1, L.wb, L.bias] {
+                XCTAssertEqual(split.grad[range].map { $0.bitPattern }, full.grad[range].map { $0.bitPattern }, "\(parts) ranks: \(range)")
+            }
+            XCTAssertEqual(split.extra, full.extra, "\(parts) ranks: the extra slots")
+            XCTAssertEqual(split.extra, [Double(parts * (parts + 1) / 2), Double(parts) * 0.25])
+            let scale = full.grad[L.w2].map { abs($0) }.max()!
+            let err = zip(split.grad[L.w2], full.grad[L.w2]).map { abs($0 - $1) }.max()!
+            XCTAssertGreaterThan(scale, 0)
+            XCTAssertLessThanOrEqual(err, 1e-6 * scale, "\(parts) ranks: ∂W2")
+            XCTAssertEqual(split.loss, full.loss, accuracy: 1e-12 * abs(full.loss), "\(parts) ranks: loss")
+        }
+    }
+
     /// The exchange moves exactly π: with U's rows holding their global index, Ũ[i] = π(i) on
     /// every rank, and the transpose adds dŨ[π⁻¹(j)] into row j (1–4 ranks, several epochs, the
     /// plan computed on 1, 2 and 3 threads, slide sizes around the radix sort's 11-bit digits).

@@ -97,17 +97,20 @@ struct Activations {
     func deallocate() { UnsafeMutableRawPointer(base).deallocate() }
 }
 
-/// Offsets into the packed float64 buffer that carries every sum over spots through the epoch's one
-/// allreduce, followed by the caller's extra slots:
-/// [BCE sums (4) | K (d, d) | [Cᵀ | ∂W1] (G, 2d) | ∂Wb (d, d) | ∂b (1) | extra].
+/// Offsets into the packed float64 buffer that carries every sum over spots through the epoch's
+/// allreduce (or, on 2…`GraphSTModel.splitEpilogueMaxRanks` ranks, a small allreduce of everything
+/// before [Cᵀ | ∂W1] and a reduce-scatter of [Cᵀ | ∂W1] by genes):
+/// [BCE sums (4) | K (d, d) | ∂Wb (d, d) | ∂b (1) | extra | [Cᵀ | ∂W1] (G, 2d)].
 struct PackedSums {
     let d: Int, G: Int
     let losses = 0                        // Σsp(−s1), Σsp(s2), Σsp(−s3), Σsp(s4)
     var k: Int { losses + 4 }             // K = YᵀY (d, d)
-    var xt: Int { k + d * d }             // Xᵀ[Y | ∂U] (G, 2d) = [Cᵀ | ∂W1]
-    var wb: Int { xt + G * 2 * d }        // ∂Wb (d, d)
+    var wb: Int { k + d * d }             // ∂Wb (d, d)
     var b: Int { wb + d * d }             // ∂b
     var extra: Int { b + 1 }              // the caller's slots
+    /// Xᵀ[Y | ∂U] (G, 2d) = [Cᵀ | ∂W1], after `n` caller slots: last, so that everything before
+    /// it is one contiguous block (the small allreduce of the split epilogue).
+    func xt(extra n: Int) -> Int { extra + n }
     /// Length with `extra` caller slots.
-    func count(extra n: Int) -> Int { extra + n }
+    func count(extra n: Int) -> Int { xt(extra: n) + G * 2 * d }
 }

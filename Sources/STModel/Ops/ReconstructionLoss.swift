@@ -101,6 +101,40 @@ enum ReconstructionLoss {
         return trWKW - 2 * trWC + xNormSquared
     }
 
+    /// `reduce` on one range of genes, for the split epilogue (each rank its own genes): K·W2 for
+    /// the range's columns (dgemm calls of at most `dgemmBlock` columns, on the pool), the two
+    /// trace partial sums over (a, g ∈ genes) in (a, g) order, and ∂W2's columns of the range
+    /// into `dw2Part` (d × genes.count, row a contiguous). `ct` holds Cᵀ's rows of the range (at
+    /// their global row index, stride ldct) summed over ranks; other rows are not read.
+    static func reducePart(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
+                           scale: Float, genes: Range<Int>, dw2Part: UnsafeMutablePointer<Float>,
+                           w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
+                           pool: ThreadPool = .serial) -> (wkw: Double, wc: Double) {
+        let len = genes.count
+        if len == 0 { return (0, 0) }
+        let cb = dgemmBlock(d: d), blocks = Swift.max(1, len / cb)
+        pool.run(tasks: blocks) { bi in
+            let c0 = genes.lowerBound &+ bi &* cb, c1 = bi == blocks &- 1 ? genes.upperBound : c0 &+ cb
+            for a in 0..<d {
+                let src = w2 + a &* G, dst = w2d + a &* G
+                for g in c0..<c1 { dst[g] = Double(src[g]) }
+            }
+            BLAS.dgemm(m: d, n: c1 &- c0, k: d, a: k, lda: d, b: w2d + c0, ldb: G, c: kw2 + c0, ldc: G)
+        }
+        let sc = Double(scale), g0 = genes.lowerBound
+        var wkw = 0.0, wc = 0.0
+        for a in 0..<d {
+            let w2a = w2d + a &* G, kwa = kw2 + a &* G, out = dw2Part + a &* len
+            for g in genes {
+                let c = ct[g &* ldct &+ a]
+                wkw += w2a[g] * kwa[g]
+                wc += w2a[g] * c
+                out[g &- g0] = Float(sc * (kwa[g] - c))
+            }
+        }
+        return (wkw, wc)
+    }
+
     /// Columns per dgemm call of `reduce`: `geneBlock`, or more when d·d·geneBlock < 2²¹
     /// multiply-adds (the last call takes the remainder; whatever the pool, the same calls).
     static func dgemmBlock(d: Int) -> Int {
