@@ -17,6 +17,11 @@ import Foundation
 ///     corruption 2·(p−1)·α + 2·n·d·4·(1 − 1/p)/β   (all-to-all of U forward and ∂Ũ backward:
 ///                a row's d floats leave its rank with probability 1 − 1/p)
 ///     allreduce  2·log2(p)·α + 2·(p−1)/p·S/β   (S = the packed float64 buffer, independent of p)
+///
+/// On 2…16 ranks the trainer splits the epilogue by genes instead (a small allreduce, a
+/// reduce-scatter and an all-gather by `exchange`, `GraphSTModel.splitEpilogueMaxRanks`); the
+/// rank counts projected here (64 and more) keep the packed allreduce and the replicated
+/// epilogue, which is what the terms above describe.
 public struct ScalingProjection: Codable, Equatable, Sendable {
     /// Latent width d.
     public var dim: Int
