@@ -45,94 +45,70 @@ enum ReconstructionLoss {
     /// tr(W2ᵀKW2) − 2tr(W2ᵀC) + xNormSquared. k (d, d) and ct = Cᵀ (G rows, row stride ldct) are the
     /// global sums; w2d and kw2 (d, G, float64) are scratch.
     ///
-    /// The operations of `reduce_ref` in fewer passes: each dgemm task widens its own columns of W2
-    /// first (no serial widening pass); on one thread the two trace chains and the rows of ∂W2 are
-    /// one loop (one pass over Cᵀ instead of two), whose independent ∂W2 work fills the latency of
-    /// the chains; on several, the traces run as one task beside the rows of ∂W2.
+    /// One pool task per gene block (`reduceBlocks`): the block's dgemm, then, while its columns
+    /// are in cache, its trace partial sums and its columns of ∂W2. ∂W2 is bitwise `reduce_ref`'s
+    /// (the same dgemm calls, the same elementwise operations); the traces are summed block by
+    /// block (fixed blocks: the same bits for any number of threads), not in one chain over all
+    /// genes as `reduce_ref` does, so the loss can differ from it in the last bits.
     static func reduce(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
                        xNormSquared: Double, scale: Float, dw2: UnsafeMutablePointer<Float>,
                        w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
                        pool: ThreadPool = .serial) -> Double {
-        let cb = dgemmBlock(d: d), blocks = Swift.max(1, G / cb)
-        pool.run(tasks: blocks) { bi in
-            let c0 = bi &* cb, c1 = bi == blocks &- 1 ? G : c0 &+ cb
-            for a in 0..<d {
-                let src = w2 + a &* G, dst = w2d + a &* G
-                for g in c0..<c1 { dst[g] = Double(src[g]) }
-            }
-            BLAS.dgemm(m: d, n: c1 &- c0, k: d, a: k, lda: d, b: w2d + c0, ldb: G, c: kw2 + c0, ldc: G)
-        }
-        let sc = Double(scale)
-        var trWKW = 0.0, trWC = 0.0
-        if pool.threads == 1 {
-            for a in 0..<d {
-                let w2a = w2d + a &* G, kwa = kw2 + a &* G, dw2a = dw2 + a &* G
-                for g in 0..<G {
-                    let c = ct[g &* ldct &+ a]                  // C[a, g] = Cᵀ[g, a]
-                    trWKW += w2a[g] * kwa[g]
-                    trWC += w2a[g] * c
-                    dw2a[g] = Float(sc * (kwa[g] - c))
-                }
-            }
-            return trWKW - 2 * trWC + xNormSquared
-        }
-        // Task 0: the traces, one running sum each in (a, g) order (a serial chain that the order
-        // of the sum fixes), beside tasks 1...d: the rows of ∂W2.
-        withUnsafeMutablePointer(to: &trWKW) { tKW in
-        withUnsafeMutablePointer(to: &trWC) { tC in
-            pool.run(tasks: d &+ 1) { t in
-                if t == 0 {
-                    var kw = 0.0, wc = 0.0
-                    for a in 0..<d {
-                        let w2a = w2d + a &* G, kwa = kw2 + a &* G
-                        for g in 0..<G {
-                            kw += w2a[g] * kwa[g]
-                            wc += w2a[g] * ct[g &* ldct &+ a]
-                        }
-                    }
-                    tKW.pointee = kw; tC.pointee = wc
-                } else {
-                    let a = t &- 1
-                    let kwa = kw2 + a &* G, dw2a = dw2 + a &* G
-                    for g in 0..<G { dw2a[g] = Float(sc * (kwa[g] - ct[g &* ldct &+ a])) }
-                }
-            }
-        } }
-        return trWKW - 2 * trWC + xNormSquared
+        let (wkw, wc) = reduceBlocks(k: k, ct: ct, ldct: ldct, w2: w2, scale: scale, genes: 0..<G, dw2: dw2, ldDw2: G,
+                                     w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
+        return wkw - 2 * wc + xNormSquared
     }
 
-    /// `reduce` on one range of genes, for the split epilogue (each rank its own genes): K·W2 for
-    /// the range's columns (dgemm calls of at most `dgemmBlock` columns, on the pool), the two
-    /// trace partial sums over (a, g ∈ genes) in (a, g) order, and ∂W2's columns of the range
-    /// into `dw2Part` (d × genes.count, row a contiguous). `ct` holds Cᵀ's rows of the range (at
-    /// their global row index, stride ldct) summed over ranks; other rows are not read.
+    /// `reduce` on one range of genes, for the split epilogue (each rank its own genes): the two
+    /// trace partial sums over the range, and ∂W2's columns of the range into `dw2Part`
+    /// (d × genes.count, row a contiguous). `ct` holds Cᵀ's rows of the range (at their global
+    /// row index, stride ldct) summed over ranks; other rows are not read.
     static func reducePart(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
                            scale: Float, genes: Range<Int>, dw2Part: UnsafeMutablePointer<Float>,
                            w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
                            pool: ThreadPool = .serial) -> (wkw: Double, wc: Double) {
-        let len = genes.count
-        if len == 0 { return (0, 0) }
-        let cb = dgemmBlock(d: d), blocks = Swift.max(1, len / cb)
-        pool.run(tasks: blocks) { bi in
-            let c0 = genes.lowerBound &+ bi &* cb, c1 = bi == blocks &- 1 ? genes.upperBound : c0 &+ cb
-            for a in 0..<d {
-                let src = w2 + a &* G, dst = w2d + a &* G
-                for g in c0..<c1 { dst[g] = Double(src[g]) }
+        reduceBlocks(k: k, ct: ct, ldct: ldct, w2: w2, scale: scale, genes: genes, dw2: dw2Part, ldDw2: genes.count,
+                     w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
+    }
+
+    /// The genes in fixed blocks of `dgemmBlock` columns (the last one takes the remainder), one
+    /// pool task each, the largest (last) first so that two threads finish together: widen the
+    /// block's columns of W2, K·W2 for them (one dgemm), then for a in 0..<d and g in the block
+    /// the two trace partial sums (one chain each, a-major) and ∂W2[a, g] into
+    /// dw2[a·ldDw2 + g − genes.lowerBound]. Returns the partial sums added in block order.
+    static func reduceBlocks(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
+                             scale: Float, genes: Range<Int>, dw2: UnsafeMutablePointer<Float>, ldDw2: Int,
+                             w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
+                             pool: ThreadPool) -> (wkw: Double, wc: Double) {
+        if genes.isEmpty { return (0, 0) }
+        let cb = dgemmBlock(d: d), blocks = Swift.max(1, genes.count / cb), g0 = genes.lowerBound
+        let sc = Double(scale)
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 &* blocks) { partial in
+            let part = partial.baseAddress!
+            pool.run(tasks: blocks) { t in
+                let bi = t == 0 ? blocks &- 1 : t &- 1
+                let c0 = g0 &+ bi &* cb, c1 = bi == blocks &- 1 ? genes.upperBound : c0 &+ cb
+                for a in 0..<d {
+                    let src = w2 + a &* G, dst = w2d + a &* G
+                    for g in c0..<c1 { dst[g] = Double(src[g]) }
+                }
+                BLAS.dgemm(m: d, n: c1 &- c0, k: d, a: k, lda: d, b: w2d + c0, ldb: G, c: kw2 + c0, ldc: G)
+                var wkw = 0.0, wc = 0.0
+                for a in 0..<d {
+                    let w2a = w2d + a &* G, kwa = kw2 + a &* G, out = dw2 + a &* ldDw2
+                    for g in c0..<c1 {
+                        let c = ct[g &* ldct &+ a]                  // C[a, g] = Cᵀ[g, a]
+                        wkw += w2a[g] * kwa[g]
+                        wc += w2a[g] * c
+                        out[g &- g0] = Float(sc * (kwa[g] - c))
+                    }
+                }
+                part[2 &* bi] = wkw; part[2 &* bi &+ 1] = wc
             }
-            BLAS.dgemm(m: d, n: c1 &- c0, k: d, a: k, lda: d, b: w2d + c0, ldb: G, c: kw2 + c0, ldc: G)
+            var wkw = 0.0, wc = 0.0
+            for bi in 0..<blocks { wkw += part[2 &* bi]; wc += part[2 &* bi &+ 1] }
+            return (wkw, wc)
         }
-        let sc = Double(scale), g0 = genes.lowerBound
-        var wkw = 0.0, wc = 0.0
-        for a in 0..<d {
-            let w2a = w2d + a &* G, kwa = kw2 + a &* G, out = dw2Part + a &* len
-            for g in genes {
-                let c = ct[g &* ldct &+ a]
-                wkw += w2a[g] * kwa[g]
-                wc += w2a[g] * c
-                out[g &- g0] = Float(sc * (kwa[g] - c))
-            }
-        }
-        return (wkw, wc)
     }
 
     /// Columns per dgemm call of `reduce`: `geneBlock`, or more when d·d·geneBlock < 2²¹
