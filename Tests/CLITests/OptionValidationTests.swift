@@ -91,6 +91,24 @@ final class MemoryPreflightTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("--max-memory must be a size"), bad.stderr)
     }
 
+    /// The reported peak is the run's own, not its launcher's: with 512 MiB touched in this test
+    /// process first (the launcher's high-water mark, which Linux carries into ru_maxrss across
+    /// a vfork/posix_spawn exec), a run whose own peak is ~300 MiB reports well under 512 MiB.
+    func testPeakRSSIsTheRunsOwnNotItsLaunchers() throws {
+        let dir = try Executable.tempDir("mem3")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ballast = UnsafeMutableRawPointer.allocate(byteCount: 512 << 20, alignment: 4096)
+        defer { ballast.deallocate() }
+        for i in stride(from: 0, to: 512 << 20, by: 4096) { ballast.storeBytes(of: UInt8(1), toByteOffset: i, as: UInt8.self) }
+        let r = try Executable.run(["run", "--synthetic-spots", "2000", "--synthetic-genes", "200", "--epochs", "2",
+                                    "--no-pictures", "--no-domains", "--output", dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let s = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
+        let peak = try XCTUnwrap((s["peak_rss_bytes_per_rank"] as? [Int])?.max())
+        XCTAssertLessThan(peak, 400 << 20, "the launcher's 512 MiB leaked into the run's peak RSS")
+        XCTAssertGreaterThan(peak, 8 << 20)
+    }
+
     func testEstimateBoundsTheMeasuredPeak() throws {
         let dir = try Executable.tempDir("mem2")
         defer { try? FileManager.default.removeItem(atPath: dir) }
