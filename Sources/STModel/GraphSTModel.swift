@@ -422,7 +422,8 @@ public final class GraphSTModel {
             comm.exchange(send: UnsafeRawBufferPointer(start: xt, count: G &* w &* 8), sendCounts: sendCounts,
                           sendOffsets: sendOffsets, receive: UnsafeMutableRawBufferPointer(r), recvCounts: recvCounts,
                           recvOffsets: recvOffsets, elementSize: 8)
-            let rp = r.baseAddress!, out = xt + mine.lowerBound &* w
+            guard m > 0, let rp = r.baseAddress else { return }       // no genes here (G < ranks)
+            let out = xt + mine.lowerBound &* w
             pool.forEachBlock(count: m, block: 4096) { range in
                 for i in range {
                     var s = rp[i]

@@ -66,14 +66,20 @@ final class DistributedTests: XCTestCase {
     /// The split epilogue (2…16 ranks: [Cᵀ | ∂W1] reduce-scattered by genes, each rank its genes'
     /// K·W2, ∂W2, ∂W1 and trace partials, then all-gathered) against the replicated one (one
     /// allreduce, every rank the whole epilogue), on 2, 3, 4 and 5 ranks, with genes not divisible
-    /// by the rank count and the stop-vote slots: ∂W1, ∂Wb, ∂b and the extra slots bitwise equal
+    /// by the rank count, fewer genes than ranks, and the stop-vote slots: ∂W1, ∂Wb, ∂b and the extra slots bitwise equal
     /// (both sum the ranks' float64 partials in rank order), ∂W2 within float32 rounding (the
     /// dgemm's column blocks differ), the loss within 1e-12; every rank holds the same bits.
     func testSplitEpilogueEqualsReplicated() throws {
-        let prob = TinyProblem(n: 150, g: 37, d: 8, seed: 4)
+        // 37 genes; and 3 genes on 4 and 5 ranks, where some ranks have no genes of their own.
+        for (g, partsList) in [(37, [2, 3, 4, 5]), (3, [4, 5])] {
+            try checkSplitEpilogue(TinyProblem(n: 150, g: g, d: 8, seed: 4), parts: partsList)
+        }
+    }
+
+    func checkSplitEpilogue(_ prob: TinyProblem, parts partsList: [Int]) throws {
         let L = ParameterLayout(genes: prob.g, dim: prob.d)
         typealias Result = (grad: [Float], loss: Double, extra: [Double])
-        for parts in [2, 3, 4, 5] {
+        for parts in partsList {
             let results = try ThreadGroupCommunicator.run(ranks: parts) { comm -> [Result] in
                 let model = try self.localModel(prob, parts: parts, comm: comm)
                 XCTAssertTrue(model.splitsEpilogue)
