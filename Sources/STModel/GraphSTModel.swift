@@ -112,8 +112,10 @@ public final class GraphSTModel {
     /// all-gathered (float32 gradients, float64 partial sums added in rank order on every rank).
     /// The same gradient on every rank either way. Settable for tests (false: the replicated form).
     public var splitsEpilogue: Bool
-    /// Buffers of the split epilogue, grown on first use: the rows of [Cᵀ | ∂W1] of this rank's
-    /// genes from every rank; this rank's block of results; every rank's block.
+    /// The split epilogue's fixed layout (made on first use: it depends only on G, d and the
+    /// ranks) and its buffers: the rows of [Cᵀ | ∂W1] of this rank's genes from every rank; this
+    /// rank's block of results; every rank's block.
+    var splitPlan: SplitEpiloguePlan?
     var splitReceive: [Double] = []
     var splitSend: [Float] = [], splitGather: [Float] = []
     /// Scratch the BLAS and sparse reductions grow as they need.
@@ -368,13 +370,13 @@ public final class GraphSTModel {
         let split = splitsEpilogue && comm.size > 1
         if split {
             comm.allreduceSum(UnsafeMutableBufferPointer(start: sums, count: pk.xt(extra: extra.count)))
-            reduceScatterGenes(xt, width: d2)
+            reduceScatterGenes(xt)
         } else {
             comm.allreduceSum(packed)
         }
         if let t0 {
             // The split form: the small allreduce, then (p − 1) blocks of [Cᵀ | ∂W1] sent.
-            let p = comm.size, bytes = p == 1 ? 0 : split ? pk.xt(extra: extra.count) * 8 + (G - epilogueGenes(comm.rank).count) * d2 * 8 : packed.count * 8
+            let p = comm.size, bytes = p == 1 ? 0 : split ? pk.xt(extra: extra.count) * 8 + (G - epiloguePlan().genes[comm.rank].count) * d2 * 8 : packed.count * 8
             commStats!.record(.allreduce, since: t0, bytes: bytes, messages: p == 1 ? 0 : split ? p : 1)
         }
         if extra.count > 0 { extra.baseAddress!.update(from: sums + pk.extra, count: extra.count) }
@@ -399,29 +401,27 @@ public final class GraphSTModel {
         return Losses(total: weights.alpha * feat + weights.beta * (sl1 + sl2), feat: feat, sl1: sl1, sl2: sl2)
     }
 
-    /// The genes of rank q's part of the split epilogue: G cut into `comm.size` contiguous ranges.
-    func epilogueGenes(_ q: Int) -> Range<Int> {
-        let p = comm.size
-        return (q &* G / p)..<((q &+ 1) &* G / p)
+    /// The split epilogue's layout, made once.
+    func epiloguePlan() -> SplitEpiloguePlan {
+        if let plan = splitPlan { return plan }
+        let plan = SplitEpiloguePlan(genes: G, d: d, ranks: comm.size, rank: comm.rank)
+        splitPlan = plan
+        splitReceive = [Double](repeating: 0, count: plan.reduceRecvCounts.reduce(0, +))
+        splitSend = [Float](repeating: 0, count: plan.blockCounts[comm.rank])
+        splitGather = [Float](repeating: 0, count: plan.blockCounts.reduce(0, +))
+        return plan
     }
 
-    /// Reduce-scatter of xt (G × width float64, every rank's partial sums) by `epilogueGenes`:
-    /// afterwards this rank's rows hold the sums over ranks, added in rank order; the other rows
-    /// are left as they were (this rank's partials).
-    func reduceScatterGenes(_ xt: UnsafeMutablePointer<Double>, width w: Int) {
-        let p = comm.size, me = comm.rank, mine = epilogueGenes(me), m = mine.count &* w
-        if splitReceive.count < p &* m { splitReceive = [Double](repeating: 0, count: p &* m) }
-        var sendCounts = [Int](repeating: 0, count: p), sendOffsets = sendCounts
-        var recvCounts = sendCounts, recvOffsets = sendCounts
-        for q in 0..<p {
-            let g = epilogueGenes(q)
-            sendCounts[q] = g.count &* w; sendOffsets[q] = g.lowerBound &* w
-            recvCounts[q] = m; recvOffsets[q] = q &* m
-        }
+    /// Reduce-scatter of xt (G × 2d float64, every rank's partial sums) by the plan's gene
+    /// ranges: afterwards this rank's rows hold the sums over ranks, added in rank order; the other
+    /// rows are left as they were (this rank's partials).
+    func reduceScatterGenes(_ xt: UnsafeMutablePointer<Double>) {
+        let plan = epiloguePlan(), p = comm.size, w = 2 * d
+        let mine = plan.genes[comm.rank], m = mine.count &* w
         splitReceive.withUnsafeMutableBufferPointer { r in
-            comm.exchange(send: UnsafeRawBufferPointer(start: xt, count: G &* w &* 8), sendCounts: sendCounts,
-                          sendOffsets: sendOffsets, receive: UnsafeMutableRawBufferPointer(r), recvCounts: recvCounts,
-                          recvOffsets: recvOffsets, elementSize: 8)
+            comm.exchange(send: UnsafeRawBufferPointer(start: xt, count: G &* w &* 8), sendCounts: plan.reduceSendCounts,
+                          sendOffsets: plan.reduceSendOffsets, receive: UnsafeMutableRawBufferPointer(r),
+                          recvCounts: plan.reduceRecvCounts, recvOffsets: plan.reduceRecvOffsets, elementSize: 8)
             guard m > 0, let rp = r.baseAddress else { return }       // no genes here (G < ranks)
             let out = xt + mine.lowerBound &* w
             pool.forEachBlock(count: m, block: 4096) { range in
@@ -440,14 +440,8 @@ public final class GraphSTModel {
     /// ‖YW2 − X‖² (the same on every rank).
     func splitEpilogue(k: UnsafePointer<Double>, xt: UnsafePointer<Double>, w2: UnsafePointer<Float>, scale: Float,
                        dw1: UnsafeMutablePointer<Float>, dw2: UnsafeMutablePointer<Float>) -> Double {
-        let p = comm.size, me = comm.rank, d = self.d, d2 = 2 * d, G = self.G
-        // Block of rank q (floats): [Σ w2·KW2, Σ w2·C as two float64 | ∂W1 rows (len × d) | ∂W2 (d × len)].
-        func blockCount(_ q: Int) -> Int { 4 &+ 2 &* d &* epilogueGenes(q).count }
-        var offsets = [Int](repeating: 0, count: p), total = 0
-        for q in 0..<p { offsets[q] = total; total &+= blockCount(q) }
-        let mine = epilogueGenes(me), len = mine.count
-        if splitSend.count < blockCount(me) { splitSend = [Float](repeating: 0, count: blockCount(me)) }
-        if splitGather.count < total { splitGather = [Float](repeating: 0, count: total) }
+        let plan = epiloguePlan(), p = comm.size, me = comm.rank, d = self.d, d2 = 2 * d, G = self.G
+        let mine = plan.genes[me], len = mine.count
         let w2d = self.w2d, kw2 = self.kw2, pool = self.pool
         splitSend.withUnsafeMutableBufferPointer { sb in
             let s = sb.baseAddress!
@@ -460,22 +454,20 @@ public final class GraphSTModel {
                 for a in 0..<d { s[4 &+ i &* d &+ a] = Float(xt[g &* d2 &+ d &+ a]) }
             }
         }
-        let sendCounts = [Int](repeating: blockCount(me), count: p), sendOffsets = [Int](repeating: 0, count: p)
-        let recvCounts = (0..<p).map(blockCount)
         let t0 = commStats?.start()
         splitSend.withUnsafeBufferPointer { sb in
             splitGather.withUnsafeMutableBufferPointer { gb in
-                comm.exchange(send: UnsafeRawBufferPointer(sb), sendCounts: sendCounts, sendOffsets: sendOffsets,
-                              receive: UnsafeMutableRawBufferPointer(gb), recvCounts: recvCounts, recvOffsets: offsets,
-                              elementSize: 4)
+                comm.exchange(send: UnsafeRawBufferPointer(sb), sendCounts: plan.gatherSendCounts,
+                              sendOffsets: plan.gatherSendOffsets, receive: UnsafeMutableRawBufferPointer(gb),
+                              recvCounts: plan.blockCounts, recvOffsets: plan.blockOffsets, elementSize: 4)
             }
         }
-        if let t0 { commStats!.record(.allreduce, since: t0, bytes: blockCount(me) * 4 * (p - 1), messages: p - 1) }
+        if let t0 { commStats!.record(.allreduce, since: t0, bytes: plan.blockCounts[me] * 4 * (p - 1), messages: p - 1) }
         var wkw = 0.0, wc = 0.0
         splitGather.withUnsafeBufferPointer { gb in
             let base = gb.baseAddress!
             for q in 0..<p {
-                let b = base + offsets[q], genes = epilogueGenes(q), n = genes.count
+                let b = base + plan.blockOffsets[q], genes = plan.genes[q], n = genes.count
                 wkw += UnsafeRawPointer(b).loadUnaligned(as: Double.self)
                 wc += UnsafeRawPointer(b + 2).loadUnaligned(as: Double.self)
                 (dw1 + genes.lowerBound &* d).update(from: b + 4, count: n &* d)
@@ -519,5 +511,33 @@ public final class GraphSTModel {
             GCNPropagate.forward(adj: graph.adj, input: a.z.p, ldi: d2, width: d, out: $0.baseAddress!, ldo: d, pool: pool)
         }
         return (z, y)
+    }
+}
+
+/// The fixed layout of the split epilogue on `ranks` ranks (`GraphSTModel.splitsEpilogue`): G cut
+/// into contiguous gene ranges, the counts and offsets of the reduce-scatter of [Cᵀ | ∂W1]
+/// (float64 elements) and of the all-gather of the ranks' result blocks (floats: two float64
+/// trace partial sums, ∂W1 rows len × d, ∂W2 columns d × len). Made once, so the epoch loop
+/// allocates nothing for it.
+struct SplitEpiloguePlan {
+    let genes: [Range<Int>]
+    let reduceSendCounts: [Int], reduceSendOffsets: [Int], reduceRecvCounts: [Int], reduceRecvOffsets: [Int]
+    let blockCounts: [Int], blockOffsets: [Int]
+    let gatherSendCounts: [Int], gatherSendOffsets: [Int]
+
+    init(genes G: Int, d: Int, ranks p: Int, rank me: Int) {
+        let w = 2 * d
+        genes = (0..<p).map { q in (q * G / p)..<((q + 1) * G / p) }
+        reduceSendCounts = genes.map { $0.count * w }
+        reduceSendOffsets = genes.map { $0.lowerBound * w }
+        let m = genes[me].count * w
+        reduceRecvCounts = [Int](repeating: m, count: p)
+        reduceRecvOffsets = (0..<p).map { $0 * m }
+        blockCounts = genes.map { 4 + 2 * d * $0.count }
+        var offsets = [Int](), total = 0
+        for c in blockCounts { offsets.append(total); total += c }
+        blockOffsets = offsets
+        gatherSendCounts = [Int](repeating: blockCounts[me], count: p)
+        gatherSendOffsets = [Int](repeating: 0, count: p)
     }
 }
