@@ -233,6 +233,7 @@ struct CompressedSparseSource {
         // entries are copied, a piece at a time, to its place in the output.
         var cursor = 0   // first slice of `list` whose entries are not all copied yet
         var p0 = 0
+        let m = Int32(minor)
         while p0 < pieces.count {
             var p1 = p0 + 1, size = pieces[p0].count
             while p1 < pieces.count && size + pieces[p1].count <= bufferEntries { size += pieces[p1].count; p1 += 1 }
@@ -248,7 +249,6 @@ struct CompressedSparseSource {
                     let lo = Swift.max(s, range.lowerBound), hi = Swift.min(t, range.upperBound)
                     if lo < hi {
                         let src = bufStart + (lo - range.lowerBound), dst = outPtr[destination[j]] + (lo - s)
-                        let m = Int32(minor)
                         let bad: Int32? = outIdx.withUnsafeMutableBufferPointer { o in
                             idxBuf.withUnsafeBufferPointer { ib -> Int32? in
                                 let from = ib.baseAddress! + src, to = o.baseAddress! + dst
@@ -278,16 +278,18 @@ struct CompressedSparseSource {
         }
         var outList = [Int](repeating: 0, count: list.count)
         for (r, k) in order.enumerated() { outList[r] = list[k] }
-        try validate(indptr: outPtr, indices: outIdx, values: outVal, majorList: outList)
+        // The indices were range-checked as they were copied (before narrowing), above.
+        try validate(indptr: outPtr, indices: outIdx, values: outVal, majorList: outList, indicesChecked: true)
         return (outPtr, outIdx, outVal)
     }
 
-    /// Checks minor indices are in range and values finite and non-negative; names the slice.
+    /// Checks minor indices are in range (unless the caller already checked them as it copied
+    /// them: `indicesChecked`) and values finite and non-negative; names the slice.
     func validate<Index: SparseIndex>(indptr: [Int], indices: [Index], values: [Float], firstMajor: Int = 0,
-                                      majorList: [Int]? = nil) throws {
+                                      majorList: [Int]? = nil, indicesChecked: Bool = false) throws {
         let m = minor
         let nMaj = indptr.count - 1
-        let badIdx: Int? = indices.withUnsafeBufferPointer { ib in
+        let badIdx: Int? = indicesChecked ? nil : indices.withUnsafeBufferPointer { ib in
             for p in 0..<ib.count where ib[p] < 0 || Int(ib[p]) >= m { return p }
             return nil
         }

@@ -91,25 +91,29 @@ public final class RowStream {
         }
     }
 
-    /// Every rank: sends its rows of lo..<hi; rank 0 returns the assembled block.
+    /// Every rank: sends its rows of lo..<hi; rank 0 returns the assembled block. One gatherv:
+    /// each row travels as width + 1 floats, the first holding the row's offset from `lo` (its
+    /// bit pattern: an exact integer below 2³²), so offsets and values need no second collective.
     private func answer(table: Int, lo: Int, hi: Int) -> [Float]? {
-        let width = tables[table].width
+        let width = tables[table].width, stride = width + 1
         let a = lowerBound(lo), b = lowerBound(hi)
-        let offsets = sortedGlobal[a..<b].map { Int32($0 - lo) }
-        var values = [Float]()
-        values.reserveCapacity((b - a) * width)
-        tables[table].rows(sortedLocal[a..<b], &values)
-        let allOffsets = comm.gatherv(offsets, root: 0)
-        let allValues = comm.gatherv(values, root: 0)
+        var packed = [Float]()
+        packed.reserveCapacity((b - a) * stride)
+        for k in a..<b {
+            packed.append(Float(bitPattern: UInt32(sortedGlobal[k] - lo)))
+            tables[table].rows(sortedLocal[k ..< k + 1], &packed)
+        }
+        let all = comm.gatherv(packed, root: 0)
         guard comm.isRoot else { return nil }
         var block = [Float](repeating: .nan, count: (hi - lo) * width)
         var seen = [Bool](repeating: false, count: hi - lo)
-        for (part, v) in zip(allOffsets, allValues) {
-            precondition(v.count == part.count * width, "RowStream: a rank sent \(v.count) values for \(part.count) rows")
-            for (k, o) in part.enumerated() {
-                precondition(!seen[Int(o)], "RowStream: spot \(lo + Int(o)) is owned by two ranks")
-                seen[Int(o)] = true
-                block.replaceSubrange(Int(o) * width ..< (Int(o) + 1) * width, with: v[k * width ..< (k + 1) * width])
+        for part in all {
+            precondition(part.count % stride == 0, "RowStream: a rank sent \(part.count) values, not rows of \(stride)")
+            for k in 0..<(part.count / stride) {
+                let o = Int(part[k * stride].bitPattern)
+                precondition(o < hi - lo && !seen[o], "RowStream: spot \(lo + o) is outside the block or owned by two ranks")
+                seen[o] = true
+                block.replaceSubrange(o * width ..< (o + 1) * width, with: part[k * stride + 1 ..< (k + 1) * stride])
             }
         }
         if let missing = seen.firstIndex(of: false) {
