@@ -64,11 +64,7 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
     /// node's available memory (MemAvailable) and the cgroup limit, shared by the ranks on the node.
     public static func available(ranksPerNode: Int) -> Int? {
         var limits = [Int]()
-        if let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
-           let kib = Int(line.split(separator: " ").dropFirst().first ?? "") {
-            limits.append(kib * 1024)
-        }
+        if let kib = procKiB("/proc/meminfo", "MemAvailable:") { limits.append(kib * 1024) }
         for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
             if let text = try? String(contentsOfFile: path, encoding: .utf8),
                let v = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), v < (1 << 60) {
@@ -143,7 +139,8 @@ extension RunPipeline {
         while q <= 1 << 16 {
             let n = Int(Double(N) / Double(q) * 1.05), z = Int(Double(Z) / Double(q) * 1.05)
             let t = MemoryEstimate(spots: N, storedCounts: Z, rankSpots: n, rankStoredCounts: z, genes: genes,
-                                   dim: d, neighbours: k, isRoot: true, indexBits: bits)
+                                   dim: d, neighbours: k, isRoot: true, indexBits: bits,
+                                   readCopies: source.countsReadCopies)
             if t.bytes <= limit { fits = q; break }
             q = q < 64 ? q + 1 : q + q / 8
         }
@@ -152,4 +149,12 @@ extension RunPipeline {
             ?? "no rank count fits: the arrays every rank holds for the whole slide need \(MemoryEstimate.format(e.slideWideBytes + (96 << 20)))"
         throw InputError(file: self.source.label, "too large for \(P) rank\(P == 1 ? "" : "s"): a rank would need about \(MemoryEstimate.format(e.bytes)) (X \(MemoryEstimate.format(e.countsBytes)), model \(MemoryEstimate.format(e.modelBytes)), slide-wide arrays \(MemoryEstimate.format(e.slideWideBytes))), more than \(source) = \(MemoryEstimate.format(limit)); \(advice)")
     }
+}
+
+/// The value of a "Key:   N kB" line of a /proc file (/proc/meminfo, /proc/self/status), in KiB;
+/// nil when the file or the key is missing.
+func procKiB(_ path: String, _ key: String) -> Int? {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return nil }
+    return Int(line.dropFirst(key.count).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
 }

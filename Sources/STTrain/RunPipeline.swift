@@ -397,11 +397,7 @@ extension RunPipeline {
 /// peak in every phase, from reading the coordinates on (its own peak is 300 MiB), and the test
 /// runner's high-water mark once made the preflight test fail in CI.
 public func peakRSSBytes() -> Int {
-    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-       let kib = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") {
-        return kib * 1024
-    }
+    if let kib = procKiB("/proc/self/status", "VmHWM:") { return kib * 1024 }
     var u = rusage()
     getrusage(RUSAGE_SELF.rawValue, &u)
     return Int(u.ru_maxrss) * 1024   // Linux reports KiB

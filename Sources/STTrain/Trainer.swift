@@ -20,14 +20,14 @@ public enum PermutationSource {
     /// `FeistelPermutation(seed:epoch:count:)`: a pure function of (seed, epoch), computed where
     /// needed (nothing of size N per epoch).
     case seeded(UInt64)
-    /// Recorded permutations, one per epoch (E × N).
-    case recorded([[Int32]])
+    /// Recorded permutations, one per epoch (E × N), each with its inverse built once.
+    case recorded([RowPermutation])
 
     /// The permutation of `epoch`.
     func permutation(epoch: Int, count: Int) -> RowPermutation {
         switch self {
         case .seeded(let s): return .feistel(FeistelPermutation(seed: s, epoch: epoch, count: count))
-        case .recorded(let p): return RowPermutation(p[epoch])
+        case .recorded(let p): return p[epoch]
         }
     }
 }

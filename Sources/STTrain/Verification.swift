@@ -112,7 +112,7 @@ public enum Verification {
         let L = model.layout
         let ini = f.initial
         let params = L.pack(w1: ini.W1.data, w2: ini.W2.data, wb: ini.Wb.data, b: ini.b)
-        let trainer = Trainer(model: model, params: params, lr: f.lr, permutations: .recorded(f.perm))
+        let trainer = Trainer(model: model, params: params, lr: f.lr, permutations: .recorded(f.perm.map { RowPermutation($0) }))
         var records = [EpochRecord]()
         for e in 0..<f.epochs {
             records.append(trainer.step())
