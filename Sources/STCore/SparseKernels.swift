@@ -267,6 +267,18 @@ public enum Sparse {
         }
     }
 
+    /// dst[0..<count] = Double(src[0..<count]), four at a time.
+    @inline(__always)
+    static func storeAsDouble(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Double>, count: Int) {
+        var j = 0
+        while j &+ 4 <= count {
+            let f = UnsafeRawPointer(src + j).loadUnaligned(as: SIMD4<Float>.self)
+            UnsafeMutableRawPointer(dst + j).storeBytes(of: SIMD4<Double>(f), as: SIMD4<Double>.self)
+            j &+= 4
+        }
+        while j < count { dst[j] = Double(src[j]); j &+= 1 }
+    }
+
     /// dst[0..<count] += Double(src[0..<count]), four at a time.
     @inline(__always)
     static func addToDouble(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Double>, count: Int) {
@@ -342,23 +354,40 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
 
     /// c (A.cols × w, float64, ldc) += Aᵀ · B[0..<A.rows, 0..<w] (ldb). scratch: float32, grown to
     /// A.cols × w. Bitwise equal to `Sparse.spmmTransposedAccumulate(…, block: block)`.
+    /// `overwrite`: c = Aᵀ · B instead (c need not be zeroed first): the first block's float32
+    /// partials are stored instead of added to +0 (the same bits: a partial is never −0, since its
+    /// sum starts from +0 and round-to-nearest gives +0 for exact cancellation).
     @_specialize(where Index == Int32)
     @_specialize(where Index == UInt16)
     public func accumulate(_ b: UnsafePointer<Float>, ldb: Int, width w: Int,
                            into c: UnsafeMutablePointer<Double>, ldc: Int, scratch: inout [Float],
-                           path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial) {
-        if rows == 0 || cols == 0 || w <= 0 { return }
+                           overwrite: Bool = false, path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial) {
+        if cols == 0 || w <= 0 { return }
+        if rows == 0 {
+            if overwrite { for col in 0..<cols { (c + col &* ldc).update(repeating: 0, count: w) } }
+            return
+        }
         if scratch.count < cols * w { scratch = [Float](repeating: 0, count: cols * w) }
         let p = Sparse.Path(rawValue: Swift.min(path.rawValue, Sparse.supportedPath.rawValue))!
         let blocks = self.blocks, g = cols
         scratch.withUnsafeMutableBufferPointer { s in
             let acc = s.baseAddress!
             pool.forEachBlock(count: g, block: TransposedBlocks.outputBlock) { genes in
-                for (start, t) in blocks where t.nnz > 0 {
+                for (k, (start, t)) in blocks.enumerated() {
+                    let first = overwrite && k == 0
+                    if t.nnz == 0 {
+                        if first { for col in genes { (c + col &* ldc).update(repeating: 0, count: w) } }
+                        continue
+                    }
                     t.multiplyRows(genes, b + start &* ldb, ldb: ldb, width: w, into: acc, ldc: w, path: p)
                     t.indptr.withUnsafeBufferPointer { pp in
-                        for col in genes where pp[col &+ 1] > pp[col] {
-                            Sparse.addToDouble(acc + col &* w, c + col &* ldc, count: w)
+                        for col in genes {
+                            if pp[col &+ 1] > pp[col] {
+                                if first { Sparse.storeAsDouble(acc + col &* w, c + col &* ldc, count: w) }
+                                else { Sparse.addToDouble(acc + col &* w, c + col &* ldc, count: w) }
+                            } else if first {
+                                (c + col &* ldc).update(repeating: 0, count: w)
+                            }
                         }
                     }
                 }

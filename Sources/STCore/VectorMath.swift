@@ -88,3 +88,18 @@ extension VectorMath {
         stgnn_readout_backward(Int32(level), hs.lowerBound, hs.upperBound, d, s, g, norms, ds)
     }
 }
+
+extension VectorMath {
+    /// The discriminator's BCE with logits on the flat values `values` (a range of whole spots,
+    /// 4 values each, labels 1, 0, 1, 0) of logits (N × 4): terms = the softplus of each loss
+    /// term, dlogits = weight·(σ(s) − label). Vectorised in C (Sources/CSparseSIMD/bce_simd.c) at
+    /// the width of `path`, with the operations of STModel's `BCEWithLogits.terms_ref` (tested
+    /// bitwise).
+    public static func bceTerms(values q: Range<Int>, logits: UnsafePointer<Float>, weight: Float,
+                                terms: UnsafeMutablePointer<Float>, dlogits: UnsafeMutablePointer<Float>,
+                                path: Sparse.Path = Sparse.defaultPath) {
+        precondition(q.lowerBound % 4 == 0 && q.upperBound % 4 == 0, "BCE values must be whole spots (4 each)")
+        let level = Swift.min(path.rawValue, Sparse.supportedPath.rawValue)
+        stgnn_bce_terms(Int32(level), q.lowerBound, q.upperBound, logits, weight, terms, dlogits)
+    }
+}

@@ -121,7 +121,7 @@ public final class GraphSTModel {
     /// Scratch the BLAS and sparse reductions grow as they need.
     var scratch32: [Float] = []
     var scratchT: [Float] = []
-    var scratchBCE: [Double] = []
+    var scratchBCE: [Float] = []
 
     /// Threads within the rank (`ThreadPool`): every op runs on it over fixed blocks, so the
     /// numbers do not depend on its size. OpenBLAS is held at one thread during each epoch (our
@@ -272,9 +272,9 @@ public final class GraphSTModel {
         }
         timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d), W2W2ᵀ beside")
         // [U | Ũ]: U from the first pass, Ũ = P U by the corruption exchange; ghost rows by halo.
-        for i in 0..<n { a.u.row(i).update(from: a.xw.row(i), count: d) }
+        pool.forEachBlock(count: n) { rows in for i in rows { a.u.row(i).update(from: a.xw.row(i), count: d) } }
         // Its send and receive buffers in z, dead until Â·[U|Ũ] writes it (Activations.swift).
-        corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d, scratch: a.z.buffer)
+        corruption.forward(a.xw.p, ldu: d2, into: a.u.p + d, ldut: d2, width: d, scratch: a.z.buffer, pool: pool)
         halo.exchange(a.u.p, width: d2)
         timer?.lap("corruption + halo [U|Ũ]")
         GCNPropagate.forward(adj: graph.adj, input: a.u.p, ldi: d2, width: d2, out: a.z.p, ldo: d2, pool: pool)
@@ -317,8 +317,8 @@ public final class GraphSTModel {
         let w = Float(weights.beta / (2 * nSlide))                    // ∂(β·BCE mean)/∂logit = w·(σ(s) − y)
         let wb = p + L.wb.lowerBound
 
-        BCEWithLogits.forward(logits: a.logits.p, n: n, sums: sums + pk.losses, terms: &scratchBCE, pool: pool)
-        BCEWithLogits.backward(logits: a.logits.p, weight: w, dlogits: a.dlogits.p, n: n, pool: pool)
+        BCEWithLogits.forwardBackward(logits: a.logits.p, weight: w, n: n, sums: sums + pk.losses, dlogits: a.dlogits.p,
+                                      terms: &scratchBCE, pool: pool)
         timer?.lap("BCE losses")
         ReconstructionLoss.forward(y: a.yd.p, ld: d2, n: n, d: d, k: sums + pk.k, scratch: &scratch32, pool: pool)
         timer?.lap("K = YᵀY")
@@ -355,9 +355,10 @@ public final class GraphSTModel {
         GCNPropagate.backward(adj: graph.adj, dOut: a.dz.p, ldo: d2, width: d2, dInput: a.du.p, ldi: d2, pool: pool)
         timer?.lap("Â·[∂Z|∂Z̃] (spmm Â, 2d)")
         // ∂U = Â∂Z + Pᵀ(Â∂Z̃), into the ∂U half of [Y | ∂U].
-        for i in 0..<n { (a.yd.row(i) + d).update(from: a.du.row(i), count: d) }
+        pool.forEachBlock(count: n) { rows in for i in rows { (a.yd.row(i) + d).update(from: a.du.row(i), count: d) } }
         // Its buffers in z again: [∂Z|∂Z̃] (in z) was last read by the Â product above.
-        corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d, scratch: a.z.buffer)
+        corruption.backwardAdd(a.du.p + d, lddut: d2, into: a.yd.p + d, lddu: d2, width: d, scratch: a.z.buffer,
+                               pool: pool)
         timer?.lap("reverse corruption")
         let xt = sums + pk.xt(extra: extra.count)
         stored.backward(yd: a.yd.p, d: d, xt: xt, scratch: &scratchT, pool: pool)
@@ -391,8 +392,7 @@ public final class GraphSTModel {
         } else {
             sse = ReconstructionLoss.reduce(k: sums + pk.k, ct: xt, ldct: d2, w2: p + L.w2.lowerBound,
                                             xNormSquared: xNormSquared, scale: cRec, dw2: grad + L.w2.lowerBound,
-                                            w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
-            InputProjection.gradient(xt: xt, dw1: grad + L.w1.lowerBound, genes: G, d: d, pool: pool)
+                                            dw1: grad + L.w1.lowerBound, w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
         }
         for i in 0..<(d &* d) { grad[L.wb.lowerBound &+ i] = Float(sums[pk.wb &+ i]) }
         grad[L.bias.lowerBound] = Float(sums[pk.b])
@@ -446,13 +446,10 @@ public final class GraphSTModel {
         splitSend.withUnsafeMutableBufferPointer { sb in
             let s = sb.baseAddress!
             let (wkw, wc) = ReconstructionLoss.reducePart(k: k, ct: xt, ldct: d2, w2: w2, scale: scale, genes: mine,
-                                                          dw2Part: s + (4 &+ len &* d), w2d: w2d, kw2: kw2, d: d,
-                                                          genes: G, pool: pool)
+                                                          dw2Part: s + (4 &+ len &* d), dw1Part: s + 4,
+                                                          w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
             UnsafeMutableRawPointer(s).storeBytes(of: wkw, as: Double.self)
             UnsafeMutableRawPointer(s + 2).storeBytes(of: wc, as: Double.self)
-            for (i, g) in mine.enumerated() {
-                for a in 0..<d { s[4 &+ i &* d &+ a] = Float(xt[g &* d2 &+ d &+ a]) }
-            }
         }
         let t0 = commStats?.start()
         splitSend.withUnsafeBufferPointer { sb in
@@ -477,14 +474,16 @@ public final class GraphSTModel {
         return wkw - 2 * wc + xNormSquared
     }
 
-    /// The packed buffer for `extra` caller slots, zeroed (reallocated when the count changes).
+    /// The packed buffer for `extra` caller slots, zeroed up to [Cᵀ | ∂W1] (which the pass over Xᵀ
+    /// overwrites whole); reallocated when the count changes.
     func packedBuffer(extra: Int) -> UnsafeMutablePointer<Double> {
         let count = packedLayout.count(extra: extra)
         if packed.count != count {
             packed.deallocate()
             packed = .allocate(capacity: count)
+            packed.initialize(repeating: 0)
         }
-        packed.initialize(repeating: 0)
+        packed.baseAddress!.update(repeating: 0, count: packedLayout.xt(extra: extra))
         return packed.baseAddress!
     }
 

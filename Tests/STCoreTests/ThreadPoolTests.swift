@@ -119,6 +119,11 @@ final class ThreadPoolTests: XCTestCase {
                     Sparse.spmmTransposedAccumulate(a, b, ldb: ldb, width: w, into: c.baseAddress!, ldc: w,
                                                     scratch: &s32, block: block)
                 }
+                var fromZero = [Double](repeating: 0, count: a.cols * w), z32 = [Float]()
+                fromZero.withUnsafeMutableBufferPointer { c in
+                    Sparse.spmmTransposedAccumulate(a, b, ldb: ldb, width: w, into: c.baseAddress!, ldc: w,
+                                                    scratch: &z32, block: block)
+                }
                 for subBlock in [1, 37, 256, 5000] {
                     let blocks = TransposedBlocks(a, block: block, subBlock: subBlock)
                     for threads in [1, 2, 3, 4] {
@@ -131,6 +136,15 @@ final class ThreadPoolTests: XCTestCase {
                             }
                             XCTAssertEqual(gather.map(\.bitPattern), scatter.map(\.bitPattern),
                                            "w \(w), block \(block), sub-block \(subBlock), \(threads) threads, \(path)")
+                            // overwrite: c = Aᵀ·B whatever c held, the bits of the sum from +0
+                            // (empty columns included: they become 0).
+                            var fresh = [Double](repeating: .nan, count: a.cols * w)
+                            fresh.withUnsafeMutableBufferPointer { c in
+                                blocks.accumulate(b, ldb: ldb, width: w, into: c.baseAddress!, ldc: w, scratch: &g32,
+                                                  overwrite: true, path: path, pool: pool)
+                            }
+                            XCTAssertEqual(fresh.map(\.bitPattern), fromZero.map(\.bitPattern),
+                                           "overwrite: w \(w), block \(block), sub-block \(subBlock), \(threads) threads, \(path)")
                         }
                     }
                 }

@@ -140,12 +140,15 @@ final class FusedOpsTests: XCTestCase {
             let sse0 = ReconstructionLoss.reduce_ref(k: k, ct: ct, ldct: ldct, w2: w2, xNormSquared: xx, scale: scale,
                                                      dw2: &dw0, w2d: &w2d, kw2: &kw2, d: d, genes: G)
             var firstLoss: Double? = nil
+            // ∂W1 = the float32 of [Cᵀ | ∂W1]'s second half, written by the same tasks.
+            let gradW1 = (0..<(G * d)).map { Float(ct[($0 / d) * ldct + d + $0 % d]) }
             for threads in [1, 2, 3] {
-                var dw1 = [Float](repeating: .nan, count: d * G)
+                var dw1 = [Float](repeating: .nan, count: d * G), dW1 = dw1
                 w2d = [Double](repeating: .nan, count: d * G); kw2 = w2d
                 let sse1 = ReconstructionLoss.reduce(k: k, ct: ct, ldct: ldct, w2: w2, xNormSquared: xx, scale: scale,
-                                                     dw2: &dw1, w2d: &w2d, kw2: &kw2, d: d, genes: G,
+                                                     dw2: &dw1, dw1: &dW1, w2d: &w2d, kw2: &kw2, d: d, genes: G,
                                                      pool: ThreadPool(threads: threads))
+                XCTAssertEqual(Self.bits(dW1), Self.bits(gradW1), "∂W1, d = \(d), G = \(G), \(threads) threads")
                 // The traces are summed per fixed gene block (the same bits for every thread
                 // count, checked against the first), not in reduce_ref's single chain.
                 XCTAssertEqual(sse1, sse0, accuracy: 1e-13 * (abs(sse0) + xx), "loss, d = \(d), G = \(G), \(threads) threads")
@@ -153,6 +156,57 @@ final class FusedOpsTests: XCTestCase {
                 if let first = firstLoss { XCTAssertEqual(sse1.bitPattern, first.bitPattern, "loss bits, \(threads) threads") }
                 firstLoss = firstLoss ?? sse1
             }
+        }
+    }
+
+    /// `BCEWithLogits`' C kernels (every SIMD path, ranges of whole spots as the pool cuts them)
+    /// give the bits of the Swift loop `terms_ref`; and those numbers are the softplus and sigmoid
+    /// to float precision (against float64 libm) over logits from 1e-9 to ±200, zero, and both signs.
+    func testBCETermsEveryPathMatchesTheSwiftLoopAndFloat64() {
+        var rng = Xoshiro256(seed: 74)
+        var logits = [Float]()
+        for q in 0..<(4 * 517) {
+            let mag = pow(10, Float(q % 23) / 2 - 9) * (1 + rng.nextFloat())      // 1e-9 … ~4e2
+            logits.append(q % 7 == 0 ? 0 : (rng.nextFloat() < 0.5 ? -mag : mag))
+        }
+        logits[5] = 0.8814; logits[6] = -0.8814                                  // t ≈ √2 − 1: both sides of the branch
+        logits[9] = 200; logits[10] = -200; logits[11] = -.leastNonzeroMagnitude
+        let w: Float = 1.5e-4
+        let (tr, dr) = BCEWithLogits.terms_ref(logits: logits, weight: w)
+        for (q, s) in logits.enumerated() {
+            let x = Double(s), label = q % 2 == 0 ? 1.0 : 0.0
+            let v = label == 1 ? -x : x
+            let sp = max(v, 0) + log1p(exp(-abs(x)))
+            XCTAssertEqual(Double(tr[q]), sp, accuracy: 4e-7 * sp + 1e-30, "softplus term at s = \(s)")
+            let sg = 1 / (1 + exp(-x))
+            XCTAssertEqual(Double(dr[q]), Double(w) * (sg - label), accuracy: Double(w) * 2e-7 + 1e-30, "∂logit at s = \(s)")
+        }
+        for path in Sparse.Path.allCases where path.rawValue <= Sparse.supportedPath.rawValue {
+            var tv = [Float](repeating: .nan, count: logits.count), dv = tv
+            logits.withUnsafeBufferPointer { lp in tv.withUnsafeMutableBufferPointer { tp in dv.withUnsafeMutableBufferPointer { dp in
+                for r in [0..<(4 * 3), (4 * 3)..<(4 * 300), (4 * 300)..<logits.count] {
+                    VectorMath.bceTerms(values: r, logits: lp.baseAddress!, weight: w, terms: tp.baseAddress!,
+                                        dlogits: dp.baseAddress!, path: path)
+                }
+            } } }
+            XCTAssertEqual(Self.bits(tv), Self.bits(tr), "terms, \(path)")
+            XCTAssertEqual(Self.bits(dv), Self.bits(dr), "∂logits, \(path)")
+        }
+        // The sums: per 256-spot block in spot order, then the blocks in order, on any pool.
+        let n = logits.count / 4
+        var expected = [Double](repeating: 0, count: 4)
+        for b in stride(from: 0, to: n, by: ThreadPool.rowBlock) {
+            var part = [Double](repeating: 0, count: 4)
+            for i in b..<min(n, b + ThreadPool.rowBlock) { for j in 0..<4 { part[j] += Double(tr[4 * i + j]) } }
+            for j in 0..<4 { expected[j] += part[j] }
+        }
+        for threads in [1, 2, 3] {
+            var sums = [Double](repeating: .nan, count: 4), dl = [Float](repeating: .nan, count: logits.count)
+            var terms = [Float]()
+            BCEWithLogits.forwardBackward(logits: logits, weight: w, n: n, sums: &sums, dlogits: &dl, terms: &terms,
+                                          pool: ThreadPool(threads: threads))
+            XCTAssertEqual(sums.map(\.bitPattern), expected.map(\.bitPattern), "sums, \(threads) threads")
+            XCTAssertEqual(Self.bits(dl), Self.bits(dr), "∂logits, \(threads) threads")
         }
     }
 }

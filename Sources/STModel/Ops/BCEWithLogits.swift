@@ -4,63 +4,76 @@ import STCore
 // Binary cross-entropy with logits (torch's BCEWithLogitsLoss, mean reduction) of the four logit
 // columns against their labels (1, 0, 1, 0):
 //   BCE(ret, [1,0]) + BCE(ret_a, [1,0]) = [(Σsp(−s1) + Σsp(s2)) + (Σsp(−s3) + Σsp(s4))] / (2 N_slide)
-// with sp(x) = log(1 + eˣ). The sums are partial over the owned spots, in float64; the mean's
-// denominator (all spots of the slide) enters through the caller's weight.
+// with sp(x) = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|). The terms are float32, as torch computes
+// them; their sums are partial over the owned spots, in float64; the mean's denominator (all spots
+// of the slide) enters through the caller's weight. Forward and backward share e^−|s| and run as
+// one pass (Sources/CSparseSIMD/bce_simd.c).
 
 enum BCEWithLogits {
-    /// sums (4, float64) = Σsp(−s1), Σsp(s2), Σsp(−s3), Σsp(s4) over logits (N, 4).
-    /// With a pool, the softplus terms are computed on it into `terms` (N, 4, float64; grown as
-    /// needed) and then summed in spot order on the caller: the same bits as the serial loop.
-    static func forward(logits: UnsafePointer<Float>, n: Int, sums: UnsafeMutablePointer<Double>,
-                        terms: inout [Double], pool: ThreadPool = .serial) {
-        var l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
-        if pool.threads == 1 {
-            for i in 0..<n {
-                let s = logits + i &* 4
-                l0 += softplus(-Double(s[0])); l1 += softplus(Double(s[1]))
-                l2 += softplus(-Double(s[2])); l3 += softplus(Double(s[3]))
-            }
-        } else {
-            if terms.count < 4 * n { terms = [Double](repeating: 0, count: 4 * n) }
-            terms.withUnsafeMutableBufferPointer { tb in
-                let t = tb.baseAddress!
-                pool.forEachBlock(count: n) { rows in
-                    for i in rows {
-                        let s = logits + i &* 4, ti = t + i &* 4
-                        ti[0] = softplus(-Double(s[0])); ti[1] = softplus(Double(s[1]))
-                        ti[2] = softplus(-Double(s[2])); ti[3] = softplus(Double(s[3]))
+    /// sums (4, float64) = Σsp(−s1), Σsp(s2), Σsp(−s3), Σsp(s4) over logits (N, 4), and
+    /// dlogits (N, 4) = weight · (σ(s) − label), weight = ∂loss/∂(each term of the mean) = β/(2 N_slide).
+    /// The terms (float32, into `terms`, grown as needed) are summed in spot order within fixed
+    /// blocks of `ThreadPool.rowBlock` spots, the blocks then in order: the same bits for any pool.
+    static func forwardBackward(logits: UnsafePointer<Float>, weight w: Float, n: Int, sums: UnsafeMutablePointer<Double>,
+                                dlogits: UnsafeMutablePointer<Float>, terms: inout [Float],
+                                path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial) {
+        for j in 0..<4 { sums[j] = 0 }
+        if n == 0 { return }
+        if terms.count < 4 * n { terms = [Float](repeating: 0, count: 4 * n) }
+        let blocks = ThreadPool.blockCount(n), rb = ThreadPool.rowBlock
+        terms.withUnsafeMutableBufferPointer { tb in
+            let t = tb.baseAddress!
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: 4 &* blocks) { pb in
+                let part = pb.baseAddress!
+                pool.run(tasks: blocks) { b in
+                    let i0 = b &* rb, i1 = Swift.min(n, i0 &+ rb)
+                    VectorMath.bceTerms(values: (4 &* i0)..<(4 &* i1), logits: logits, weight: w, terms: t,
+                                        dlogits: dlogits, path: path)
+                    var l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
+                    for i in i0..<i1 {
+                        let ti = t + i &* 4
+                        l0 += Double(ti[0]); l1 += Double(ti[1]); l2 += Double(ti[2]); l3 += Double(ti[3])
                     }
+                    let pp = part + b &* 4
+                    pp[0] = l0; pp[1] = l1; pp[2] = l2; pp[3] = l3
                 }
-                for i in 0..<n {
-                    let ti = t + i &* 4
-                    l0 += ti[0]; l1 += ti[1]; l2 += ti[2]; l3 += ti[3]
-                }
+                for b in 0..<blocks { for j in 0..<4 { sums[j] += part[b &* 4 &+ j] } }
             }
         }
-        sums[0] = l0; sums[1] = l1; sums[2] = l2; sums[3] = l3
     }
 
-    /// dlogits (N, 4) = weight · (σ(s) − label), labels (1, 0, 1, 0); weight = ∂loss/∂(each term of
-    /// the mean) = β / (2 N_slide).
-    static func backward(logits: UnsafePointer<Float>, weight w: Float, dlogits: UnsafeMutablePointer<Float>, n: Int,
-                         pool: ThreadPool = .serial) {
-        pool.forEachBlock(count: n) { rows in
-            for i in rows {
-                let s = logits + i &* 4, r = dlogits + i &* 4
-                r[0] = w * (sigmoid(s[0]) - 1); r[1] = w * sigmoid(s[1])
-                r[2] = w * (sigmoid(s[2]) - 1); r[3] = w * sigmoid(s[3])
-            }
+    /// The per-value operations of `VectorMath.bceTerms`, one value at a time in Swift: the
+    /// oracle of the C kernels (every path must give these bits), and the definition of the
+    /// numbers. label 1 (even q): term sp(−s); label 0: sp(s).
+    static func terms_ref(logits: [Float], weight w: Float) -> (terms: [Float], dlogits: [Float]) {
+        var terms = [Float](repeating: 0, count: logits.count), dl = terms
+        for (q, s) in logits.enumerated() {
+            let label: Float = q % 2 == 0 ? 1 : 0
+            let a = s < 0 ? -s : s
+            let t = VectorMath.exp(SIMD8(repeating: -a))[0]
+            let small = t < 0.414_213_56
+            let x: Float = small ? t : (1 + t) * 0.5 - 1
+            let e: Float = small ? 0 : 1
+            let z = x * x
+            var y: Float = 7.037_683_629_2e-2
+            y = y * x - 1.151_461_031_0e-1
+            y = y * x + 1.167_699_874_0e-1
+            y = y * x - 1.242_014_084_6e-1
+            y = y * x + 1.424_932_278_7e-1
+            y = y * x - 1.666_805_766_5e-1
+            y = y * x + 2.000_071_476_5e-1
+            y = y * x - 2.499_999_399_3e-1
+            y = y * x + 3.333_333_117_4e-1
+            y = y * x * z
+            y = y + e * -2.121_944_40e-4
+            y = y + z * -0.5
+            let l = x + y + e * 0.693_359_375
+            let v = label == 1 ? -s : s
+            terms[q] = (v > 0 ? v : 0) + l
+            let den = 1 + t
+            let sg = s >= 0 ? 1 / den : t / den
+            dl[q] = (sg - label) * w
         }
+        return (terms, dl)
     }
 }
-
-@inline(__always) func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
-
-/// log(1 + eˣ), stable for all x (torch's BCEWithLogits form).
-@inline(__always) func softplus(_ x: Double) -> Double { Swift.max(x, 0) + log1p(exp(-Swift.abs(x))) }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

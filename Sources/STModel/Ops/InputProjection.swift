@@ -42,27 +42,18 @@ enum InputProjection {
         }
     }
 
-    /// xt (G, 2d, float64) += Xᵀ (G, N) · yd (N, 2d): a local partial sum over the owned spots.
-    /// With `xT` (X in CSC, per 4096-row block) the gather form on the pool, else the scatter form;
-    /// both give the same bits (float32 partials over the same 4096-row blocks, rows in order).
+    /// xt (G, 2d, float64) = Xᵀ (G, N) · yd (N, 2d): a local partial sum over the owned spots
+    /// (xt's old contents are not read). With `xT` (X in CSC, per 4096-row block) the gather form on
+    /// the pool, else the scatter form; both give the same bits (float32 partials over the same
+    /// 4096-row blocks, rows in order).
     static func backward<Index: SparseIndex>(x: CompressedRows<Index>, xT: TransposedBlocks<Index>?, yd: UnsafePointer<Float>, d: Int,
                          xt: UnsafeMutablePointer<Double>, scratch: inout [Float], pool: ThreadPool = .serial) {
         let d2 = 2 * d
         if let xT {
-            xT.accumulate(yd, ldb: d2, width: d2, into: xt, ldc: d2, scratch: &scratch, pool: pool)
+            xT.accumulate(yd, ldb: d2, width: d2, into: xt, ldc: d2, scratch: &scratch, overwrite: true, pool: pool)
         } else {
+            xt.update(repeating: 0, count: x.cols &* d2)
             Sparse.spmmTransposedAccumulate(x, yd, ldb: d2, width: d2, into: xt, ldc: d2, scratch: &scratch)
-        }
-    }
-
-    /// dw1 (G, d) = the ∂W1 columns of xt (G, 2d, float64), after the allreduce.
-    static func gradient(xt: UnsafePointer<Double>, dw1: UnsafeMutablePointer<Float>, genes G: Int, d: Int,
-                         pool: ThreadPool = .serial) {
-        let d2 = 2 * d
-        pool.forEachBlock(count: G) { genes in
-            for g in genes {
-                for a in 0..<d { dw1[g &* d &+ a] = Float(xt[g &* d2 &+ d &+ a]) }
-            }
         }
     }
 }
@@ -124,7 +115,7 @@ enum StoredX {
         }
     }
 
-    /// xt (G, 2d, float64) += Xᵀ · yd (`InputProjection.backward`).
+    /// xt (G, 2d, float64) = Xᵀ · yd (`InputProjection.backward`).
     func backward(yd: UnsafePointer<Float>, d: Int, xt: UnsafeMutablePointer<Double>, scratch: inout [Float],
                   pool: ThreadPool = .serial) {
         switch self {
