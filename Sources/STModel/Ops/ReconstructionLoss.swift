@@ -48,7 +48,7 @@ enum ReconstructionLoss {
     /// One pool task per gene block (`reduceBlocks`): the block's dgemm, then, while its columns
     /// are in cache, its trace partial sums and its columns of ∂W2. ∂W2 is bitwise `reduce_ref`'s
     /// (the same dgemm calls, the same elementwise operations); the traces are summed block by
-    /// block, four lanes each (fixed blocks and lanes: the same bits for any number of threads),
+    /// block, in eight lanes each (fixed blocks and lanes: the same bits for any number of threads),
     /// not in one chain over all genes as `reduce_ref` does, so the loss can differ from it in the
     /// last bits. `dw1` (G, d): when given, ∂W1 = the float32 of xt's second half (ct must then
     /// be [Cᵀ | ∂W1], ldct ≥ 2d), row by row in the same tasks.
@@ -79,7 +79,7 @@ enum ReconstructionLoss {
     /// The genes in fixed blocks of `dgemmBlock` columns (the last one takes the remainder), one
     /// pool task each, the largest (last) first so that two threads finish together: widen the
     /// block's columns of W2, K·W2 for them (one dgemm), then for a in 0..<d and g in the block
-    /// the two trace partial sums (four lanes each, a-major) and ∂W2[a, g] into
+    /// the two trace partial sums (eight lanes each, in tiles of 8 genes) and ∂W2[a, g] into
     /// dw2[a·ldDw2 + g − genes.lowerBound], and ∂W1[g] into dw1 + (g − genes.lowerBound)·d when
     /// given. Returns the partial sums added in block order.
     static func reduceBlocks(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
@@ -95,43 +95,56 @@ enum ReconstructionLoss {
             pool.run(tasks: blocks) { t in
                 let bi = t == 0 ? blocks &- 1 : t &- 1
                 let c0 = g0 &+ bi &* cb, c1 = bi == blocks &- 1 ? genes.upperBound : c0 &+ cb
+                // The block's W2 widened and its K·W2 in regions of w2d and kw2 of their own
+                // (d × cw, contiguous): each task writes and reads back its working set in one
+                // piece instead of d rows spread over d·G.
+                let cw = c1 &- c0, wb = w2d + (c0 &- g0) &* d, kb = kw2 + (c0 &- g0) &* d
                 for a in 0..<d {
-                    let src = w2 + a &* G, dst = w2d + a &* G
-                    for g in c0..<c1 { dst[g] = Double(src[g]) }
+                    let src = w2 + (a &* G &+ c0), dst = wb + a &* cw
+                    for g in 0..<cw { dst[g] = Double(src[g]) }
                 }
-                BLAS.dgemm(m: d, n: c1 &- c0, k: d, a: k, lda: d, b: w2d + c0, ldb: G, c: kw2 + c0, ldc: G)
-                // The two traces in four running lanes each (lane j takes genes c0 + j, c0 + j + 4,
-                // …; the lanes added as (0 + 1) + (2 + 3)): eight independent chains, where one
-                // chain per trace left the loop waiting on the adder's latency (0.4 ms of CPU
-                // per epoch on DLPFC).
-                var k0 = 0.0, k1 = 0.0, k2 = 0.0, k3 = 0.0, w0 = 0.0, w1 = 0.0, w2s = 0.0, w3 = 0.0
-                for a in 0..<d {
-                    let w2a = w2d + a &* G, kwa = kw2 + a &* G, out = dw2 + (a &* ldDw2 &- g0), cta = ct + a
-                    var g = c0
-                    while g &+ 4 <= c1 {
-                        let x0 = cta[g &* ldct], x1 = cta[(g &+ 1) &* ldct]
-                        let x2 = cta[(g &+ 2) &* ldct], x3 = cta[(g &+ 3) &* ldct]     // C[a, g] = Cᵀ[g, a]
-                        k0 += w2a[g] * kwa[g]; k1 += w2a[g &+ 1] * kwa[g &+ 1]
-                        k2 += w2a[g &+ 2] * kwa[g &+ 2]; k3 += w2a[g &+ 3] * kwa[g &+ 3]
-                        w0 += w2a[g] * x0; w1 += w2a[g &+ 1] * x1
-                        w2s += w2a[g &+ 2] * x2; w3 += w2a[g &+ 3] * x3
-                        out[g] = Float(sc * (kwa[g] - x0)); out[g &+ 1] = Float(sc * (kwa[g &+ 1] - x1))
-                        out[g &+ 2] = Float(sc * (kwa[g &+ 2] - x2)); out[g &+ 3] = Float(sc * (kwa[g &+ 3] - x3))
-                        g &+= 4
+                BLAS.dgemm(m: d, n: cw, k: d, a: k, lda: d, b: wb, ldb: cw, c: kb, ldc: cw)
+                // Genes in tiles of 8, a-major within a tile: the tile's 8 rows of [Cᵀ | ∂W1] (8 KB)
+                // are read once, from L1, for the traces, ∂W2 and ∂W1, where a-major over the
+                // whole block read Cᵀ down a column (a 1 KB stride). The traces in 8 running lanes
+                // (lane j: the genes ≡ j mod 8 from c0; a tail gene goes to lane 0), added in lane
+                // order at the end.
+                var kl = SIMD8<Double>(), wl = SIMD8<Double>()
+                var j = 0
+                while j < cw {
+                    let g = c0 &+ j, tile = Swift.min(8, cw &- j), ctg = ct + g &* ldct
+                    if tile == 8 {
+                        for a in 0..<d {
+                            let w = UnsafeRawPointer(wb + (a &* cw &+ j)).loadUnaligned(as: SIMD8<Double>.self)
+                            let kw = UnsafeRawPointer(kb + (a &* cw &+ j)).loadUnaligned(as: SIMD8<Double>.self)
+                            let c = SIMD8<Double>(ctg[a], ctg[ldct &+ a], ctg[2 &* ldct &+ a], ctg[3 &* ldct &+ a],
+                                                  ctg[4 &* ldct &+ a], ctg[5 &* ldct &+ a], ctg[6 &* ldct &+ a],
+                                                  ctg[7 &* ldct &+ a])                // C[a, g…g+7] = Cᵀ[g…g+7, a]
+                            kl += w * kw
+                            wl += w * c
+                            let o = SIMD8<Float>(sc * (kw - c))
+                            UnsafeMutableRawPointer(dw2 + (a &* ldDw2 &+ g &- g0)).storeBytes(of: o, as: SIMD8<Float>.self)
+                        }
+                    } else {
+                        for jj in j..<(j &+ tile) {
+                            let gg = c0 &+ jj
+                            for a in 0..<d {
+                                let w = wb[a &* cw &+ jj], kw = kb[a &* cw &+ jj], c = ct[gg &* ldct &+ a]
+                                kl[0] += w * kw; wl[0] += w * c
+                                dw2[a &* ldDw2 &+ gg &- g0] = Float(sc * (kw - c))
+                            }
+                        }
                     }
-                    while g < c1 {
-                        let x = cta[g &* ldct]
-                        k0 += w2a[g] * kwa[g]; w0 += w2a[g] * x
-                        out[g] = Float(sc * (kwa[g] - x))
-                        g &+= 1
+                    if let dw1 {                                       // ∂W1's rows of the tile
+                        for r in 0..<tile {
+                            let src = ctg + (r &* ldct &+ d), dst = dw1 + (g &+ r &- g0) &* d
+                            for a in 0..<d { dst[a] = Float(src[a]) }
+                        }
                     }
+                    j &+= tile
                 }
-                let wkw = (k0 + k1) + (k2 + k3), wc = (w0 + w1) + (w2s + w3)
-                // ∂W1's rows of the block, from the other half of xt (G, 2d).
-                if let dw1 { for g in c0..<c1 {
-                    let src = ct + (g &* ldct &+ d), dst = dw1 + (g &- g0) &* d
-                    for a in 0..<d { dst[a] = Float(src[a]) }
-                } }
+                var wkw = 0.0, wc = 0.0
+                for j in 0..<8 { wkw += kl[j]; wc += wl[j] }
                 part[2 &* bi] = wkw; part[2 &* bi &+ 1] = wc
             }
             var wkw = 0.0, wc = 0.0
