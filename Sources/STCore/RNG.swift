@@ -1,3 +1,5 @@
+import CSparseSIMD
+
 /// SplitMix64 (Steele, Lea & Flood 2014): used to expand one 64-bit seed into independent streams.
 @inlinable public func splitmix64(_ state: inout UInt64) -> UInt64 {
     state &+= 0x9E37_79B9_7F4A_7C15
@@ -148,6 +150,27 @@ public struct FeistelPermutation: Sendable, Equatable {
         var x = decrypt(UInt64(j))
         while x >= UInt64(count) { x = decrypt(x) }
         return Int(x)
+    }
+}
+
+extension FeistelPermutation {
+    /// out[k] = π(input[k]) (`source(of:)`), or π⁻¹(input[k]) (`destination(of:)`) when `inverse`,
+    /// for many indices at once: vectorised in C (Sources/CSparseSIMD/feistel_simd.c) at the width
+    /// of `path`, the bits of the scalar functions (tested). Each input must be in 0..<count.
+    public func evaluate(_ input: UnsafeBufferPointer<Int>, inverse: Bool, into out: UnsafeMutablePointer<Int>,
+                         path: Sparse.Path = Sparse.defaultPath) {
+        if input.isEmpty { return }
+        for x in input { precondition(x >= 0 && x < count, "FeistelPermutation: \(x) outside 0..<\(count)") }
+        let level = Swift.min(path.rawValue, Sparse.supportedPath.rawValue)
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Self.rounds) { k in
+            for r in 0..<Self.rounds { k[r] = keys[r] }
+            input.withMemoryRebound(to: Int64.self) { i in
+                out.withMemoryRebound(to: Int64.self, capacity: input.count) { o in
+                    stgnn_feistel(Int32(level), inverse ? 1 : 0, input.count, i.baseAddress!, o, UInt64(count), a, b,
+                                  k.baseAddress!)
+                }
+            }
+        }
     }
 }
 

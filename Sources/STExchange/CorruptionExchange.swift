@@ -102,8 +102,16 @@ public final class CorruptionExchange {
             // pool's threads; the counting passes below stay serial.
             pool.forEachBlock(count: n) { rows in
                 if case .feistel(let f) = perm {
-                    for k in rows { so[k] = Int32(truncatingIfNeeded: f.source(of: ownd[Int(asc[k])].int)) }
-                    for l in rows { keys[l] = UInt64(f.destination(of: ownd[l].int)) }
+                    // A block at a time through the vectorised network (`FeistelPermutation.evaluate`).
+                    withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 &* rows.count) { buf in
+                        let inp = buf.baseAddress!, outp = inp + rows.count, m = rows.count, r0 = rows.lowerBound
+                        for j in 0..<m { inp[j] = ownd[Int(asc[r0 &+ j])].int }
+                        f.evaluate(UnsafeBufferPointer(start: inp, count: m), inverse: false, into: outp)
+                        for j in 0..<m { so[r0 &+ j] = Int32(truncatingIfNeeded: outp[j]) }
+                        for j in 0..<m { inp[j] = ownd[r0 &+ j].int }
+                        f.evaluate(UnsafeBufferPointer(start: inp, count: m), inverse: true, into: outp)
+                        for j in 0..<m { keys[r0 &+ j] = UInt64(outp[j]) }
+                    }
                 } else {
                     for k in rows { so[k] = Int32(truncatingIfNeeded: perm.source(of: ownd[Int(asc[k])].int)) }
                     for l in rows { keys[l] = UInt64(perm.destination(of: ownd[l].int)) }

@@ -36,5 +36,6 @@ void stgnn_scatter(int level, int idx_bits, ptrdiff_t r0, ptrdiff_t r1, const pt
 #include "adam_simd.h"
 #include "readout_simd.h"
 #include "bce_simd.h"
+#include "feistel_simd.h"
 
 #endif
