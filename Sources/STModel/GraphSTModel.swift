@@ -414,21 +414,26 @@ public final class GraphSTModel {
 
     /// Reduce-scatter of xt (G × 2d float64, every rank's partial sums) by the plan's gene
     /// ranges: afterwards this rank's rows hold the sums over ranks, added in rank order; the other
-    /// rows are left as they were (this rank's partials).
+    /// rows are left as they were (this rank's partials). The rank's own partials are read where
+    /// they are (no copy of its own block), the others' from the receive buffer.
     func reduceScatterGenes(_ xt: UnsafeMutablePointer<Double>) {
-        let plan = epiloguePlan(), p = comm.size, w = 2 * d
-        let mine = plan.genes[comm.rank], m = mine.count &* w
+        let plan = epiloguePlan(), p = comm.size, me = comm.rank, w = 2 * d
+        let mine = plan.genes[me], m = mine.count &* w
         splitReceive.withUnsafeMutableBufferPointer { r in
             comm.exchange(send: UnsafeRawBufferPointer(start: xt, count: G &* w &* 8), sendCounts: plan.reduceSendCounts,
                           sendOffsets: plan.reduceSendOffsets, receive: UnsafeMutableRawBufferPointer(r),
                           recvCounts: plan.reduceRecvCounts, recvOffsets: plan.reduceRecvOffsets, elementSize: 8)
             guard m > 0, let rp = r.baseAddress else { return }       // no genes here (G < ranks)
             let out = xt + mine.lowerBound &* w
-            pool.forEachBlock(count: m, block: 4096) { range in
-                for i in range {
-                    var s = rp[i]
-                    for q in 1..<p { s += rp[q &* m &+ i] }
-                    out[i] = s
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Double>.self, capacity: p) { bases in
+                for q in 0..<p { bases[q] = q == me ? UnsafePointer(out) : UnsafePointer(rp + plan.reduceRecvOffsets[q]) }
+                let b = bases.baseAddress!
+                pool.forEachBlock(count: m, block: 4096) { range in
+                    for i in range {
+                        var s = b[0][i]
+                        for q in 1..<p { s += b[q][i] }
+                        out[i] = s
+                    }
                 }
             }
         }
@@ -456,21 +461,22 @@ public final class GraphSTModel {
             splitGather.withUnsafeMutableBufferPointer { gb in
                 comm.exchange(send: UnsafeRawBufferPointer(sb), sendCounts: plan.gatherSendCounts,
                               sendOffsets: plan.gatherSendOffsets, receive: UnsafeMutableRawBufferPointer(gb),
-                              recvCounts: plan.blockCounts, recvOffsets: plan.blockOffsets, elementSize: 4)
+                              recvCounts: plan.gatherRecvCounts, recvOffsets: plan.blockOffsets, elementSize: 4)
             }
         }
         if let t0 { commStats!.record(.allreduce, since: t0, bytes: plan.blockCounts[me] * 4 * (p - 1), messages: p - 1) }
         var wkw = 0.0, wc = 0.0
-        splitGather.withUnsafeBufferPointer { gb in
+        splitGather.withUnsafeBufferPointer { gb in splitSend.withUnsafeBufferPointer { sb in
             let base = gb.baseAddress!
             for q in 0..<p {
-                let b = base + plan.blockOffsets[q], genes = plan.genes[q], n = genes.count
+                // This rank's own block where it was made (it is not sent to itself).
+                let b = q == me ? sb.baseAddress! : base + plan.blockOffsets[q], genes = plan.genes[q], n = genes.count
                 wkw += UnsafeRawPointer(b).loadUnaligned(as: Double.self)
                 wc += UnsafeRawPointer(b + 2).loadUnaligned(as: Double.self)
                 (dw1 + genes.lowerBound &* d).update(from: b + 4, count: n &* d)
                 for a in 0..<d { (dw2 + (a &* G &+ genes.lowerBound)).update(from: b + (4 &+ n &* d &+ a &* n), count: n) }
             }
-        }
+        } }
         return wkw - 2 * wc + xNormSquared
     }
 
@@ -522,21 +528,27 @@ struct SplitEpiloguePlan {
     let genes: [Range<Int>]
     let reduceSendCounts: [Int], reduceSendOffsets: [Int], reduceRecvCounts: [Int], reduceRecvOffsets: [Int]
     let blockCounts: [Int], blockOffsets: [Int]
-    let gatherSendCounts: [Int], gatherSendOffsets: [Int]
+    let gatherSendCounts: [Int], gatherSendOffsets: [Int], gatherRecvCounts: [Int]
 
     init(genes G: Int, d: Int, ranks p: Int, rank me: Int) {
         let w = 2 * d
         genes = (0..<p).map { q in (q * G / p)..<((q + 1) * G / p) }
-        reduceSendCounts = genes.map { $0.count * w }
         reduceSendOffsets = genes.map { $0.lowerBound * w }
+        // No rank sends its own block to itself (it reads it where it is): counts 0 there, and
+        // the received blocks packed in rank order without it.
+        var sendCounts = genes.map { $0.count * w }
+        sendCounts[me] = 0
+        reduceSendCounts = sendCounts
         let m = genes[me].count * w
-        reduceRecvCounts = [Int](repeating: m, count: p)
-        reduceRecvOffsets = (0..<p).map { $0 * m }
-        blockCounts = genes.map { 4 + 2 * d * $0.count }
+        reduceRecvCounts = (0..<p).map { $0 == me ? 0 : m }
+        reduceRecvOffsets = (0..<p).map { ($0 < me ? $0 : Swift.max(0, $0 - 1)) * m }
+        let counts = genes.map { 4 + 2 * d * $0.count }
+        blockCounts = counts
         var offsets = [Int](), total = 0
-        for c in blockCounts { offsets.append(total); total += c }
+        for c in counts { offsets.append(total); total += c }
         blockOffsets = offsets
-        gatherSendCounts = [Int](repeating: blockCounts[me], count: p)
+        gatherSendCounts = (0..<p).map { $0 == me ? 0 : counts[me] }
         gatherSendOffsets = [Int](repeating: 0, count: p)
+        gatherRecvCounts = (0..<p).map { $0 == me ? 0 : counts[$0] }
     }
 }
