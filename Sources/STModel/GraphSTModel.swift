@@ -371,7 +371,7 @@ public final class GraphSTModel {
         let split = splitsEpilogue && comm.size > 1
         if split {
             comm.allreduceSum(UnsafeMutableBufferPointer(start: sums, count: pk.xt(extra: extra.count)))
-            reduceScatterGenes(xt)
+            exchangeGeneRows(xt)
         } else {
             comm.allreduceSum(packed)
         }
@@ -412,34 +412,20 @@ public final class GraphSTModel {
         return plan
     }
 
-    /// Reduce-scatter of xt (G × 2d float64, every rank's partial sums) by the plan's gene
-    /// ranges: afterwards this rank's rows hold the sums over ranks, added in rank order; the other
-    /// rows are left as they were (this rank's partials). The rank's own partials are read where
-    /// they are (no copy of its own block), the others' from the receive buffer.
-    func reduceScatterGenes(_ xt: UnsafeMutablePointer<Double>) {
-        let plan = epiloguePlan(), p = comm.size, me = comm.rank, w = 2 * d
-        let mine = plan.genes[me], m = mine.count &* w
+    /// The reduce-scatter's exchange of xt (G × 2d float64, every rank's partial sums) by the plan's
+    /// gene ranges: afterwards `splitReceive` holds the other ranks' partials of this rank's genes
+    /// (in rank order, this rank's own left where they are in xt); `splitEpilogue` adds them as it
+    /// reads them.
+    func exchangeGeneRows(_ xt: UnsafeMutablePointer<Double>) {
+        let plan = epiloguePlan(), w = 2 * d
         splitReceive.withUnsafeMutableBufferPointer { r in
             comm.exchange(send: UnsafeRawBufferPointer(start: xt, count: G &* w &* 8), sendCounts: plan.reduceSendCounts,
                           sendOffsets: plan.reduceSendOffsets, receive: UnsafeMutableRawBufferPointer(r),
                           recvCounts: plan.reduceRecvCounts, recvOffsets: plan.reduceRecvOffsets, elementSize: 8)
-            guard m > 0, let rp = r.baseAddress else { return }       // no genes here (G < ranks)
-            let out = xt + mine.lowerBound &* w
-            withUnsafeTemporaryAllocation(of: UnsafePointer<Double>.self, capacity: p) { bases in
-                for q in 0..<p { bases[q] = q == me ? UnsafePointer(out) : UnsafePointer(rp + plan.reduceRecvOffsets[q]) }
-                let b = bases.baseAddress!
-                pool.forEachBlock(count: m, block: 4096) { range in
-                    for i in range {
-                        var s = b[0][i]
-                        for q in 1..<p { s += b[q][i] }
-                        out[i] = s
-                    }
-                }
-            }
         }
     }
 
-    /// The split epilogue after `reduceScatterGenes`: this rank's genes' K·W2, trace partial sums,
+    /// The split epilogue after `exchangeGeneRows`: this rank's genes' K·W2, trace partial sums,
     /// ∂W2 columns and ∂W1 rows; then every rank's block to every rank (`comm.exchange`), so that
     /// all ranks fill the whole of ∂W1 and ∂W2 and add the partial sums in rank order. Returns
     /// ‖YW2 − X‖² (the same on every rank).
@@ -448,14 +434,23 @@ public final class GraphSTModel {
         let plan = epiloguePlan(), p = comm.size, me = comm.rank, d = self.d, d2 = 2 * d, G = self.G
         let mine = plan.genes[me], len = mine.count
         let w2d = self.w2d, kw2 = self.kw2, pool = self.pool
-        splitSend.withUnsafeMutableBufferPointer { sb in
-            let s = sb.baseAddress!
-            let (wkw, wc) = ReconstructionLoss.reducePart(k: k, ct: xt, ldct: d2, w2: w2, scale: scale, genes: mine,
-                                                          dw2Part: s + (4 &+ len &* d), dw1Part: s + 4,
-                                                          w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
-            UnsafeMutableRawPointer(s).storeBytes(of: wkw, as: Double.self)
-            UnsafeMutableRawPointer(s + 2).storeBytes(of: wc, as: Double.self)
-        }
+        // [Cᵀ | ∂W1]'s rows of this rank's genes: every rank's partials, this rank's in xt, the
+        // others' as received, summed in rank order as the epilogue reads them.
+        splitReceive.withUnsafeBufferPointer { r in
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Double>.self, capacity: p) { sources in
+            let received = r.baseAddress ?? xt         // nil only when this rank has no genes (G < ranks): not read
+            for q in 0..<p {
+                sources[q] = q == me ? xt + mine.lowerBound &* d2 : received + plan.reduceRecvOffsets[q]
+            }
+            splitSend.withUnsafeMutableBufferPointer { sb in
+                let s = sb.baseAddress!
+                let (wkw, wc) = ReconstructionLoss.reducePart(k: k, ct: sources.baseAddress!, sources: p, ldct: d2, w2: w2,
+                                                              scale: scale, genes: mine, dw2Part: s + (4 &+ len &* d),
+                                                              dw1Part: s + 4, w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
+                UnsafeMutableRawPointer(s).storeBytes(of: wkw, as: Double.self)
+                UnsafeMutableRawPointer(s + 2).storeBytes(of: wc, as: Double.self)
+            }
+        } }
         let t0 = commStats?.start()
         splitSend.withUnsafeBufferPointer { sb in
             splitGather.withUnsafeMutableBufferPointer { gb in

@@ -57,23 +57,25 @@ enum ReconstructionLoss {
                        dw1: UnsafeMutablePointer<Float>? = nil,
                        w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
                        pool: ThreadPool = .serial) -> Double {
-        let (wkw, wc) = reduceBlocks(k: k, ct: ct, ldct: ldct, w2: w2, scale: scale, genes: 0..<G, dw2: dw2, ldDw2: G, dw1: dw1,
-                                     w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
+        var source = ct
+        let (wkw, wc) = reduceBlocks(k: k, ct: &source, sources: 1, ldct: ldct, w2: w2, scale: scale, genes: 0..<G,
+                                     dw2: dw2, ldDw2: G, dw1: dw1, w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
         return wkw - 2 * wc + xNormSquared
     }
 
     /// `reduce` on one range of genes, for the split epilogue (each rank its own genes): the two
     /// trace partial sums over the range, and ∂W2's columns of the range into `dw2Part`
     /// (d × genes.count, row a contiguous), and ∂W1's rows of the range into `dw1Part` (genes.count
-    /// × d) when given. `ct` holds [Cᵀ | ∂W1]'s rows of the range (at their global row index, stride
-    /// ldct) summed over ranks; other rows are not read.
-    static func reducePart(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
-                           scale: Float, genes: Range<Int>, dw2Part: UnsafeMutablePointer<Float>,
+    /// × d) when given. [Cᵀ | ∂W1]'s rows of the range are the sum over the ranks of their partials:
+    /// `ct[q]` points to rank q's row `genes.lowerBound` (rows ldct apart), added in rank order as
+    /// each tile of rows is used (no separate pass over the summed rows).
+    static func reducePart(k: UnsafePointer<Double>, ct: UnsafePointer<UnsafePointer<Double>>, sources: Int, ldct: Int,
+                           w2: UnsafePointer<Float>, scale: Float, genes: Range<Int>, dw2Part: UnsafeMutablePointer<Float>,
                            dw1Part: UnsafeMutablePointer<Float>? = nil,
                            w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
                            pool: ThreadPool = .serial) -> (wkw: Double, wc: Double) {
-        reduceBlocks(k: k, ct: ct, ldct: ldct, w2: w2, scale: scale, genes: genes, dw2: dw2Part, ldDw2: genes.count, dw1: dw1Part,
-                     w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
+        reduceBlocks(k: k, ct: ct, sources: sources, ldct: ldct, w2: w2, scale: scale, genes: genes, dw2: dw2Part,
+                     ldDw2: genes.count, dw1: dw1Part, w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
     }
 
     /// The genes in fixed blocks of `dgemmBlock` columns (the last one takes the remainder), one
@@ -81,8 +83,11 @@ enum ReconstructionLoss {
     /// block's columns of W2, K·W2 for them (one dgemm), then for a in 0..<d and g in the block
     /// the two trace partial sums (eight lanes each, in tiles of 8 genes) and ∂W2[a, g] into
     /// dw2[a·ldDw2 + g − genes.lowerBound], and ∂W1[g] into dw1 + (g − genes.lowerBound)·d when
-    /// given. Returns the partial sums added in block order.
-    static func reduceBlocks(k: UnsafePointer<Double>, ct: UnsafePointer<Double>, ldct: Int, w2: UnsafePointer<Float>,
+    /// given. The rows of [Cᵀ | ∂W1] are `sources[0]`'s (row g at + (g − genes.lowerBound)·ldct), or,
+    /// with p > 1 sources, their sum in source order, formed per tile of 8 rows in a task-local
+    /// buffer. Returns the partial sums added in block order.
+    static func reduceBlocks(k: UnsafePointer<Double>, ct sources: UnsafePointer<UnsafePointer<Double>>, sources p: Int,
+                             ldct: Int, w2: UnsafePointer<Float>,
                              scale: Float, genes: Range<Int>, dw2: UnsafeMutablePointer<Float>, ldDw2: Int,
                              dw1: UnsafeMutablePointer<Float>?,
                              w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
@@ -93,6 +98,10 @@ enum ReconstructionLoss {
         return withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 &* blocks) { partial in
             let part = partial.baseAddress!
             pool.run(tasks: blocks) { t in
+                // With several sources, each tile's rows summed here first (8 rows of ldct).
+                let tileSum: UnsafeMutablePointer<Double>? = p > 1 ? .allocate(capacity: 8 &* ldct) : nil
+                let width = dw1 == nil ? d : 2 &* d           // the columns of ct read below
+                defer { tileSum?.deallocate() }
                 let bi = t == 0 ? blocks &- 1 : t &- 1
                 let c0 = g0 &+ bi &* cb, c1 = bi == blocks &- 1 ? genes.upperBound : c0 &+ cb
                 // The block's W2 widened and its K·W2 in regions of w2d and kw2 of their own
@@ -112,7 +121,21 @@ enum ReconstructionLoss {
                 var kl = SIMD8<Double>(), wl = SIMD8<Double>()
                 var j = 0
                 while j < cw {
-                    let g = c0 &+ j, tile = Swift.min(8, cw &- j), ctg = ct + g &* ldct
+                    let g = c0 &+ j, tile = Swift.min(8, cw &- j), row = (g &- g0) &* ldct
+                    let ctg: UnsafePointer<Double>
+                    if let tileSum {
+                        for r in 0..<tile {           // ((s₀ + s₁) + s₂) + …, one source at a time
+                            let o = tileSum + r &* ldct, at = row &+ r &* ldct
+                            o.update(from: sources[0] + at, count: width)
+                            for q in 1..<p {
+                                let src = sources[q] + at
+                                for e in 0..<width { o[e] += src[e] }
+                            }
+                        }
+                        ctg = UnsafePointer(tileSum)
+                    } else {
+                        ctg = sources[0] + row
+                    }
                     if tile == 8 {
                         for a in 0..<d {
                             let w = UnsafeRawPointer(wb + (a &* cw &+ j)).loadUnaligned(as: SIMD8<Double>.self)
@@ -129,7 +152,7 @@ enum ReconstructionLoss {
                         for jj in j..<(j &+ tile) {
                             let gg = c0 &+ jj
                             for a in 0..<d {
-                                let w = wb[a &* cw &+ jj], kw = kb[a &* cw &+ jj], c = ct[gg &* ldct &+ a]
+                                let w = wb[a &* cw &+ jj], kw = kb[a &* cw &+ jj], c = ctg[(jj &- j) &* ldct &+ a]
                                 kl[0] += w * kw; wl[0] += w * c
                                 dw2[a &* ldDw2 &+ gg &- g0] = Float(sc * (kw - c))
                             }
