@@ -354,6 +354,8 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
 
     /// c (A.cols × w, float64, ldc) += Aᵀ · B[0..<A.rows, 0..<w] (ldb). scratch: float32, grown to
     /// A.cols × w. Bitwise equal to `Sparse.spmmTransposedAccumulate(…, block: block)`.
+    /// `finish(task, columns)`: run by each task (`outputBlock` columns of A, task = their index)
+    /// right after its rows of c are complete, while they are in the core's cache.
     /// `overwrite`: c = Aᵀ · B instead (c need not be zeroed first): the first block's float32
     /// partials are stored instead of added to +0 (the same bits: a partial is never −0, since its
     /// sum starts from +0 and round-to-nearest gives +0 for exact cancellation).
@@ -361,10 +363,15 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
     @_specialize(where Index == UInt16)
     public func accumulate(_ b: UnsafePointer<Float>, ldb: Int, width w: Int,
                            into c: UnsafeMutablePointer<Double>, ldc: Int, scratch: inout [Float],
-                           overwrite: Bool = false, path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial) {
+                           overwrite: Bool = false, path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial,
+                           finish: ((_ task: Int, _ columns: Range<Int>) -> Void)? = nil) {
         if cols == 0 || w <= 0 { return }
         if rows == 0 {
             if overwrite { for col in 0..<cols { (c + col &* ldc).update(repeating: 0, count: w) } }
+            if let finish {
+                let ob = TransposedBlocks.outputBlock
+                for t in 0..<ThreadPool.blockCount(cols, block: ob) { finish(t, (t &* ob)..<Swift.min(cols, (t &+ 1) &* ob)) }
+            }
             return
         }
         if scratch.count < cols * w { scratch = [Float](repeating: 0, count: cols * w) }
@@ -391,6 +398,7 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
                         }
                     }
                 }
+                finish?(genes.lowerBound / TransposedBlocks.outputBlock, genes)
             }
         }
     }

@@ -112,6 +112,12 @@ public final class GraphSTModel {
     /// all-gathered (float32 gradients, float64 partial sums added in rank order on every rank).
     /// The same gradient on every rank either way. Settable for tests (false: the replicated form).
     public var splitsEpilogue: Bool
+    /// Whether, on one rank, the epilogue runs inside the pass over Xᵀ, each task on its own genes
+    /// (`ReconstructionLoss.reduceRange` on the same 128-gene ranges as the separate pass: the same
+    /// bits either way). Settable for tests.
+    public var fusesEpilogue: Bool
+    /// The fused epilogue's trace partial sums, two per task of the pass over Xᵀ.
+    var fusedPartials: [Double] = []
     /// The split epilogue's fixed layout (made on first use: it depends only on G, d and the
     /// ranks) and its buffers: the rows of [Cᵀ | ∂W1] of this rank's genes from every rank; this
     /// rank's block of results; every rank's block.
@@ -192,6 +198,9 @@ public final class GraphSTModel {
         packed = .allocate(capacity: packedLayout.count(extra: 0))
         packed.initialize(repeating: 0)
         splitsEpilogue = comm.size > 1 && comm.size <= Self.splitEpilogueMaxRanks
+        fusesEpilogue = comm.size == 1
+        // The fused epilogue's ranges are the pass over Xᵀ's tasks.
+        precondition(TransposedBlocks<Int32>.outputBlock == ReconstructionLoss.geneBlock, "epilogue ranges ≠ Xᵀ tasks")
     }
 
     deinit {
@@ -361,8 +370,32 @@ public final class GraphSTModel {
                                pool: pool)
         timer?.lap("reverse corruption")
         let xt = sums + pk.xt(extra: extra.count)
-        stored.backward(yd: a.yd.p, d: d, xt: xt, scratch: &scratchT, pool: pool)
-        timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
+        // One rank: nothing to sum over ranks, so each task of the pass over Xᵀ finishes the
+        // epilogue of its genes (K·W2, the trace partial sums, ∂W2's columns, ∂W1's rows) while
+        // their rows of [Cᵀ | ∂W1] are still in its core's cache, instead of a pass over all of xt
+        // (3 MB of float64 at G = 3000) after it (`fusedEpilogue`).
+        let fused = fusesEpilogue && stored.hasFastLayouts
+        if fused {
+            let tasks = ThreadPool.blockCount(G, block: ReconstructionLoss.geneBlock)
+            if fusedPartials.count < 2 * tasks { fusedPartials = [Double](repeating: 0, count: 2 * tasks) }
+            let k = UnsafePointer(sums + pk.k), w2 = p + L.w2.lowerBound, w2d = self.w2d, kw2 = self.kw2
+            let dw1 = grad + L.w1.lowerBound, dw2 = grad + L.w2.lowerBound, ct = UnsafePointer(xt)
+            fusedPartials.withUnsafeMutableBufferPointer { pb in
+                let part = pb.baseAddress!
+                stored.backward(yd: a.yd.p, d: d, xt: xt, scratch: &scratchT, pool: pool) { t, genes in
+                    withUnsafePointer(to: ct) { src in
+                        let (wkw, wc) = ReconstructionLoss.reduceRange(genes, k: k, ct: src, sources: 1, ldct: d2, w2: w2,
+                                                                       scale: cRec, first: 0, dw2: dw2, ldDw2: G, dw1: dw1,
+                                                                       w2d: w2d, kw2: kw2, d: d, genes: G, tileSum: nil)
+                        part[2 &* t] = wkw; part[2 &* t &+ 1] = wc
+                    }
+                }
+            }
+            timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d), epilogue per gene block")
+        } else {
+            stored.backward(yd: a.yd.p, d: d, xt: xt, scratch: &scratchT, pool: pool)
+            timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
+        }
 
         // Everything summed over spots, and the caller's extra slots: one allreduce, or (split
         // epilogue) an allreduce of the small part and a reduce-scatter of [Cᵀ | ∂W1] by genes.
@@ -386,7 +419,14 @@ public final class GraphSTModel {
         // Epilogue: losses, ∂W2 = cRec·(K W2 − C), and the flat gradient.
         let sl1 = (sums[0] + sums[1]) / (2 * nSlide), sl2 = (sums[2] + sums[3]) / (2 * nSlide)
         let sse: Double
-        if split {
+        if fused {
+            // The tasks' partial sums in task (gene) order: the same bits for any pool.
+            var wkw = 0.0, wc = 0.0
+            for t in 0..<ThreadPool.blockCount(G, block: ReconstructionLoss.geneBlock) {
+                wkw += fusedPartials[2 &* t]; wc += fusedPartials[2 &* t &+ 1]
+            }
+            sse = wkw - 2 * wc + xNormSquared
+        } else if split {
             sse = splitEpilogue(k: sums + pk.k, xt: xt, w2: p + L.w2.lowerBound, scale: cRec,
                                 dw1: grad + L.w1.lowerBound, dw2: grad + L.w2.lowerBound)
         } else {
@@ -396,7 +436,7 @@ public final class GraphSTModel {
         }
         for i in 0..<(d &* d) { grad[L.wb.lowerBound &+ i] = Float(sums[pk.wb &+ i]) }
         grad[L.bias.lowerBound] = Float(sums[pk.b])
-        timer?.lap("epilogue: ∂W2 = KW2 − C, gradient")
+        timer?.lap(fused ? "gradient: ∂Wb, ∂b, loss (∂W1, ∂W2 in the pass over Xᵀ)" : "epilogue: ∂W2 = KW2 − C, gradient")
         let feat = sse / (nSlide * Double(G))
         return Losses(total: weights.alpha * feat + weights.beta * (sl1 + sl2), feat: feat, sl1: sl1, sl2: sl2)
     }

@@ -26,6 +26,8 @@ struct EpochBench {
         switch name {
         case let s where s.hasPrefix("weights"): return .init(all: 0, floor: 0)
         case let s where s.hasPrefix("X·"): return .init(all: 4 * x * dd + 2 * dd * dd * g, floor: 4 * x * dd)   // W2W2ᵀ beside
+        case let s where s.hasPrefix("Xᵀ·") && s.contains("epilogue"):     // one rank: the epilogue in its tasks
+            return .init(all: 4 * x * dd + 2 * dd * dd * g, floor: 4 * x * dd)
         case let s where s.hasPrefix("Xᵀ·"): return .init(all: 4 * x * dd, floor: 4 * x * dd)
         case let s where s.hasPrefix("Â·[U"), let s where s.hasPrefix("Â·[∂Z"): return .init(all: 4 * a * dd, floor: 0)
         case let s where s.hasPrefix("Â·Z"), let s where s.hasPrefix("Â·∂Y"): return .init(all: 2 * a * dd, floor: 0)

@@ -20,12 +20,14 @@ final class ThreadTests: XCTestCase {
         var y: [Float] = []
     }
 
-    func run(threads: Int?, readout: Readout, epochs: Int = 3, fastLayouts: Bool = true) -> Run {
+    func run(threads: Int?, readout: Readout, epochs: Int = 3, fastLayouts: Bool = true, fusedEpilogue: Bool = true) -> Run {
         let p = Self.prob
         let comm = SingleProcessCommunicator()
         let graph = LocalGraph(rank: 0, partition: .single(count: p.n), adjRows: p.adj, maskRows: p.mask)
         let model = GraphSTModel(x: p.x, graph: graph, dim: p.d, readout: readout, fastLayouts: fastLayouts, comm: comm)
         if let threads { model.pool = ThreadPool(threads: threads) }
+        XCTAssertTrue(model.fusesEpilogue, "one rank fuses the epilogue into the pass over Xᵀ by default")
+        model.fusesEpilogue = fusedEpilogue
         var params = model.layout.initialise(seed: 9), grad = [Float]()
         var adam = Adam(count: params.count, lr: 1e-2)
         var r = Run()
@@ -83,6 +85,19 @@ final class ThreadTests: XCTestCase {
                 XCTAssertEqual(plain.grads.map { $0.map(\.bitPattern) }, fast.grads.map { $0.map(\.bitPattern) })
                 XCTAssertEqual(plain.params.map(\.bitPattern), fast.params.map(\.bitPattern))
                 XCTAssertEqual(plain.z.map(\.bitPattern), fast.z.map(\.bitPattern))
+            }
+        }
+    }
+
+    /// The epilogue run by the tasks of the pass over Xᵀ (one rank's default) and the separate pass
+    /// after it: the same ranges, the same bits, on every pool.
+    func testFusedEpilogueGivesTheSameBits() {
+        for readout in Readout.allCases {
+            for t in [nil, 2, 3] as [Int?] {
+                let fused = run(threads: t, readout: readout), apart = run(threads: t, readout: readout, fusedEpilogue: false)
+                XCTAssertEqual(fused.losses.map { $0.total.bitPattern }, apart.losses.map { $0.total.bitPattern }, "\(readout), \(String(describing: t))")
+                XCTAssertEqual(fused.grads.map { $0.map(\.bitPattern) }, apart.grads.map { $0.map(\.bitPattern) })
+                XCTAssertEqual(fused.params.map(\.bitPattern), apart.params.map(\.bitPattern))
             }
         }
     }

@@ -46,14 +46,23 @@ enum InputProjection {
     /// (xt's old contents are not read). With `xT` (X in CSC, per 4096-row block) the gather form on
     /// the pool, else the scatter form; both give the same bits (float32 partials over the same
     /// 4096-row blocks, rows in order).
+    ///
+    /// `finish(task, genes)`: with the gather form, run by each of its tasks on its genes' rows as
+    /// soon as they are complete (`TransposedBlocks.accumulate`); returns whether it ran (false for
+    /// the scatter form: the caller then works on xt afterwards).
+    @discardableResult
     static func backward<Index: SparseIndex>(x: CompressedRows<Index>, xT: TransposedBlocks<Index>?, yd: UnsafePointer<Float>, d: Int,
-                         xt: UnsafeMutablePointer<Double>, scratch: inout [Float], pool: ThreadPool = .serial) {
+                         xt: UnsafeMutablePointer<Double>, scratch: inout [Float], pool: ThreadPool = .serial,
+                         finish: ((_ task: Int, _ genes: Range<Int>) -> Void)? = nil) -> Bool {
         let d2 = 2 * d
         if let xT {
-            xT.accumulate(yd, ldb: d2, width: d2, into: xt, ldc: d2, scratch: &scratch, overwrite: true, pool: pool)
+            xT.accumulate(yd, ldb: d2, width: d2, into: xt, ldc: d2, scratch: &scratch, overwrite: true, pool: pool,
+                          finish: finish)
+            return finish != nil
         } else {
             xt.update(repeating: 0, count: x.cols &* d2)
             Sparse.spmmTransposedAccumulate(x, yd, ldb: d2, width: d2, into: xt, ldc: d2, scratch: &scratch)
+            return false
         }
     }
 }
@@ -81,8 +90,8 @@ struct ProjectionInput<Index: SparseIndex> {
     }
 
     func backward(yd: UnsafePointer<Float>, d: Int, xt: UnsafeMutablePointer<Double>, scratch: inout [Float],
-                  pool: ThreadPool) {
-        InputProjection.backward(x: x, xT: xT, yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool)
+                  pool: ThreadPool, finish: ((Int, Range<Int>) -> Void)?) -> Bool {
+        InputProjection.backward(x: x, xT: xT, yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool, finish: finish)
     }
 }
 
@@ -115,12 +124,13 @@ enum StoredX {
         }
     }
 
-    /// xt (G, 2d, float64) = Xᵀ · yd (`InputProjection.backward`).
+    /// xt (G, 2d, float64) = Xᵀ · yd, `finish` per task (`InputProjection.backward`).
+    @discardableResult
     func backward(yd: UnsafePointer<Float>, d: Int, xt: UnsafeMutablePointer<Double>, scratch: inout [Float],
-                  pool: ThreadPool = .serial) {
+                  pool: ThreadPool = .serial, finish: ((Int, Range<Int>) -> Void)? = nil) -> Bool {
         switch self {
-        case .narrow(let p): p.backward(yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool)
-        case .wide(let p): p.backward(yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool)
+        case .narrow(let p): return p.backward(yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool, finish: finish)
+        case .wide(let p): return p.backward(yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool, finish: finish)
         }
     }
 }

@@ -11,9 +11,11 @@ import STCore
 // ∂Y needs only the rank's own rows: Y, X W2ᵀ (from the first pass over X) and W2W2ᵀ.
 
 enum ReconstructionLoss {
-    /// Columns (genes) per dgemm call of `reduce`, at least; more when d·d·512 < 2²¹ multiply-adds,
-    /// so that every call stays on OpenBLAS's regular kernels (as one call over all G columns does).
-    static let geneBlock = 512
+    /// Genes per range of the epilogue (`reduceRange`: one dgemm call of d × 128 × d, its trace
+    /// partial sums, its ∂W2 columns and ∂W1 rows): the same ranges in every form (the separate
+    /// pass `reduceBlocks`, the split epilogue's and the pass over Xᵀ's per-task form), so that the
+    /// forms give the same bits. Equal to `TransposedBlocks.outputBlock`, whose tasks run it.
+    static let geneBlock = 128
 
     /// w2w2t (d, d) = W2 W2ᵀ, w2 (d, G).
     static func prepare(w2: UnsafePointer<Float>, w2w2t: UnsafeMutablePointer<Float>, d: Int, genes G: Int) {
@@ -78,14 +80,13 @@ enum ReconstructionLoss {
                      ldDw2: genes.count, dw1: dw1Part, w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
     }
 
-    /// The genes in fixed blocks of `dgemmBlock` columns (the last one takes the remainder), one
-    /// pool task each, the largest (last) first so that two threads finish together: widen the
-    /// block's columns of W2, K·W2 for them (one dgemm), then for a in 0..<d and g in the block
-    /// the two trace partial sums (eight lanes each, in tiles of 8 genes) and ∂W2[a, g] into
-    /// dw2[a·ldDw2 + g − genes.lowerBound], and ∂W1[g] into dw1 + (g − genes.lowerBound)·d when
-    /// given. The rows of [Cᵀ | ∂W1] are `sources[0]`'s (row g at + (g − genes.lowerBound)·ldct), or,
-    /// with p > 1 sources, their sum in source order, formed per tile of 8 rows in a task-local
-    /// buffer. Returns the partial sums added in block order.
+    /// The genes in fixed ranges of `geneBlock` from genes.lowerBound (the last one shorter), one
+    /// pool task each (`reduceRange`): widen the range's columns of W2, K·W2 for them (one dgemm),
+    /// then for a in 0..<d and g in the range the two trace partial sums (eight lanes each, in
+    /// tiles of 8 genes) and ∂W2[a, g] into dw2[a·ldDw2 + g − genes.lowerBound], and ∂W1[g] into
+    /// dw1 + (g − genes.lowerBound)·d when given. The rows of [Cᵀ | ∂W1] are `sources[0]`'s (row g
+    /// at + (g − genes.lowerBound)·ldct), or, with p > 1 sources, their sum in source order, formed
+    /// per tile of 8 rows in a task-local buffer. Returns the partial sums added in range order.
     static func reduceBlocks(k: UnsafePointer<Double>, ct sources: UnsafePointer<UnsafePointer<Double>>, sources p: Int,
                              ldct: Int, w2: UnsafePointer<Float>,
                              scale: Float, genes: Range<Int>, dw2: UnsafeMutablePointer<Float>, ldDw2: Int,
@@ -93,81 +94,17 @@ enum ReconstructionLoss {
                              w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
                              pool: ThreadPool) -> (wkw: Double, wc: Double) {
         if genes.isEmpty { return (0, 0) }
-        let cb = dgemmBlock(d: d), blocks = Swift.max(1, genes.count / cb), g0 = genes.lowerBound
-        let sc = Double(scale)
+        let cb = geneBlock, blocks = ThreadPool.blockCount(genes.count, block: cb), g0 = genes.lowerBound
         return withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 &* blocks) { partial in
             let part = partial.baseAddress!
-            pool.run(tasks: blocks) { t in
+            pool.run(tasks: blocks) { bi in
                 // With several sources, each tile's rows summed here first (8 rows of ldct).
                 let tileSum: UnsafeMutablePointer<Double>? = p > 1 ? .allocate(capacity: 8 &* ldct) : nil
-                let width = dw1 == nil ? d : 2 &* d           // the columns of ct read below
                 defer { tileSum?.deallocate() }
-                let bi = t == 0 ? blocks &- 1 : t &- 1
-                let c0 = g0 &+ bi &* cb, c1 = bi == blocks &- 1 ? genes.upperBound : c0 &+ cb
-                // The block's W2 widened and its K·W2 in regions of w2d and kw2 of their own
-                // (d × cw, contiguous): each task writes and reads back its working set in one
-                // piece instead of d rows spread over d·G.
-                let cw = c1 &- c0, wb = w2d + (c0 &- g0) &* d, kb = kw2 + (c0 &- g0) &* d
-                for a in 0..<d {
-                    let src = w2 + (a &* G &+ c0), dst = wb + a &* cw
-                    for g in 0..<cw { dst[g] = Double(src[g]) }
-                }
-                BLAS.dgemm(m: d, n: cw, k: d, a: k, lda: d, b: wb, ldb: cw, c: kb, ldc: cw)
-                // Genes in tiles of 8, a-major within a tile: the tile's 8 rows of [Cᵀ | ∂W1] (8 KB)
-                // are read once, from L1, for the traces, ∂W2 and ∂W1, where a-major over the
-                // whole block read Cᵀ down a column (a 1 KB stride). The traces in 8 running lanes
-                // (lane j: the genes ≡ j mod 8 from c0; a tail gene goes to lane 0), added in lane
-                // order at the end.
-                var kl = SIMD8<Double>(), wl = SIMD8<Double>()
-                var j = 0
-                while j < cw {
-                    let g = c0 &+ j, tile = Swift.min(8, cw &- j), row = (g &- g0) &* ldct
-                    let ctg: UnsafePointer<Double>
-                    if let tileSum {
-                        for r in 0..<tile {           // ((s₀ + s₁) + s₂) + …, one source at a time
-                            let o = tileSum + r &* ldct, at = row &+ r &* ldct
-                            o.update(from: sources[0] + at, count: width)
-                            for q in 1..<p {
-                                let src = sources[q] + at
-                                for e in 0..<width { o[e] += src[e] }
-                            }
-                        }
-                        ctg = UnsafePointer(tileSum)
-                    } else {
-                        ctg = sources[0] + row
-                    }
-                    if tile == 8 {
-                        for a in 0..<d {
-                            let w = UnsafeRawPointer(wb + (a &* cw &+ j)).loadUnaligned(as: SIMD8<Double>.self)
-                            let kw = UnsafeRawPointer(kb + (a &* cw &+ j)).loadUnaligned(as: SIMD8<Double>.self)
-                            let c = SIMD8<Double>(ctg[a], ctg[ldct &+ a], ctg[2 &* ldct &+ a], ctg[3 &* ldct &+ a],
-                                                  ctg[4 &* ldct &+ a], ctg[5 &* ldct &+ a], ctg[6 &* ldct &+ a],
-                                                  ctg[7 &* ldct &+ a])                // C[a, g…g+7] = Cᵀ[g…g+7, a]
-                            kl += w * kw
-                            wl += w * c
-                            let o = SIMD8<Float>(sc * (kw - c))
-                            UnsafeMutableRawPointer(dw2 + (a &* ldDw2 &+ g &- g0)).storeBytes(of: o, as: SIMD8<Float>.self)
-                        }
-                    } else {
-                        for jj in j..<(j &+ tile) {
-                            let gg = c0 &+ jj
-                            for a in 0..<d {
-                                let w = wb[a &* cw &+ jj], kw = kb[a &* cw &+ jj], c = ctg[(jj &- j) &* ldct &+ a]
-                                kl[0] += w * kw; wl[0] += w * c
-                                dw2[a &* ldDw2 &+ gg &- g0] = Float(sc * (kw - c))
-                            }
-                        }
-                    }
-                    if let dw1 {                                       // ∂W1's rows of the tile
-                        for r in 0..<tile {
-                            let src = ctg + (r &* ldct &+ d), dst = dw1 + (g &+ r &- g0) &* d
-                            for a in 0..<d { dst[a] = Float(src[a]) }
-                        }
-                    }
-                    j &+= tile
-                }
-                var wkw = 0.0, wc = 0.0
-                for j in 0..<8 { wkw += kl[j]; wc += wl[j] }
+                let c0 = g0 &+ bi &* cb, c1 = Swift.min(genes.upperBound, c0 &+ cb)
+                let (wkw, wc) = reduceRange(c0..<c1, k: k, ct: sources, sources: p, ldct: ldct, w2: w2, scale: scale,
+                                            first: g0, dw2: dw2, ldDw2: ldDw2, dw1: dw1, w2d: w2d, kw2: kw2, d: d, genes: G,
+                                            tileSum: tileSum)
                 part[2 &* bi] = wkw; part[2 &* bi &+ 1] = wc
             }
             var wkw = 0.0, wc = 0.0
@@ -176,10 +113,83 @@ enum ReconstructionLoss {
         }
     }
 
-    /// Columns per dgemm call of `reduce`: `geneBlock`, or more when d·d·geneBlock < 2²¹
-    /// multiply-adds (the last call takes the remainder; whatever the pool, the same calls).
-    static func dgemmBlock(d: Int) -> Int {
-        Swift.max(geneBlock, ((1 << 21) + d &* d - 1) / Swift.max(1, d &* d))
+    /// One gene range [c0, c1) of the epilogue, on the calling thread: widen its columns of W2,
+    /// K·W2 for them (one dgemm), then the traces, ∂W2's columns and ∂W1's rows (as `reduceBlocks`
+    /// describes; rows and outputs indexed from `first`, the first gene of the caller's range).
+    /// `tileSum`: 8·ldct doubles of scratch when p > 1. Returns the range's two trace partial sums.
+    static func reduceRange(_ range: Range<Int>, k: UnsafePointer<Double>, ct sources: UnsafePointer<UnsafePointer<Double>>,
+                            sources p: Int, ldct: Int, w2: UnsafePointer<Float>, scale: Float, first g0: Int,
+                            dw2: UnsafeMutablePointer<Float>, ldDw2: Int, dw1: UnsafeMutablePointer<Float>?,
+                            w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
+                            tileSum: UnsafeMutablePointer<Double>?) -> (wkw: Double, wc: Double) {
+        if range.isEmpty { return (0, 0) }
+        let c0 = range.lowerBound, c1 = range.upperBound, sc = Double(scale)
+        let width = dw1 == nil ? d : 2 &* d           // the columns of ct read below
+        // The block's W2 widened and its K·W2 in regions of w2d and kw2 of their own
+        // (d × cw, contiguous): each task writes and reads back its working set in one
+        // piece instead of d rows spread over d·G.
+        let cw = c1 &- c0, wb = w2d + (c0 &- g0) &* d, kb = kw2 + (c0 &- g0) &* d
+        for a in 0..<d {
+            let src = w2 + (a &* G &+ c0), dst = wb + a &* cw
+            for g in 0..<cw { dst[g] = Double(src[g]) }
+        }
+        BLAS.dgemm(m: d, n: cw, k: d, a: k, lda: d, b: wb, ldb: cw, c: kb, ldc: cw)
+        // Genes in tiles of 8, a-major within a tile: the tile's 8 rows of [Cᵀ | ∂W1] (8 KB)
+        // are read once, from L1, for the traces, ∂W2 and ∂W1, where a-major over the
+        // whole block read Cᵀ down a column (a 1 KB stride). The traces in 8 running lanes
+        // (lane j: the genes ≡ j mod 8 from c0; a tail gene goes to lane 0), added in lane
+        // order at the end.
+        var kl = SIMD8<Double>(), wl = SIMD8<Double>()
+        var j = 0
+        while j < cw {
+            let g = c0 &+ j, tile = Swift.min(8, cw &- j), row = (g &- g0) &* ldct
+            let ctg: UnsafePointer<Double>
+            if let tileSum {
+                for r in 0..<tile {           // ((s₀ + s₁) + s₂) + …, one source at a time
+                    let o = tileSum + r &* ldct, at = row &+ r &* ldct
+                    o.update(from: sources[0] + at, count: width)
+                    for q in 1..<p {
+                        let src = sources[q] + at
+                        for e in 0..<width { o[e] += src[e] }
+                    }
+                }
+                ctg = UnsafePointer(tileSum)
+            } else {
+                ctg = sources[0] + row
+            }
+            if tile == 8 {
+                for a in 0..<d {
+                    let w = UnsafeRawPointer(wb + (a &* cw &+ j)).loadUnaligned(as: SIMD8<Double>.self)
+                    let kw = UnsafeRawPointer(kb + (a &* cw &+ j)).loadUnaligned(as: SIMD8<Double>.self)
+                    let c = SIMD8<Double>(ctg[a], ctg[ldct &+ a], ctg[2 &* ldct &+ a], ctg[3 &* ldct &+ a],
+                                          ctg[4 &* ldct &+ a], ctg[5 &* ldct &+ a], ctg[6 &* ldct &+ a],
+                                          ctg[7 &* ldct &+ a])                // C[a, g…g+7] = Cᵀ[g…g+7, a]
+                    kl += w * kw
+                    wl += w * c
+                    let o = SIMD8<Float>(sc * (kw - c))
+                    UnsafeMutableRawPointer(dw2 + (a &* ldDw2 &+ g &- g0)).storeBytes(of: o, as: SIMD8<Float>.self)
+                }
+            } else {
+                for jj in j..<(j &+ tile) {
+                    let gg = c0 &+ jj
+                    for a in 0..<d {
+                        let w = wb[a &* cw &+ jj], kw = kb[a &* cw &+ jj], c = ctg[(jj &- j) &* ldct &+ a]
+                        kl[0] += w * kw; wl[0] += w * c
+                        dw2[a &* ldDw2 &+ gg &- g0] = Float(sc * (kw - c))
+                    }
+                }
+            }
+            if let dw1 {                                       // ∂W1's rows of the tile
+                for r in 0..<tile {
+                    let src = ctg + (r &* ldct &+ d), dst = dw1 + (g &+ r &- g0) &* d
+                    for a in 0..<d { dst[a] = Float(src[a]) }
+                }
+            }
+            j &+= tile
+        }
+        var wkw = 0.0, wc = 0.0
+        for j in 0..<8 { wkw += kl[j]; wc += wl[j] }
+        return (wkw, wc)
     }
 
     /// `reduce` as it was before it was fused (W2 widened in one pass, the dgemm calls, then the
@@ -189,9 +199,9 @@ enum ReconstructionLoss {
                            w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int,
                            genes G: Int) -> Double {
         for i in 0..<(d &* G) { w2d[i] = Double(w2[i]) }
-        let cb = dgemmBlock(d: d), blocks = Swift.max(1, G / cb)
+        let cb = geneBlock, blocks = ThreadPool.blockCount(G, block: cb)
         for bi in 0..<blocks {
-            let c0 = bi &* cb, c1 = bi == blocks &- 1 ? G : c0 &+ cb
+            let c0 = bi &* cb, c1 = Swift.min(G, c0 &+ cb)
             BLAS.dgemm(m: d, n: c1 &- c0, k: d, a: k, lda: d, b: w2d + c0, ldb: G, c: kw2 + c0, ldc: G)
         }
         var kw = 0.0, wc = 0.0
