@@ -170,7 +170,7 @@ public enum Sparse {
         if a.rows == 0 || g == 0 || w <= 0 || a.nnz == 0 { return }
         precondition(block >= 1, "spmmTransposedAccumulate: block must be positive")
         let sw = transposedColumnBlock(genes: g, width: w)
-        if scratch.count < g * sw { scratch = [Float](repeating: 0, count: g * sw) }
+        if scratch.count < g * sw + alignmentSlack { scratch = [Float](repeating: 0, count: g * sw + alignmentSlack) }
         let p = Path(rawValue: Swift.min(path.rawValue, supportedPath.rawValue))!
         // Blocks holding fewer entries than A has columns zero and flush only the columns they
         // touch (a slide with many genes and few counts per spot); others sweep the whole block.
@@ -180,7 +180,7 @@ public enum Sparse {
         a.indptr.withUnsafeBufferPointer { ptr in
         a.indices.withUnsafeBufferPointer { idx in
         a.values.withUnsafeBufferPointer { val in
-            let acc = s.baseAddress!
+            let acc = cacheLineAligned(s.baseAddress!)
             let pp = ptr.baseAddress!, ip = idx.baseAddress!, vp = val.baseAddress!
             var s0 = 0
             while s0 < w {
@@ -267,6 +267,20 @@ public enum Sparse {
         }
     }
 
+    /// Floats of slack a scratch array carries so that `cacheLineAligned` of its base fits.
+    static let alignmentSlack = 16
+
+    /// `p` rounded up to the next 64-byte boundary. The float32 accumulators of the transposed
+    /// products live in Swift arrays, whose elements start 32 bytes (plus malloc's 16) past a
+    /// boundary, so that every 64-byte row load and store of the AVX-512 kernels would straddle
+    /// two cache lines; the activation arena the other operands live in is 64-byte aligned
+    /// already. The numbers do not depend on where the buffer starts.
+    @inline(__always)
+    static func cacheLineAligned(_ p: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        let a = UInt(bitPattern: p), up = (a &+ 63) & ~UInt(63)
+        return p + Int((up &- a) / 4)
+    }
+
     /// dst[0..<count] = Double(src[0..<count]), four at a time.
     @inline(__always)
     static func storeAsDouble(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Double>, count: Int) {
@@ -335,8 +349,10 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
 
     /// - block: rows of A per float32 partial (the numbers depend on it).
     /// - subBlock: rows of A per gather pass inside a block (only the time depends on it).
-    public init(_ a: CompressedRows<Index>, block: Int = 4096, subBlock: Int = ColumnBlockSize.columns(width: 128)) {
-        precondition(block >= 1 && subBlock >= 1, "TransposedBlocks: block and subBlock must be positive")
+    public init(_ a: CompressedRows<Index>, block: Int = 4096, subBlock: Int = TransposedBlocks.defaultSubBlock,
+                outputBlock: Int = TransposedBlocks.defaultOutputBlock) {
+        precondition(block >= 1 && subBlock >= 1 && outputBlock >= 1, "TransposedBlocks: block sizes must be positive")
+        self.outputBlock = outputBlock
         precondition(Swift.min(block, a.rows) <= Index.columnLimit, "TransposedBlocks: \(block) rows per block do not fit \(Index.self)")
         rows = a.rows; cols = a.cols; self.block = block
         var bs = [(start: Int, t: ColumnBlocks<Index>)]()
@@ -350,7 +366,15 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
     }
 
     /// Rows of the output (columns of A) per task.
-    public static var outputBlock: Int { 128 }
+    /// Defaults measured on DLPFC's X (3460 × 3000, w = 128, one core, operands 64-byte aligned,
+    /// `stgnn-bench kernels`, same run): 256 output rows (genes) per task and gather passes over
+    /// 128 rows of A (spots: 64 KB of B) ran 54.5 GFLOP/s against 50.0 for 128 and 256, the
+    /// previous choice (384 genes: 53.8–55.2; sub-blocks of 64 spots: 51.4; of 256: 52.2).
+    public static var defaultOutputBlock: Int { 256 }
+    /// Rows of A per gather pass by default (see `defaultOutputBlock`).
+    public static var defaultSubBlock: Int { 128 }
+    /// Columns of A (rows of the output) per task.
+    public let outputBlock: Int
 
     /// c (A.cols × w, float64, ldc) += Aᵀ · B[0..<A.rows, 0..<w] (ldb). scratch: float32, grown to
     /// A.cols × w. Bitwise equal to `Sparse.spmmTransposedAccumulate(…, block: block)`.
@@ -369,17 +393,17 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
         if rows == 0 {
             if overwrite { for col in 0..<cols { (c + col &* ldc).update(repeating: 0, count: w) } }
             if let finish {
-                let ob = TransposedBlocks.outputBlock
+                let ob = outputBlock
                 for t in 0..<ThreadPool.blockCount(cols, block: ob) { finish(t, (t &* ob)..<Swift.min(cols, (t &+ 1) &* ob)) }
             }
             return
         }
-        if scratch.count < cols * w { scratch = [Float](repeating: 0, count: cols * w) }
+        if scratch.count < cols * w + Sparse.alignmentSlack { scratch = [Float](repeating: 0, count: cols * w + Sparse.alignmentSlack) }
         let p = Sparse.Path(rawValue: Swift.min(path.rawValue, Sparse.supportedPath.rawValue))!
         let blocks = self.blocks, g = cols
         scratch.withUnsafeMutableBufferPointer { s in
-            let acc = s.baseAddress!
-            pool.forEachBlock(count: g, block: TransposedBlocks.outputBlock) { genes in
+            let acc = Sparse.cacheLineAligned(s.baseAddress!)
+            pool.forEachBlock(count: g, block: outputBlock) { genes in
                 for (k, (start, t)) in blocks.enumerated() {
                     let first = overwrite && k == 0
                     if t.nnz == 0 {
@@ -398,7 +422,7 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
                         }
                     }
                 }
-                finish?(genes.lowerBound / TransposedBlocks.outputBlock, genes)
+                finish?(genes.lowerBound / outputBlock, genes)
             }
         }
     }

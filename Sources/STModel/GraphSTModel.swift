@@ -113,7 +113,7 @@ public final class GraphSTModel {
     /// The same gradient on every rank either way. Settable for tests (false: the replicated form).
     public var splitsEpilogue: Bool
     /// Whether, on one rank, the epilogue runs inside the pass over Xᵀ, each task on its own genes
-    /// (`ReconstructionLoss.reduceRange` on the same 128-gene ranges as the separate pass: the same
+    /// (`ReconstructionLoss.reduceRange` on the same `geneBlock` ranges as the separate pass: the same
     /// bits either way). Settable for tests.
     public var fusesEpilogue: Bool
     /// The fused epilogue's trace partial sums, two per task of the pass over Xᵀ.
@@ -200,7 +200,7 @@ public final class GraphSTModel {
         splitsEpilogue = comm.size > 1 && comm.size <= Self.splitEpilogueMaxRanks
         fusesEpilogue = comm.size == 1
         // The fused epilogue's ranges are the pass over Xᵀ's tasks.
-        precondition(TransposedBlocks<Int32>.outputBlock == ReconstructionLoss.geneBlock, "epilogue ranges ≠ Xᵀ tasks")
+        precondition(TransposedBlocks<Int32>.defaultOutputBlock == ReconstructionLoss.geneBlock, "epilogue ranges ≠ Xᵀ tasks")
     }
 
     deinit {

@@ -32,7 +32,10 @@ struct KernelBench {
         let w = 2 * workload.model.layout.dim, d = workload.model.layout.dim
         func random(_ count: Int, seed: UInt64) -> UnsafeMutablePointer<Float> {
             var rng = Xoshiro256(seed: seed)
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(count, 1))
+            // 64-byte aligned, as the model's activation arena is (a 64-byte vector row that
+            // straddles two cache lines costs the kernels up to a third of their rate here).
+            let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: Swift.max(count, 1))
             for i in 0..<count { p[i] = rng.nextFloat() * 2 - 1 }
             return p
         }
@@ -124,6 +127,26 @@ struct KernelBench {
                           reference: ref2, baselineOf: "Xᵀ·B gather w=2d (f64 acc), one pass per 4096 rows") {
             xTSub.accumulate(bN, ldb: w, width: w, into: c64, ldc: w, scratch: &scratch)
         })
+
+        // The same two layouts in the model's index width when X's genes fit 16 bits (what an epoch runs).
+        if case .narrow(let x16) = workload.x {
+            let b16 = ColumnBlocks(x16, block: ColumnBlockSize.columns(width: w)), t16 = TransposedBlocks(x16)
+            cases.append(Case(name: "spmm X·B w=2d, \(b16.blocks.count) column blocks, 16-bit indices", flops: 2 * nnzX * Double(w),
+                              reference: ref1, baselineOf: nil) {
+                b16.multiply(bG, ldb: w, width: w, into: cN, ldc: w)
+            })
+            cases.append(Case(name: "Xᵀ·B gather w=2d (f64 acc), sub-blocks of \(sub) rows, 16-bit indices", flops: 2 * nnzX * Double(w),
+                              reference: ref2, baselineOf: nil) {
+                t16.accumulate(bN, ldb: w, width: w, into: c64, ldc: w, scratch: &scratch)
+            })
+            for (ob, sb) in [(128, 128), (256, 128), (384, 128), (256, 64), (256, 256)] {
+                let t = TransposedBlocks(x16, subBlock: sb, outputBlock: ob)
+                cases.append(Case(name: "Xᵀ·B gather, 16-bit, \(ob) genes per task, sub-blocks of \(sb)", flops: 2 * nnzX * Double(w),
+                                  reference: ref2, baselineOf: nil) {
+                    t.accumulate(bN, ldb: w, width: w, into: c64, ldc: w, scratch: &scratch)
+                })
+            }
+        }
 
         // Calibrate: enough calls per sample for `minSeconds` (after one warm-up call each).
         for k in cases.indices {

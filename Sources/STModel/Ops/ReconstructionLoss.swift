@@ -11,11 +11,11 @@ import STCore
 // ∂Y needs only the rank's own rows: Y, X W2ᵀ (from the first pass over X) and W2W2ᵀ.
 
 enum ReconstructionLoss {
-    /// Genes per range of the epilogue (`reduceRange`: one dgemm call of d × 128 × d, its trace
+    /// Genes per range of the epilogue (`reduceRange`: one dgemm call of d × 256 × d, its trace
     /// partial sums, its ∂W2 columns and ∂W1 rows): the same ranges in every form (the separate
     /// pass `reduceBlocks`, the split epilogue's and the pass over Xᵀ's per-task form), so that the
-    /// forms give the same bits. Equal to `TransposedBlocks.outputBlock`, whose tasks run it.
-    static let geneBlock = 128
+    /// forms give the same bits. Equal to `TransposedBlocks.defaultOutputBlock`, whose tasks run it.
+    static let geneBlock = 256
 
     /// w2w2t (d, d) = W2 W2ᵀ, w2 (d, G).
     static func prepare(w2: UnsafePointer<Float>, w2w2t: UnsafeMutablePointer<Float>, d: Int, genes G: Int) {
