@@ -501,10 +501,12 @@ public struct ColumnBlocks<Index: SparseIndex>: Sendable {
 
 /// The column block of `ColumnBlocks` (whatever its index type).
 public enum ColumnBlockSize {
-    /// Bytes of B one column block reads: 128 KiB, an eighth of a 1 MiB L2. Measured on DLPFC's
-    /// X (3460 × 3000, 272 entries a row) and its transpose, w = 128, one core, against one pass:
-    /// blocks of 128–384 genes (spots) 1.2–1.4× faster, 1024 only 1.1× (docs/PERFORMANCE.md).
-    public static let budget = 128 * 1024
+    /// Bytes of B one column block reads: 96 KiB. Measured on DLPFC's X (3460 × 3000, 272 entries
+    /// a row), w = 128, one core, against one pass: blocks of 128–384 genes 1.2–1.4× faster, 1024
+    /// only 1.1× (docs/PERFORMANCE.md); then, with the operands 64-byte aligned as the model's are
+    /// (same run, two runs): 192 genes 67.8–68.2 GFLOP/s, 128: 64.7–65.3, 256: 60.4–63.6,
+    /// 384: 58.1–58.2, 512: 54.5–54.9.
+    public static let budget = 96 * 1024
 
     /// Columns per block for products `width` floats wide: `budget` / (4·width), at least 16.
     public static func columns(width: Int) -> Int { Swift.max(16, budget / (4 * Swift.max(1, width))) }

@@ -102,16 +102,22 @@ extension RunPipeline {
     /// Without a known limit (no /proc/meminfo, no --max-memory) they are built.
     func fastLayoutsFit(largestStoredEntries z: Int, largestRows n: Int, genes: Int, indexBits: Int) -> Bool {
         guard let limit = memoryLimit, let estimate = memoryEstimate else { return true }
-        return estimate + Self.fastLayoutBytes(storedEntries: z, rows: n, genes: genes, indexBits: indexBits) <= limit / 2
+        return estimate + Self.fastLayoutBytes(storedEntries: z, rows: n, genes: genes, indexBits: indexBits,
+                                               dim: config.model.dim) <= limit / 2
     }
 
     /// Bytes of the transposed and the column-blocked copies of a rank's X: X's bytes per entry
-    /// each (6 with 16-bit indices, 8 with 32-bit: `GeneMatrix`), plus the blocked copy's row
-    /// pointers (8 bytes per row per block of 256 genes) and the transposed copy's (8 per gene per
-    /// 4096 rows).
-    static func fastLayoutBytes(storedEntries z: Int, rows n: Int, genes: Int = 3000, indexBits: Int = 32) -> Int {
-        2 * GeneMatrix.bytesPerEntry(indexBits: indexBits) * z + 8 * n * ((genes + 255) / 256)
-            + 8 * genes * ((n + 4095) / 4096)
+    /// each (6 with 16-bit indices, 8 with 32-bit: `GeneMatrix`), plus their row pointers (8
+    /// bytes each): the blocked copy's n + 1 for the whole and for each block of
+    /// `ColumnBlockSize.columns(width: 2d)` genes; the transposed copy's genes + 1 per 4096-row
+    /// block and per gather pass of `TransposedBlocks.defaultSubBlock` rows inside it.
+    static func fastLayoutBytes(storedEntries z: Int, rows n: Int, genes: Int = 3000, indexBits: Int = 32,
+                                dim: Int = 64) -> Int {
+        let cb = ColumnBlockSize.columns(width: 2 * dim), sub = TransposedBlocks<Int32>.defaultSubBlock
+        let blocked = 8 * (n + 1) * (1 + (genes + cb - 1) / cb)
+        let full = n / 4096, rest = n % 4096
+        let passes = full * (1 + (4096 + sub - 1) / sub) + (rest > 0 ? 1 + (rest + sub - 1) / sub : 0)
+        return 2 * GeneMatrix.bytesPerEntry(indexBits: indexBits) * z + blocked + 8 * (genes + 1) * passes
     }
 
     /// Refuses, on every rank alike and before X is read, a run whose largest rank would need more

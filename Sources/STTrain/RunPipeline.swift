@@ -142,7 +142,7 @@ public final class RunPipeline {
                                      indexBits: prep.X.indexBits)
         if fastLayouts, let e = memoryEstimate {   // the summary's bound includes them
             memoryEstimate = e + Self.fastLayoutBytes(storedEntries: largestX, rows: largestRows, genes: prep.X.cols,
-                                                      indexBits: prep.X.indexBits)
+                                                      indexBits: prep.X.indexBits, dim: config.model.dim)
         }
         let model = layout.model(x: prep.X, dim: config.model.dim, weights: config.model.lossWeights,
                                  readout: config.model.readout, fastLayouts: fastLayouts, comm: comm)

@@ -139,7 +139,14 @@ struct KernelBench {
                               reference: ref2, baselineOf: nil) {
                 t16.accumulate(bN, ldb: w, width: w, into: c64, ldc: w, scratch: &scratch)
             })
-            for (ob, sb) in [(128, 128), (256, 128), (384, 128), (256, 64), (256, 256)] {
+            for cb in [128, 192, 384, 512] {
+                let bb = ColumnBlocks(x16, block: cb)
+                cases.append(Case(name: "spmm X·B w=2d, 16-bit, column blocks of \(cb) genes", flops: 2 * nnzX * Double(w),
+                                  reference: ref1, baselineOf: nil) {
+                    bb.multiply(bG, ldb: w, width: w, into: cN, ldc: w)
+                })
+            }
+            for (ob, sb) in [(128, 256), (256, 128), (384, 128)] {
                 let t = TransposedBlocks(x16, subBlock: sb, outputBlock: ob)
                 cases.append(Case(name: "Xᵀ·B gather, 16-bit, \(ob) genes per task, sub-blocks of \(sb)", flops: 2 * nnzX * Double(w),
                                   reference: ref2, baselineOf: nil) {

@@ -42,10 +42,12 @@ final class MemoryPreflightTests: XCTestCase {
     }
 
     func testFastLayoutBytesFollowTheIndexWidth() {
-        // Two copies of X (transposed, column-blocked) plus their row pointers: 12 column blocks of
-        // 8-byte pointers per row for 3000 genes in blocks of 256, 3000 per 4096-row block.
+        // Two copies of X (transposed, column-blocked) plus their row pointers (8 bytes each): the
+        // blocked copy's n + 1 for the whole and for each of 16 blocks of 192 genes (d = 64); the
+        // transposed copy's 3001 for each of its 4096-row blocks (4096, 4096, 1808 rows) and for
+        // each of their gather passes of 128 rows (32, 32, 15).
         let z = 1_000_000, n = 10_000
-        let pointers = 8 * n * 12 + 8 * 3000 * 3
+        let pointers = 8 * (n + 1) * (1 + 16) + 8 * 3001 * ((1 + 32) + (1 + 32) + (1 + 15))
         XCTAssertEqual(RunPipeline.fastLayoutBytes(storedEntries: z, rows: n, genes: 3000, indexBits: 16), 12 * z + pointers)
         XCTAssertEqual(RunPipeline.fastLayoutBytes(storedEntries: z, rows: n, genes: 3000, indexBits: 32), 16 * z + pointers)
     }
