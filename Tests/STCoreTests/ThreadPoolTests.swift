@@ -101,7 +101,7 @@ final class ThreadPoolTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(ColumnBlockSize.columns(width: 128), 256)   // DLPFC: 3000 genes in 12 blocks
+        XCTAssertEqual(ColumnBlockSize.columns(width: 128), 192)   // DLPFC: 3000 genes in 16 blocks
     }
 
     /// The gather form over X in CSC (per row block, in sub-blocks of rows) against the scatter
