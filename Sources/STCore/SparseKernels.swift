@@ -164,7 +164,7 @@ public enum Sparse {
     @_specialize(where Index == UInt16)
     public static func spmmTransposedAccumulate<Index: SparseIndex>(_ a: CompressedRows<Index>, _ b: UnsafePointer<Float>, ldb: Int, width w: Int,
                                                 into c: UnsafeMutablePointer<Double>, ldc: Int,
-                                                scratch: inout [Float], block: Int = 4096,
+                                                scratch: inout [Float], block: Int = Sparse.partialRows,
                                                 path: Path = defaultPath) {
         let g = a.cols
         if a.rows == 0 || g == 0 || w <= 0 || a.nnz == 0 { return }
@@ -267,6 +267,10 @@ public enum Sparse {
         }
     }
 
+    /// Rows of A per float32 partial of the transposed products (`spmmTransposedAccumulate`,
+    /// `TransposedBlocks`), by default: the sums over more rows are float64 (DESIGN §1).
+    public static let partialRows = 4096
+
     /// Floats of slack a scratch array carries so that `cacheLineAligned` of its base fits.
     static let alignmentSlack = 16
 
@@ -349,7 +353,7 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
 
     /// - block: rows of A per float32 partial (the numbers depend on it).
     /// - subBlock: rows of A per gather pass inside a block (only the time depends on it).
-    public init(_ a: CompressedRows<Index>, block: Int = 4096, subBlock: Int = TransposedBlocks.defaultSubBlock,
+    public init(_ a: CompressedRows<Index>, block: Int = Sparse.partialRows, subBlock: Int = TransposedBlocks.defaultSubBlock,
                 outputBlock: Int = TransposedBlocks.defaultOutputBlock) {
         precondition(block >= 1 && subBlock >= 1 && outputBlock >= 1, "TransposedBlocks: block sizes must be positive")
         self.outputBlock = outputBlock

@@ -123,6 +123,15 @@ public final class GraphSTModel {
     /// rank's block of results; every rank's block.
     var splitPlan: SplitEpiloguePlan?
     var splitReceive: [Double] = []
+    /// Whether the reduce-scatter of [Cᵀ | ∂W1] sends float32: when every rank's X is one block of
+    /// the transposed product's float32 partials (≤ 4096 rows), a rank's partial sums are float32
+    /// values widened, so sending them as float32 loses nothing and halves the bytes (the
+    /// receiver widens them back as it sums: the same bits). Otherwise float64. Settable for tests
+    /// (false always works; true only under the condition above).
+    public var splitSendsFloat32: Bool {
+        didSet { if splitSendsFloat32 != oldValue { splitPlan = nil } }      // its buffers follow
+    }
+    var splitSend32: [Float] = [], splitReceive32: [Float] = []
     var splitSend: [Float] = [], splitGather: [Float] = []
     /// Scratch the BLAS and sparse reductions grow as they need.
     var scratch32: [Float] = []
@@ -199,6 +208,7 @@ public final class GraphSTModel {
         packed.initialize(repeating: 0)
         splitsEpilogue = comm.size > 1 && comm.size <= Self.splitEpilogueMaxRanks
         fusesEpilogue = comm.size == 1
+        splitSendsFloat32 = comm.size > 1 && comm.max(Double(graph.nOwned)) <= Double(Sparse.partialRows)
         // The fused epilogue's ranges are the pass over Xᵀ's tasks.
         precondition(TransposedBlocks<Int32>.defaultOutputBlock == ReconstructionLoss.geneBlock, "epilogue ranges ≠ Xᵀ tasks")
     }
@@ -383,7 +393,7 @@ public final class GraphSTModel {
             fusedPartials.withUnsafeMutableBufferPointer { pb in
                 let part = pb.baseAddress!
                 stored.backward(yd: a.yd.p, d: d, xt: xt, scratch: &scratchT, pool: pool) { t, genes in
-                    withUnsafePointer(to: ct) { src in
+                    withUnsafePointer(to: ReconstructionLoss.Source.float64(ct)) { src in
                         let (wkw, wc) = ReconstructionLoss.reduceRange(genes, k: k, ct: src, sources: 1, ldct: d2, w2: w2,
                                                                        scale: cRec, first: 0, dw2: dw2, ldDw2: G, dw1: dw1,
                                                                        w2d: w2d, kw2: kw2, d: d, genes: G, tileSum: nil)
@@ -410,7 +420,8 @@ public final class GraphSTModel {
         }
         if let t0 {
             // The split form: the small allreduce, then (p − 1) blocks of [Cᵀ | ∂W1] sent.
-            let p = comm.size, bytes = p == 1 ? 0 : split ? pk.xt(extra: extra.count) * 8 + (G - epiloguePlan().genes[comm.rank].count) * d2 * 8 : packed.count * 8
+            let rowBytes = splitSendsFloat32 ? 4 : 8
+            let p = comm.size, bytes = p == 1 ? 0 : split ? pk.xt(extra: extra.count) * 8 + (G - epiloguePlan().genes[comm.rank].count) * d2 * rowBytes : packed.count * 8
             commStats!.record(.allreduce, since: t0, bytes: bytes, messages: p == 1 ? 0 : split ? p : 1)
         }
         if extra.count > 0 { extra.baseAddress!.update(from: sums + pk.extra, count: extra.count) }
@@ -446,7 +457,12 @@ public final class GraphSTModel {
         if let plan = splitPlan { return plan }
         let plan = SplitEpiloguePlan(genes: G, d: d, ranks: comm.size, rank: comm.rank)
         splitPlan = plan
-        splitReceive = [Double](repeating: 0, count: plan.reduceRecvCounts.reduce(0, +))
+        if splitSendsFloat32 {
+            splitSend32 = [Float](repeating: 0, count: G * 2 * d)
+            splitReceive32 = [Float](repeating: 0, count: plan.reduceRecvCounts.reduce(0, +))
+        } else {
+            splitReceive = [Double](repeating: 0, count: plan.reduceRecvCounts.reduce(0, +))
+        }
         splitSend = [Float](repeating: 0, count: plan.blockCounts[comm.rank])
         splitGather = [Float](repeating: 0, count: plan.blockCounts.reduce(0, +))
         return plan
@@ -458,6 +474,27 @@ public final class GraphSTModel {
     /// reads them.
     func exchangeGeneRows(_ xt: UnsafeMutablePointer<Double>) {
         let plan = epiloguePlan(), w = 2 * d
+        if splitSendsFloat32 {
+            // The other ranks' genes' rows narrowed back to the float32 partials they are.
+            let me = comm.rank
+            splitSend32.withUnsafeMutableBufferPointer { sb in
+                let out = sb.baseAddress!
+                for q in 0..<comm.size where q != me {
+                    let lo = plan.reduceSendOffsets[q], hi = lo &+ plan.reduceSendCounts[q]
+                    pool.forEachBlock(count: hi &- lo, block: 16_384) { r in
+                        for i in r { out[lo &+ i] = Float(xt[lo &+ i]) }
+                    }
+                }
+            }
+            splitSend32.withUnsafeBufferPointer { sb in
+                splitReceive32.withUnsafeMutableBufferPointer { r in
+                    comm.exchange(send: UnsafeRawBufferPointer(sb), sendCounts: plan.reduceSendCounts,
+                                  sendOffsets: plan.reduceSendOffsets, receive: UnsafeMutableRawBufferPointer(r),
+                                  recvCounts: plan.reduceRecvCounts, recvOffsets: plan.reduceRecvOffsets, elementSize: 4)
+                }
+            }
+            return
+        }
         splitReceive.withUnsafeMutableBufferPointer { r in
             comm.exchange(send: UnsafeRawBufferPointer(start: xt, count: G &* w &* 8), sendCounts: plan.reduceSendCounts,
                           sendOffsets: plan.reduceSendOffsets, receive: UnsafeMutableRawBufferPointer(r),
@@ -476,11 +513,17 @@ public final class GraphSTModel {
         let w2d = self.w2d, kw2 = self.kw2, pool = self.pool
         // [Cᵀ | ∂W1]'s rows of this rank's genes: every rank's partials, this rank's in xt, the
         // others' as received, summed in rank order as the epilogue reads them.
-        splitReceive.withUnsafeBufferPointer { r in
-        withUnsafeTemporaryAllocation(of: UnsafePointer<Double>.self, capacity: p) { sources in
-            let received = r.baseAddress ?? xt         // nil only when this rank has no genes (G < ranks): not read
+        splitReceive.withUnsafeBufferPointer { r in splitReceive32.withUnsafeBufferPointer { r32 in
+        withUnsafeTemporaryAllocation(of: ReconstructionLoss.Source.self, capacity: p) { sources in
             for q in 0..<p {
-                sources[q] = q == me ? xt + mine.lowerBound &* d2 : received + plan.reduceRecvOffsets[q]
+                if q == me {
+                    sources[q] = .float64(xt + mine.lowerBound &* d2)
+                } else if splitSendsFloat32 {
+                    // nil only when this rank has no genes (G < ranks): then never read
+                    sources[q] = r32.baseAddress.map { .float32($0 + plan.reduceRecvOffsets[q]) } ?? .float64(xt)
+                } else {
+                    sources[q] = .float64((r.baseAddress ?? xt) + plan.reduceRecvOffsets[q])
+                }
             }
             splitSend.withUnsafeMutableBufferPointer { sb in
                 let s = sb.baseAddress!
@@ -490,7 +533,7 @@ public final class GraphSTModel {
                 UnsafeMutableRawPointer(s).storeBytes(of: wkw, as: Double.self)
                 UnsafeMutableRawPointer(s + 2).storeBytes(of: wc, as: Double.self)
             }
-        } }
+        } } }
         let t0 = commStats?.start()
         splitSend.withUnsafeBufferPointer { sb in
             splitGather.withUnsafeMutableBufferPointer { gb in

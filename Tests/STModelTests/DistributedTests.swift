@@ -70,22 +70,39 @@ final class DistributedTests: XCTestCase {
     /// (both sum the ranks' float64 partials in rank order), ∂W2 within float32 rounding (the
     /// dgemm's column blocks differ), the loss within 1e-12; every rank holds the same bits.
     func testSplitEpilogueEqualsReplicated() throws {
-        // 37 genes; and 3 genes on 4 and 5 ranks, where some ranks have no genes of their own.
+        // 37 genes; and 3 genes on 4 and 5 ranks, where some ranks have no genes of their own: the
+        // ranks' partials travel as float32 (every rank ≤ 4096 spots). Then 9000 spots on 2 ranks:
+        // more than one block of float32 partials per rank, so they travel as float64.
         for (g, partsList) in [(37, [2, 3, 4, 5]), (3, [4, 5])] {
-            try checkSplitEpilogue(TinyProblem(n: 150, g: g, d: 8, seed: 4), parts: partsList)
+            try checkSplitEpilogue(TinyProblem(n: 150, g: g, d: 8, seed: 4), parts: partsList, float32: true)
         }
+        try checkSplitEpilogue(TinyProblem(n: 9000, g: 37, d: 8, seed: 4), parts: [2], float32: false)
     }
 
-    func checkSplitEpilogue(_ prob: TinyProblem, parts partsList: [Int]) throws {
+    func checkSplitEpilogue(_ prob: TinyProblem, parts partsList: [Int], float32: Bool) throws {
         let L = ParameterLayout(genes: prob.g, dim: prob.d)
         typealias Result = (grad: [Float], loss: Double, extra: [Double])
         for parts in partsList {
             let results = try ThreadGroupCommunicator.run(ranks: parts) { comm -> [Result] in
                 let model = try self.localModel(prob, parts: parts, comm: comm)
                 XCTAssertTrue(model.splitsEpilogue)
+                XCTAssertEqual(model.splitSendsFloat32, float32, "\(prob.n) spots on \(parts) ranks")
                 let params = model.layout.initialise(seed: 9)
                 let perm = RowPermutation(corruptionPermutation(seed: 3, epoch: 1, count: model.globalCount))
                 var out = [Result]()
+                // The split epilogue with [Cᵀ | ∂W1] sent as float32 where it may be: the bits of float64.
+                if float32 {
+                    var grads = [[Float]](), losses = [UInt64]()
+                    for narrow in [true, false] {
+                        model.splitSendsFloat32 = narrow
+                        var grad = [Float](), extra: [Double] = [Double(comm.rank + 1), 0.25]
+                        losses.append(model.lossAndGradient(params: params, perm: perm, grad: &grad, extra: &extra).total.bitPattern)
+                        grads.append(grad)
+                    }
+                    XCTAssertEqual(grads[0].map(\.bitPattern), grads[1].map(\.bitPattern), "float32 rows: \(parts) ranks")
+                    XCTAssertEqual(losses[0], losses[1])
+                    model.splitSendsFloat32 = true
+                }
                 for split in [true, false] {
                     model.splitsEpilogue = split
                     let stats = CommStats()

@@ -11,6 +11,13 @@ import STCore
 // ∂Y needs only the rank's own rows: Y, X W2ᵀ (from the first pass over X) and W2W2ᵀ.
 
 enum ReconstructionLoss {
+    /// One rank's partial sums of [Cᵀ | ∂W1]'s rows for the split epilogue: float64, or the float32
+    /// partials they are when a rank's X is one block of them (`GraphSTModel.splitSendsFloat32`).
+    enum Source {
+        case float64(UnsafePointer<Double>)
+        case float32(UnsafePointer<Float>)
+    }
+
     /// Genes per range of the epilogue (`reduceRange`: one dgemm call of d × 256 × d, its trace
     /// partial sums, its ∂W2 columns and ∂W1 rows): the same ranges in every form (the separate
     /// pass `reduceBlocks`, the split epilogue's and the pass over Xᵀ's per-task form), so that the
@@ -59,7 +66,7 @@ enum ReconstructionLoss {
                        dw1: UnsafeMutablePointer<Float>? = nil,
                        w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
                        pool: ThreadPool = .serial) -> Double {
-        var source = ct
+        var source = Source.float64(ct)
         let (wkw, wc) = reduceBlocks(k: k, ct: &source, sources: 1, ldct: ldct, w2: w2, scale: scale, genes: 0..<G,
                                      dw2: dw2, ldDw2: G, dw1: dw1, w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
         return wkw - 2 * wc + xNormSquared
@@ -69,9 +76,10 @@ enum ReconstructionLoss {
     /// trace partial sums over the range, and ∂W2's columns of the range into `dw2Part`
     /// (d × genes.count, row a contiguous), and ∂W1's rows of the range into `dw1Part` (genes.count
     /// × d) when given. [Cᵀ | ∂W1]'s rows of the range are the sum over the ranks of their partials:
-    /// `ct[q]` points to rank q's row `genes.lowerBound` (rows ldct apart), added in rank order as
-    /// each tile of rows is used (no separate pass over the summed rows).
-    static func reducePart(k: UnsafePointer<Double>, ct: UnsafePointer<UnsafePointer<Double>>, sources: Int, ldct: Int,
+    /// `ct[q]` points to rank q's row `genes.lowerBound` (rows ldct apart; float64, or float32
+    /// widened as it is read), added in rank order as each tile of rows is used (no separate pass
+    /// over the summed rows).
+    static func reducePart(k: UnsafePointer<Double>, ct: UnsafePointer<Source>, sources: Int, ldct: Int,
                            w2: UnsafePointer<Float>, scale: Float, genes: Range<Int>, dw2Part: UnsafeMutablePointer<Float>,
                            dw1Part: UnsafeMutablePointer<Float>? = nil,
                            w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
@@ -87,7 +95,7 @@ enum ReconstructionLoss {
     /// dw1 + (g − genes.lowerBound)·d when given. The rows of [Cᵀ | ∂W1] are `sources[0]`'s (row g
     /// at + (g − genes.lowerBound)·ldct), or, with p > 1 sources, their sum in source order, formed
     /// per tile of 8 rows in a task-local buffer. Returns the partial sums added in range order.
-    static func reduceBlocks(k: UnsafePointer<Double>, ct sources: UnsafePointer<UnsafePointer<Double>>, sources p: Int,
+    static func reduceBlocks(k: UnsafePointer<Double>, ct sources: UnsafePointer<Source>, sources p: Int,
                              ldct: Int, w2: UnsafePointer<Float>,
                              scale: Float, genes: Range<Int>, dw2: UnsafeMutablePointer<Float>, ldDw2: Int,
                              dw1: UnsafeMutablePointer<Float>?,
@@ -117,7 +125,7 @@ enum ReconstructionLoss {
     /// K·W2 for them (one dgemm), then the traces, ∂W2's columns and ∂W1's rows (as `reduceBlocks`
     /// describes; rows and outputs indexed from `first`, the first gene of the caller's range).
     /// `tileSum`: 8·ldct doubles of scratch when p > 1. Returns the range's two trace partial sums.
-    static func reduceRange(_ range: Range<Int>, k: UnsafePointer<Double>, ct sources: UnsafePointer<UnsafePointer<Double>>,
+    static func reduceRange(_ range: Range<Int>, k: UnsafePointer<Double>, ct sources: UnsafePointer<Source>,
                             sources p: Int, ldct: Int, w2: UnsafePointer<Float>, scale: Float, first g0: Int,
                             dw2: UnsafeMutablePointer<Float>, ldDw2: Int, dw1: UnsafeMutablePointer<Float>?,
                             w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int, genes G: Int,
@@ -147,15 +155,21 @@ enum ReconstructionLoss {
             if let tileSum {
                 for r in 0..<tile {           // ((s₀ + s₁) + s₂) + …, one source at a time
                     let o = tileSum + r &* ldct, at = row &+ r &* ldct
-                    o.update(from: sources[0] + at, count: width)
-                    for q in 1..<p {
-                        let src = sources[q] + at
-                        for e in 0..<width { o[e] += src[e] }
+                    for q in 0..<p {
+                        switch sources[q] {
+                        case .float64(let src):
+                            if q == 0 { o.update(from: src + at, count: width) }
+                            else { for e in 0..<width { o[e] += src[at &+ e] } }
+                        case .float32(let src):
+                            if q == 0 { for e in 0..<width { o[e] = Double(src[at &+ e]) } }
+                            else { for e in 0..<width { o[e] += Double(src[at &+ e]) } }
+                        }
                     }
                 }
                 ctg = UnsafePointer(tileSum)
             } else {
-                ctg = sources[0] + row
+                guard case .float64(let src) = sources[0] else { preconditionFailure("one source is float64 [Cᵀ | ∂W1]") }
+                ctg = src + row
             }
             if tile == 8 {
                 for a in 0..<d {
