@@ -26,14 +26,16 @@ import STExchange
 // LocalReadout / GlobalReadout   g = σ(rownorm(M E)) / σ(mean E)  ∂E += Mᵀ ∂s / ∂(mean E)
 // Bilinear                       logits s1..s4                    ∂E, ∂Wb, ∂b, ∂g
 // ReadoutLogits                  LocalReadout + Bilinear fused, one pass over row blocks (same bits)
-// BCEWithLogits                  Σ softplus                       ∂logits
-// ReconstructionLoss             K += YᵀY (Gram form)             ∂Y; after the allreduce: loss, ∂W2
+// BCEWithLogits                  Σ softplus and ∂logits, one pass
+// ReconstructionLoss             K += YᵀY (Gram form)             ∂Y; per 256 genes: loss, ∂W2, ∂W1
 // Adam                           one loop over the flat layout
 //
 // Communication per epoch: the corruption exchange of U, halo exchanges of [U|Ũ], [Z|Z̃], ∂Y,
 // [∂Z|∂Z̃], the reverse halo of [∂E|∂Ẽ] (Mᵀ), the reverse corruption exchange, and one allreduce of
-// a packed float64 buffer (loss sums, K, [Cᵀ | ∂W1], ∂Wb, ∂b, then the caller's extra slots).
-// The global readout adds two allreduces of 2d values.
+// a packed float64 buffer (loss sums, K, [Cᵀ | ∂W1], ∂Wb, ∂b, then the caller's extra slots); on
+// 2…16 ranks instead the split epilogue (`splitsEpilogue`): an allreduce of all but [Cᵀ | ∂W1],
+// an exchange of [Cᵀ | ∂W1] by gene ranges and one of the results. One rank runs the epilogue
+// inside the pass over Xᵀ (`fusesEpilogue`). The global readout adds two allreduces of 2d values.
 
 /// Hyper-parameters of the GraphST loss.
 public struct LossWeights: Sendable, Equatable, Codable {
