@@ -386,7 +386,7 @@ public final class GraphSTModel {
         // epilogue of its genes (K·W2, the trace partial sums, ∂W2's columns, ∂W1's rows) while
         // their rows of [Cᵀ | ∂W1] are still in its core's cache, instead of a pass over all of xt
         // (3 MB of float64 at G = 3000) after it (`fusedEpilogue`).
-        let fused = fusesEpilogue && stored.hasFastLayouts
+        let fused = fusesEpilogue
         if fused {
             let tasks = ThreadPool.blockCount(G, block: ReconstructionLoss.geneBlock)
             if fusedPartials.count < 2 * tasks { fusedPartials = [Double](repeating: 0, count: 2 * tasks) }

@@ -47,22 +47,26 @@ enum InputProjection {
     /// the pool, else the scatter form; both give the same bits (float32 partials over the same
     /// 4096-row blocks, rows in order).
     ///
-    /// `finish(task, genes)`: with the gather form, run by each of its tasks on its genes' rows as
-    /// soon as they are complete (`TransposedBlocks.accumulate`); returns whether it ran (false for
-    /// the scatter form: the caller then works on xt afterwards).
-    @discardableResult
+    /// `finish(task, genes)`: run once per range of `TransposedBlocks.defaultOutputBlock` genes
+    /// (task = its index) as soon as the range's rows of xt are complete: by the gather's own tasks,
+    /// while the rows are in their core's cache; after the scatter, on the pool.
     static func backward<Index: SparseIndex>(x: CompressedRows<Index>, xT: TransposedBlocks<Index>?, yd: UnsafePointer<Float>, d: Int,
                          xt: UnsafeMutablePointer<Double>, scratch: inout [Float], pool: ThreadPool = .serial,
-                         finish: ((_ task: Int, _ genes: Range<Int>) -> Void)? = nil) -> Bool {
+                         finish: ((_ task: Int, _ genes: Range<Int>) -> Void)? = nil) {
         let d2 = 2 * d
         if let xT {
+            precondition(xT.outputBlock == TransposedBlocks<Index>.defaultOutputBlock, "finish ranges are the default output blocks")
             xT.accumulate(yd, ldb: d2, width: d2, into: xt, ldc: d2, scratch: &scratch, overwrite: true, pool: pool,
                           finish: finish)
-            return finish != nil
         } else {
             xt.update(repeating: 0, count: x.cols &* d2)
             Sparse.spmmTransposedAccumulate(x, yd, ldb: d2, width: d2, into: xt, ldc: d2, scratch: &scratch)
-            return false
+            if let finish {
+                let ob = TransposedBlocks<Index>.defaultOutputBlock, G = x.cols
+                pool.run(tasks: ThreadPool.blockCount(G, block: ob)) { t in
+                    finish(t, (t &* ob)..<Swift.min(G, (t &+ 1) &* ob))
+                }
+            }
         }
     }
 }
@@ -90,7 +94,7 @@ struct ProjectionInput<Index: SparseIndex> {
     }
 
     func backward(yd: UnsafePointer<Float>, d: Int, xt: UnsafeMutablePointer<Double>, scratch: inout [Float],
-                  pool: ThreadPool, finish: ((Int, Range<Int>) -> Void)?) -> Bool {
+                  pool: ThreadPool, finish: ((Int, Range<Int>) -> Void)?) {
         InputProjection.backward(x: x, xT: xT, yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool, finish: finish)
     }
 }
@@ -125,12 +129,11 @@ enum StoredX {
     }
 
     /// xt (G, 2d, float64) = Xᵀ · yd, `finish` per task (`InputProjection.backward`).
-    @discardableResult
     func backward(yd: UnsafePointer<Float>, d: Int, xt: UnsafeMutablePointer<Double>, scratch: inout [Float],
-                  pool: ThreadPool = .serial, finish: ((Int, Range<Int>) -> Void)? = nil) -> Bool {
+                  pool: ThreadPool = .serial, finish: ((Int, Range<Int>) -> Void)? = nil) {
         switch self {
-        case .narrow(let p): return p.backward(yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool, finish: finish)
-        case .wide(let p): return p.backward(yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool, finish: finish)
+        case .narrow(let p): p.backward(yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool, finish: finish)
+        case .wide(let p): p.backward(yd: yd, d: d, xt: xt, scratch: &scratch, pool: pool, finish: finish)
         }
     }
 }
