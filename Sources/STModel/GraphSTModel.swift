@@ -387,6 +387,7 @@ public final class GraphSTModel {
         // their rows of [Cᵀ | ∂W1] are still in its core's cache, instead of a pass over all of xt
         // (3 MB of float64 at G = 3000) after it (`fusedEpilogue`).
         let fused = fusesEpilogue
+        let split = splitsEpilogue && comm.size > 1
         if fused {
             let tasks = ThreadPool.blockCount(G, block: ReconstructionLoss.geneBlock)
             if fusedPartials.count < 2 * tasks { fusedPartials = [Double](repeating: 0, count: 2 * tasks) }
@@ -404,6 +405,20 @@ public final class GraphSTModel {
                 }
             }
             timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d), epilogue per gene block")
+        } else if split && splitSendsFloat32 {
+            // The rows of the other ranks' genes go out as the float32 partials they are: narrowed
+            // by the task that made them, while they are in its cache (`exchangeGeneRows`).
+            let mine = epiloguePlan().genes[comm.rank], ct = UnsafePointer(xt)
+            splitSend32.withUnsafeMutableBufferPointer { sb in
+                let out = sb.baseAddress!
+                stored.backward(yd: a.yd.p, d: d, xt: xt, scratch: &scratchT, pool: pool) { _, genes in
+                    for g in genes where !mine.contains(g) {
+                        let row = g &* d2
+                        for e in 0..<d2 { out[row &+ e] = Float(ct[row &+ e]) }
+                    }
+                }
+            }
+            timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
         } else {
             stored.backward(yd: a.yd.p, d: d, xt: xt, scratch: &scratchT, pool: pool)
             timer?.lap("Xᵀ·[Y|∂U] (spmmᵀ X, 2d)")
@@ -413,7 +428,6 @@ public final class GraphSTModel {
         // epilogue) an allreduce of the small part and a reduce-scatter of [Cᵀ | ∂W1] by genes.
         if extra.count > 0 { (sums + pk.extra).update(from: extra.baseAddress!, count: extra.count) }
         let t0 = commStats?.start()
-        let split = splitsEpilogue && comm.size > 1
         if split {
             comm.allreduceSum(UnsafeMutableBufferPointer(start: sums, count: pk.xt(extra: extra.count)))
             exchangeGeneRows(xt)
@@ -470,24 +484,15 @@ public final class GraphSTModel {
         return plan
     }
 
-    /// The reduce-scatter's exchange of xt (G × 2d float64, every rank's partial sums) by the plan's
+    /// The reduce-scatter's exchange of xt (G × 2d float64, every rank's partial sums; or its rows
+    /// of the other ranks' genes as float32 in `splitSend32`, `splitSendsFloat32`) by the plan's
     /// gene ranges: afterwards `splitReceive` holds the other ranks' partials of this rank's genes
     /// (in rank order, this rank's own left where they are in xt); `splitEpilogue` adds them as it
     /// reads them.
     func exchangeGeneRows(_ xt: UnsafeMutablePointer<Double>) {
         let plan = epiloguePlan(), w = 2 * d
         if splitSendsFloat32 {
-            // The other ranks' genes' rows narrowed back to the float32 partials they are.
-            let me = comm.rank
-            splitSend32.withUnsafeMutableBufferPointer { sb in
-                let out = sb.baseAddress!
-                for q in 0..<comm.size where q != me {
-                    let lo = plan.reduceSendOffsets[q], hi = lo &+ plan.reduceSendCounts[q]
-                    pool.forEachBlock(count: hi &- lo, block: 16_384) { r in
-                        for i in r { out[lo &+ i] = Float(xt[lo &+ i]) }
-                    }
-                }
-            }
+            // The other ranks' genes' rows, narrowed into splitSend32 by the pass over Xᵀ.
             splitSend32.withUnsafeBufferPointer { sb in
                 splitReceive32.withUnsafeMutableBufferPointer { r in
                     comm.exchange(send: UnsafeRawBufferPointer(sb), sendCounts: plan.reduceSendCounts,
