@@ -106,14 +106,15 @@ enum ReconstructionLoss {
         return withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 &* blocks) { partial in
             let part = partial.baseAddress!
             pool.run(tasks: blocks) { bi in
-                // With several sources, each tile's rows summed here first (8 rows of ldct).
-                let tileSum: UnsafeMutablePointer<Double>? = p > 1 ? .allocate(capacity: 8 &* ldct) : nil
-                defer { tileSum?.deallocate() }
-                let c0 = g0 &+ bi &* cb, c1 = Swift.min(genes.upperBound, c0 &+ cb)
-                let (wkw, wc) = reduceRange(c0..<c1, k: k, ct: sources, sources: p, ldct: ldct, w2: w2, scale: scale,
-                                            first: g0, dw2: dw2, ldDw2: ldDw2, dw1: dw1, w2d: w2d, kw2: kw2, d: d, genes: G,
-                                            tileSum: tileSum)
-                part[2 &* bi] = wkw; part[2 &* bi &+ 1] = wc
+                // With several sources, each tile's rows summed here first (8 rows of ldct, on the
+                // task's stack: no allocation per epoch).
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: p > 1 ? 8 &* ldct : 0) { ts in
+                    let c0 = g0 &+ bi &* cb, c1 = Swift.min(genes.upperBound, c0 &+ cb)
+                    let (wkw, wc) = reduceRange(c0..<c1, k: k, ct: sources, sources: p, ldct: ldct, w2: w2, scale: scale,
+                                                first: g0, dw2: dw2, ldDw2: ldDw2, dw1: dw1, w2d: w2d, kw2: kw2, d: d,
+                                                genes: G, tileSum: p > 1 ? ts.baseAddress : nil)
+                    part[2 &* bi] = wkw; part[2 &* bi &+ 1] = wc
+                }
             }
             var wkw = 0.0, wc = 0.0
             for bi in 0..<blocks { wkw += part[2 &* bi]; wc += part[2 &* bi &+ 1] }
