@@ -115,8 +115,8 @@ extension RunPipeline {
                                 dim: Int = 64) -> Int {
         let cb = ColumnBlockSize.columns(width: 2 * dim), sub = TransposedBlocks<Int32>.defaultSubBlock
         let blocked = 8 * (n + 1) * (1 + (genes + cb - 1) / cb)
-        let full = n / 4096, rest = n % 4096
-        let passes = full * (1 + (4096 + sub - 1) / sub) + (rest > 0 ? 1 + (rest + sub - 1) / sub : 0)
+        let block = Sparse.partialRows, full = n / block, rest = n % block
+        let passes = full * (1 + (block + sub - 1) / sub) + (rest > 0 ? 1 + (rest + sub - 1) / sub : 0)
         return 2 * GeneMatrix.bytesPerEntry(indexBits: indexBits) * z + blocked + 8 * (genes + 1) * passes
     }
 
