@@ -138,7 +138,6 @@ public final class GraphSTModel {
     /// Scratch the BLAS and sparse reductions grow as they need.
     var scratch32: [Float] = []
     var scratchT: [Float] = []
-    var scratchBCE: [Float] = []
 
     /// Threads within the rank (`ThreadPool`): every op runs on it over fixed blocks, so the
     /// numbers do not depend on its size. OpenBLAS is held at one thread during each epoch (our
@@ -232,7 +231,7 @@ public final class GraphSTModel {
         released = true
         act.deallocate()
         stored = StoredX(GeneMatrix(emptyRows: 0, cols: G), fastLayouts: false, dim: d)
-        scratch32 = []; scratchT = []; scratchBCE = []
+        scratch32 = []; scratchT = []
     }
 
     /// Number of spots in the whole slide.
@@ -339,7 +338,7 @@ public final class GraphSTModel {
         let wb = p + L.wb.lowerBound
 
         BCEWithLogits.forwardBackward(logits: a.logits.p, weight: w, n: n, sums: sums + pk.losses, dlogits: a.dlogits.p,
-                                      terms: &scratchBCE, pool: pool)
+                                      pool: pool)
         timer?.lap("BCE losses")
         ReconstructionLoss.forward(y: a.yd.p, ld: d2, n: n, d: d, k: sums + pk.k, scratch: &scratch32, pool: pool)
         timer?.lap("K = YᵀY")

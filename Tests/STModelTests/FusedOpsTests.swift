@@ -202,8 +202,7 @@ final class FusedOpsTests: XCTestCase {
         }
         for threads in [1, 2, 3] {
             var sums = [Double](repeating: .nan, count: 4), dl = [Float](repeating: .nan, count: logits.count)
-            var terms = [Float]()
-            BCEWithLogits.forwardBackward(logits: logits, weight: w, n: n, sums: &sums, dlogits: &dl, terms: &terms,
+            BCEWithLogits.forwardBackward(logits: logits, weight: w, n: n, sums: &sums, dlogits: &dl,
                                           pool: ThreadPool(threads: threads))
             XCTAssertEqual(sums.map(\.bitPattern), expected.map(\.bitPattern), "sums, \(threads) threads")
             XCTAssertEqual(Self.bits(dl), Self.bits(dr), "∂logits, \(threads) threads")

@@ -12,33 +12,34 @@ import STCore
 enum BCEWithLogits {
     /// sums (4, float64) = Σsp(−s1), Σsp(s2), Σsp(−s3), Σsp(s4) over logits (N, 4), and
     /// dlogits (N, 4) = weight · (σ(s) − label), weight = ∂loss/∂(each term of the mean) = β/(2 N_slide).
-    /// The terms (float32, into `terms`, grown as needed) are summed in spot order within fixed
-    /// blocks of `ThreadPool.rowBlock` spots, the blocks then in order: the same bits for any pool.
+    /// The terms (float32, a task's block of them on its stack) are summed in spot order within
+    /// fixed blocks of `ThreadPool.rowBlock` spots, the blocks then in order: the same bits for
+    /// any pool.
     static func forwardBackward(logits: UnsafePointer<Float>, weight w: Float, n: Int, sums: UnsafeMutablePointer<Double>,
-                                dlogits: UnsafeMutablePointer<Float>, terms: inout [Float],
-                                path: Sparse.Path = Sparse.defaultPath, pool: ThreadPool = .serial) {
+                                dlogits: UnsafeMutablePointer<Float>, path: Sparse.Path = Sparse.defaultPath,
+                                pool: ThreadPool = .serial) {
         for j in 0..<4 { sums[j] = 0 }
         if n == 0 { return }
-        if terms.count < 4 * n { terms = [Float](repeating: 0, count: 4 * n) }
         let blocks = ThreadPool.blockCount(n), rb = ThreadPool.rowBlock
-        terms.withUnsafeMutableBufferPointer { tb in
-            let t = tb.baseAddress!
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: 4 &* blocks) { pb in
-                let part = pb.baseAddress!
-                pool.run(tasks: blocks) { b in
-                    let i0 = b &* rb, i1 = Swift.min(n, i0 &+ rb)
-                    VectorMath.bceTerms(values: (4 &* i0)..<(4 &* i1), logits: logits, weight: w, terms: t,
-                                        dlogits: dlogits, path: path)
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 4 &* blocks) { pb in
+            let part = pb.baseAddress!
+            pool.run(tasks: blocks) { b in
+                let i0 = b &* rb, m = Swift.min(n, i0 &+ rb) &- i0
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 &* rb) { tb in
+                    let t = tb.baseAddress!
+                    // The block's values from 0 (whole spots: the labels' parity is kept).
+                    VectorMath.bceTerms(values: 0..<(4 &* m), logits: logits + 4 &* i0, weight: w, terms: t,
+                                        dlogits: dlogits + 4 &* i0, path: path)
                     var l0 = 0.0, l1 = 0.0, l2 = 0.0, l3 = 0.0
-                    for i in i0..<i1 {
+                    for i in 0..<m {
                         let ti = t + i &* 4
                         l0 += Double(ti[0]); l1 += Double(ti[1]); l2 += Double(ti[2]); l3 += Double(ti[3])
                     }
                     let pp = part + b &* 4
                     pp[0] = l0; pp[1] = l1; pp[2] = l2; pp[3] = l3
                 }
-                for b in 0..<blocks { for j in 0..<4 { sums[j] += part[b &* 4 &+ j] } }
             }
+            for b in 0..<blocks { for j in 0..<4 { sums[j] += part[b &* 4 &+ j] } }
         }
     }
 
