@@ -429,6 +429,7 @@ public final class GraphSTModel {
         let t0 = commStats?.start()
         if split {
             comm.allreduceSum(UnsafeMutableBufferPointer(start: sums, count: pk.xt(extra: extra.count)))
+            timer?.lap("allreduce")
             exchangeGeneRows(xt)
         } else {
             comm.allreduceSum(packed)
@@ -440,7 +441,7 @@ public final class GraphSTModel {
             commStats!.record(.allreduce, since: t0, bytes: bytes, messages: p == 1 ? 0 : split ? p : 1)
         }
         if extra.count > 0 { extra.baseAddress!.update(from: sums + pk.extra, count: extra.count) }
-        timer?.lap("allreduce")
+        timer?.lap(split ? "reduce-scatter of [Cᵀ | ∂W1] by genes" : "allreduce")
 
         // Epilogue: losses, ∂W2 = cRec·(K W2 − C), and the flat gradient.
         let sl1 = (sums[0] + sums[1]) / (2 * nSlide), sl2 = (sums[2] + sums[3]) / (2 * nSlide)
@@ -462,7 +463,8 @@ public final class GraphSTModel {
         }
         for i in 0..<(d &* d) { grad[L.wb.lowerBound &+ i] = Float(sums[pk.wb &+ i]) }
         grad[L.bias.lowerBound] = Float(sums[pk.b])
-        timer?.lap(fused ? "gradient: ∂Wb, ∂b, loss (∂W1, ∂W2 in the pass over Xᵀ)" : "epilogue: ∂W2 = KW2 − C, gradient")
+        timer?.lap(fused ? "gradient: ∂Wb, ∂b, loss (∂W1, ∂W2 in the pass over Xᵀ)"
+                   : split ? "gradient: the ranks' blocks unpacked, ∂Wb, ∂b, loss" : "epilogue: ∂W2 = KW2 − C, gradient")
         let feat = sse / (nSlide * Double(G))
         return Losses(total: weights.alpha * feat + weights.beta * (sl1 + sl2), feat: feat, sl1: sl1, sl2: sl2)
     }
@@ -540,6 +542,7 @@ public final class GraphSTModel {
                 UnsafeMutableRawPointer(s + 2).storeBytes(of: wc, as: Double.self)
             }
         } } }
+        timer?.lap("epilogue: K·W2, ∂W2, ∂W1 of this rank's genes")
         let t0 = commStats?.start()
         splitSend.withUnsafeBufferPointer { sb in
             splitGather.withUnsafeMutableBufferPointer { gb in
@@ -549,6 +552,7 @@ public final class GraphSTModel {
             }
         }
         if let t0 { commStats!.record(.allreduce, since: t0, bytes: plan.blockCounts[me] * 4 * (p - 1), messages: p - 1) }
+        timer?.lap("all-gather of the ranks' epilogue blocks")
         var wkw = 0.0, wc = 0.0
         splitGather.withUnsafeBufferPointer { gb in splitSend.withUnsafeBufferPointer { sb in
             let base = gb.baseAddress!

@@ -174,8 +174,12 @@ struct EpochBench {
         model.timer = nil
         let count = Double(rounds * epochs)
         // Slowest rank's time per phase.
-        var per = timer.seconds.map { $0 / count } + [adam / count]
+        let mine = timer.seconds.map { $0 / count } + [adam / count]
+        var per = mine
         per.withUnsafeMutableBufferPointer { comm.allreduceMax($0) }
+        // And the fastest rank's (−max of −t): the gap is the imbalance, or waiting in a collective.
+        var fastest = mine.map { -$0 }
+        fastest.withUnsafeMutableBufferPointer { comm.allreduceMax($0) }
         let names = timer.names + ["Adam update + permutation"]
         let plainMed = comm.max(plain.median), plainMin = comm.max(plain.min), timedMed = comm.max(timed.median)
         let nnzAll = comm.sum(x.nnz)
@@ -211,13 +215,13 @@ struct EpochBench {
               + "floor reached \(fmt(floorSeconds / plainMed, 3)) (median epoch), \(fmt(floorSeconds / plainMin, 3)) (best); "
               + "epoch / floor = \(fmt(plainMed / floorSeconds, 2))×")
         print("")
-        print("| phase (slowest rank) | ms/epoch | share |")
-        print("|---|---:|---:|")
+        print("| phase (slowest rank) | ms/epoch | share | fastest rank ms |")
+        print("|---|---:|---:|---:|")
         let sum = per.reduce(0, +)
         for (k, name) in names.enumerated() {
-            print("| \(name) | \(fmt(per[k] * 1000, 3)) | \(fmt(per[k] / sum * 100, 1)) % |")
+            print("| \(name) | \(fmt(per[k] * 1000, 3)) | \(fmt(per[k] / sum * 100, 1)) % | \(fmt(-fastest[k] * 1000, 3)) |")
         }
-        print("| total (sum of phases) | \(fmt(sum * 1000, 2)) | |")
+        print("| total (sum of phases) | \(fmt(sum * 1000, 2)) | | \(fmt(-fastest.reduce(0, +) * 1000, 2)) |")
         print("")
 
         // Per phase against the work floor 8·nnz·d + 16·N·d² at the sgemm rate of this run.
