@@ -6,21 +6,23 @@ import STPartition
 
 /// The partition a run on P ranks would use, evaluated in one process (one thread per rank).
 public enum PartitionPlanner {
-    /// Partition figures for `ranks` ranks: RCB weighted by raw nnz per spot, the kNN graph, and
-    /// each rank's halo plan. X is not read beyond its row pointers.
+    /// Partition figures for `ranks` ranks: RCB weighted as `run` weighs spots (raw nnz + a row's
+    /// dense work, `RankLayout.rowEntries`), the kNN graph, and each rank's halo plan. X is not
+    /// read beyond its row pointers.
     public static func report(source: SlideSource, ranks: Int, neighbours: Int,
-                              normalisation: AdjacencyNormalisation) throws -> PartitionReport {
+                              normalisation: AdjacencyNormalisation, rowEntries: Double) throws -> PartitionReport {
         let spatial = try source.spatial()
         try SpatialGraph.validateCoordinates(spatial, k: neighbours, file: source.label)
         let nnz = try source.rowNNZ()
-        let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: nnz, ranks: ranks)
+        let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: nnz, ranks: ranks, rowEntries: rowEntries)
         let knn = try KNNGraph(coordinates: spatial, k: neighbours, file: source.label)
         let reports = ThreadGroupCommunicator.run(ranks: ranks) { comm -> PartitionReport in
             let layout = RankLayout(partition: rcb, rank: comm.rank, coordinates: spatial) { rows in
                 let sg = SpatialGraph(knn: knn, rows: rows.map(\.int), normalisation: normalisation)
                 return (sg.adjacency, sg.mask)
             }
-            return PartitionReport(graph: layout.graph, partition: rcb, nnz: layout.owned.reduce(0) { $0 + nnz[$1.int] }, comm: comm)
+            return PartitionReport(graph: layout.graph, partition: rcb, nnz: layout.owned.reduce(0) { $0 + nnz[$1.int] },
+                                   rowEntries: rowEntries, comm: comm)
         }
         return reports[0]
     }
@@ -30,11 +32,11 @@ public enum PartitionPlanner {
     /// chunks of `X/data` those rows' entries span when X/data is stored in chunks of
     /// `chunkElements` entries (as this package writes it), against the fewest that could hold them,
     /// and the runs of consecutive chunks among them (the separate reads of X/data).
-    public static func fileLayout(source: SlideSource, ranks: Int, chunkElements: Int = 1 << 16)
+    public static func fileLayout(source: SlideSource, ranks: Int, rowEntries: Double, chunkElements: Int = 1 << 16)
         throws -> [(runs: Int, chunks: Int, minimumChunks: Int, chunkRuns: Int)] {
         let spatial = try source.spatial()
         let nnz = try source.rowNNZ()
-        let owner = try RankLayout.partition(coordinates: spatial, rowNNZ: nnz, ranks: ranks).owner
+        let owner = try RankLayout.partition(coordinates: spatial, rowNNZ: nnz, ranks: ranks, rowEntries: rowEntries).owner
         var runs = [Int](repeating: 0, count: ranks), total = [Int](repeating: 0, count: ranks)
         var chunks = [Set<Int>](repeating: [], count: ranks)
         var offset = 0

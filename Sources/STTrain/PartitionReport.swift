@@ -24,12 +24,16 @@ public struct PartitionReport: Codable, Sendable, Equatable {
     public var imbalance_rows: Double
     /// max(nnz) / mean(nnz).
     public var imbalance_nnz: Double
+    /// max / mean of the ranks' work by the work floor's count, nnz + rows × a row's dense work
+    /// in entries (`rowEntries`): in `run`'s summary, over the preprocessed X (rowEntries 2d: the
+    /// work itself); in `partition`'s, over the raw X (the estimate the partition balances).
+    public var imbalance_work: Double
     public var max_halo_rows: Int
     /// HPCG's symmetry test of the partitioned Â: |xᵀÂy − yᵀÂx| / |xᵀÂy| (float64 round-off when correct).
     public var symmetry_defect: Double
 
     /// Gathers every rank's figures (collective); every rank returns the same report.
-    public init(graph: LocalGraph, partition: RCBPartition, nnz: Int, comm: Communicator) {
+    public init(graph: LocalGraph, partition: RCBPartition, nnz: Int, rowEntries: Double, comm: Communicator) {
         let p = comm.size
         // Per rank: rows, nnz, halo rows, send rows, cut entries, then a neighbour bitmap.
         var fields = [Int64](repeating: 0, count: p * (5 + p))
@@ -59,6 +63,8 @@ public struct PartitionReport: Codable, Sendable, Equatable {
         imbalance_rows = rows.max()! / (rows.reduce(0, +) / Double(p))
         let meanNNZ = nnz.reduce(0, +) / Double(p)
         imbalance_nnz = meanNNZ > 0 ? nnz.max()! / meanNNZ : 1
+        let work = zip(nnz, rows).map { $0 + rowEntries * $1 }, meanWork = work.reduce(0, +) / Double(p)
+        imbalance_work = meanWork > 0 ? work.max()! / meanWork : 1
         max_halo_rows = ranks.map(\.halo_rows).max() ?? 0
         symmetry_defect = graph.symmetryDefect(comm: comm)
     }
@@ -70,7 +76,7 @@ public struct PartitionReport: Codable, Sendable, Equatable {
             s += pad(r.rank, 4) + pad(r.rows, 11) + pad(r.nnz, 13) + pad(r.halo_rows, 7) + pad(r.send_rows, 7)
                 + "  " + r.neighbour_ranks.map(String.init).joined(separator: ",") + "\n"
         }
-        s += "edge cut \(edge_cut), imbalance rows \(fmt(imbalance_rows)) nnz \(fmt(imbalance_nnz)), max halo \(max_halo_rows), symmetry defect \(String(format: "%.1e", symmetry_defect))\n"
+        s += "edge cut \(edge_cut), imbalance rows \(fmt(imbalance_rows)) nnz \(fmt(imbalance_nnz)) work \(fmt(imbalance_work)), max halo \(max_halo_rows), symmetry defect \(String(format: "%.1e", symmetry_defect))\n"
         return s
     }
 

@@ -29,10 +29,30 @@ public struct RankLayout: Sendable {
     /// Â and M rows of the owned spots in local columns, and the halo plan.
     public let graph: LocalGraph
 
-    /// RCB over `ranks` parts, each spot weighted by 1 + its stored entries in X, so that ranks get
-    /// equal sparse work (DESIGN §3). The same on every rank; no communication.
-    public static func partition(coordinates: [Double], rowNNZ: [Int], ranks: Int) throws -> RCBPartition {
-        try RCB.partition(coordinates: coordinates, parts: ranks, weights: rowNNZ.map { 1 + Double($0) })
+    /// RCB over `ranks` parts, each spot weighted by its share of an epoch's work (`spotWeight`:
+    /// its stored entries in X plus `rowEntries` for its dense work), so that ranks get equal work
+    /// (DESIGN §3). The same on every rank; no communication.
+    public static func partition(coordinates: [Double], rowNNZ: [Int], ranks: Int, rowEntries: Double) throws -> RCBPartition {
+        precondition(rowEntries > 0 && rowEntries.isFinite, "rowEntries \(rowEntries)")
+        return try RCB.partition(coordinates: coordinates, parts: ranks, weights: rowNNZ.map { Double($0) + rowEntries })
+    }
+
+    /// A spot's dense work in stored entries of the raw X, the constant part of its partition
+    /// weight (`partition`): an epoch's work floor is 8·d flops per stored entry of the
+    /// preprocessed X (two passes over it at width 2d) and 16·d² per spot (the N × d × d
+    /// products), so a spot weighs as much as 2d entries of the preprocessed X. The weights are
+    /// counted in entries of the raw X (known from its row pointers before any row is read), and
+    /// the preprocessed X keeps `keptGenes` of its `genes` columns (`n_top_genes`, or all of them):
+    /// a raw entry stands for keptGenes/genes of a kept one in expectation (which genes are
+    /// variable is known only once the rows are read; a spot's share of them is not), so a spot
+    /// weighs 2d·genes/keptGenes raw entries.
+    ///
+    /// Why not 1 + nnz (this package before): on a small gene panel (MERFISH, osmFISH, 36–56
+    /// entries per spot) the dense work is most of a spot's cost, and weighting by entries alone
+    /// put 8–21 % more work on the busiest of 4–8 ranks (docs/SCALING.md).
+    public static func rowEntries(dim: Int, genes: Int, keptGenes: Int) -> Double {
+        let kept = Swift.max(1, Swift.min(keptGenes, genes))
+        return 2 * Double(dim) * Double(Swift.max(genes, 1)) / Double(kept)
     }
 
     /// Lays out rank `rank` of `partition`.

@@ -93,7 +93,8 @@ public final class RunPipeline {
         phase("read_coordinates", next: "partitioning")
 
         let rowNNZ = try source.rowNNZ()
-        let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: rowNNZ, ranks: comm.size)
+        let rowEntries = RankLayout.rowEntries(dim: config.model.dim, genes: source.geneCount, keptGenes: config.data.nTopGenes)
+        let rcb = try RankLayout.partition(coordinates: spatial, rowNNZ: rowNNZ, ranks: comm.size, rowEntries: rowEntries)
         try checkMemory(rowNNZ: rowNNZ, partition: rcb)
         // X is read straight into local (space-filling) row order, from contiguous hyperslabs in
         // ascending global order, and preprocessed in place: one copy of the rank's rows.
@@ -237,7 +238,9 @@ extension RunPipeline {
         let loaded = try config.output.resume.flatMap { try readResumeCheckpoint($0, store: store) }
         var setup = try setUp()
         let model = setup.model
-        let report = PartitionReport(graph: setup.graph, partition: setup.partition, nnz: setup.prep.X.nnz, comm: comm)
+        // Over the preprocessed X: its entries and 2d per spot are the epoch's work floor.
+        let report = PartitionReport(graph: setup.graph, partition: setup.partition, nnz: setup.prep.X.nnz,
+                                     rowEntries: 2 * Double(config.model.dim), comm: comm)
 
         // The starting state: the initialisation, or the checkpoint (checked against the data by
         // rank 0, then broadcast, so every rank holds the same bits).

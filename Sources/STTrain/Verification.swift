@@ -102,7 +102,9 @@ public enum Verification {
 
         // The partitioned model on the fixture's graph and data, laid out as `run` lays it out.
         let rowNNZ = (0..<n).map { f.X.indptr[$0 + 1] - f.X.indptr[$0] }
-        let rcb = try RankLayout.partition(coordinates: f.spatial, rowNNZ: rowNNZ, ranks: comm.size)
+        // The fixture's X is the preprocessed one: all of its genes are kept.
+        let rowEntries = RankLayout.rowEntries(dim: d, genes: f.X.cols, keptGenes: f.X.cols)
+        let rcb = try RankLayout.partition(coordinates: f.spatial, rowNNZ: rowNNZ, ranks: comm.size, rowEntries: rowEntries)
         let layout = RankLayout(partition: rcb, rank: comm.rank, coordinates: f.spatial) { rows in
             (fixAdj.selectingRows(rows.map(\.int)), fixMask.selectingRows(rows.map(\.int)))
         }

@@ -260,15 +260,23 @@ struct Partition: ParsableCommand {
 
     @OptionGroup(title: "Data") var data: DataOptions
     @Option(name: .long, help: "Number of ranks to partition for.") var ranks: Int
+    @Option(name: .long, help: "Latent width the run will use (a spot weighs 2·dim·genes/kept genes stored entries).")
+    var dim: Int = 64     // run's --dim default (GraphST's)
+
+    func validate() throws {
+        guard dim >= 8, dim % 8 == 0 else { throw ValidationError("--dim must be a positive multiple of 8, not \(dim)") }
+    }
 
     func run() throws {
         do {
             let source = try data.source()
+            let rowEntries = RankLayout.rowEntries(dim: dim, genes: source.geneCount, keptGenes: data.nTopGenes)
             let report = try PartitionPlanner.report(source: source, ranks: ranks, neighbours: data.neighbours,
-                                                     normalisation: data.normalisation)
-            print("\(source.label): \(source.spotCount) spots over \(ranks) ranks (RCB, weighted by nnz)")
+                                                     normalisation: data.normalisation, rowEntries: rowEntries)
+            print("\(source.label): \(source.spotCount) spots over \(ranks) ranks (RCB, each spot weighted by its raw nnz + "
+                  + String(format: "%.0f", rowEntries) + " for its dense work)")
             print(report.table, terminator: "")
-            let file = try PartitionPlanner.fileLayout(source: source, ranks: ranks)
+            let file = try PartitionPlanner.fileLayout(source: source, ranks: ranks, rowEntries: rowEntries)
             print("file rows per rank: runs of consecutive rows " + file.map { String($0.runs) }.joined(separator: " ")
                   + "; X/data chunks (64 Ki entries) touched/fewest " + file.map { "\($0.chunks)/\($0.minimumChunks)" }.joined(separator: " ")
                   + "; runs of consecutive chunks " + file.map { String($0.chunkRuns) }.joined(separator: " "))
