@@ -134,7 +134,6 @@ public final class GraphSTModel {
         didSet { if splitSendsFloat32 != oldValue { splitPlan = nil } }      // its buffers follow
     }
     var splitSend32: [Float] = [], splitReceive32: [Float] = []
-    var splitSend: [Float] = [], splitGather: [Float] = []
     /// Scratch the BLAS and sparse reductions grow as they need.
     var scratch32: [Float] = []
     var scratchT: [Float] = []
@@ -282,13 +281,13 @@ public final class GraphSTModel {
     /// Forward pass up to the logits and Y; fills the activations.
     func forward(_ p: UnsafePointer<Float>) {
         let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout, a = act, pool = self.pool
-        let w2 = p + L.w2.lowerBound
-        InputProjection.packWeights(w1: p + L.w1.lowerBound, w2: w2, w12t: a.w12t.p, genes: G, d: d, pool: pool)
+        let w12 = p + L.w12.lowerBound
+        InputProjection.copyWeights(w12: w12, w12t: a.w12t.p, genes: G, d: d, pool: pool)
         timer?.lap("weights: [W1|W2ᵀ]")
         // W2W2ᵀ (one serial sgemm, needed only by ∂Y) as one more task beside the X pass's row blocks.
-        let w2w2t = a.w2w2t.p
+        let w2w2t = a.w2w2t.p, w12t = UnsafePointer(a.w12t.p)
         stored.forward(w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool) {
-            ReconstructionLoss.prepare(w2: w2, w2w2t: w2w2t, d: d, genes: G)
+            ReconstructionLoss.prepare(w12: w12t, w2w2t: w2w2t, d: d, genes: G)
         }
         timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d), W2W2ᵀ beside")
         // [U | Ũ]: U from the first pass, Ũ = P U by the corruption exchange; ghost rows by halo.
@@ -390,15 +389,15 @@ public final class GraphSTModel {
         if fused {
             let tasks = ThreadPool.blockCount(G, block: ReconstructionLoss.geneBlock)
             if fusedPartials.count < 2 * tasks { fusedPartials = [Double](repeating: 0, count: 2 * tasks) }
-            let k = UnsafePointer(sums + pk.k), w2 = p + L.w2.lowerBound, w2d = self.w2d, kw2 = self.kw2
-            let dw1 = grad + L.w1.lowerBound, dw2 = grad + L.w2.lowerBound, ct = UnsafePointer(xt)
+            let k = UnsafePointer(sums + pk.k), w12 = p + L.w12.lowerBound, w2d = self.w2d, kw2 = self.kw2
+            let dw12 = grad + L.w12.lowerBound, ct = UnsafePointer(xt)
             fusedPartials.withUnsafeMutableBufferPointer { pb in
                 let part = pb.baseAddress!
                 stored.backward(yd: a.yd.p, d: d, xt: xt, scratch: &scratchT, pool: pool) { t, genes in
                     withUnsafePointer(to: ReconstructionLoss.Source.float64(ct)) { src in
-                        let (wkw, wc) = ReconstructionLoss.reduceRange(genes, k: k, ct: src, sources: 1, ldct: d2, w2: w2,
-                                                                       scale: cRec, first: 0, dw2: dw2, ldDw2: G, dw1: dw1,
-                                                                       w2d: w2d, kw2: kw2, d: d, genes: G, tileSum: nil)
+                        let (wkw, wc) = ReconstructionLoss.reduceRange(genes, k: k, ct: src, sources: 1, ldct: d2, w12: w12,
+                                                                       scale: cRec, first: 0, dw12: dw12,
+                                                                       w2d: w2d, kw2: kw2, d: d, rowSum: nil)
                         part[2 &* t] = wkw; part[2 &* t &+ 1] = wc
                     }
                 }
@@ -454,17 +453,17 @@ public final class GraphSTModel {
             }
             sse = wkw - 2 * wc + xNormSquared
         } else if split {
-            sse = splitEpilogue(k: sums + pk.k, xt: xt, w2: p + L.w2.lowerBound, scale: cRec,
-                                dw1: grad + L.w1.lowerBound, dw2: grad + L.w2.lowerBound)
+            sse = splitEpilogue(k: sums + pk.k, xt: xt, w12: p + L.w12.lowerBound, scale: cRec,
+                                dw12: grad + L.w12.lowerBound)
         } else {
-            sse = ReconstructionLoss.reduce(k: sums + pk.k, ct: xt, ldct: d2, w2: p + L.w2.lowerBound,
-                                            xNormSquared: xNormSquared, scale: cRec, dw2: grad + L.w2.lowerBound,
-                                            dw1: grad + L.w1.lowerBound, w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
+            sse = ReconstructionLoss.reduce(k: sums + pk.k, ct: xt, ldct: d2, w12: p + L.w12.lowerBound,
+                                            xNormSquared: xNormSquared, scale: cRec, dw12: grad + L.w12.lowerBound,
+                                            w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
         }
         for i in 0..<(d &* d) { grad[L.wb.lowerBound &+ i] = Float(sums[pk.wb &+ i]) }
         grad[L.bias.lowerBound] = Float(sums[pk.b])
         timer?.lap(fused ? "gradient: ∂Wb, ∂b, loss (∂W1, ∂W2 in the pass over Xᵀ)"
-                   : split ? "gradient: the ranks' blocks unpacked, ∂Wb, ∂b, loss" : "epilogue: ∂W2 = KW2 − C, gradient")
+                   : split ? "gradient: ∂Wb, ∂b, loss" : "epilogue: ∂W2 = KW2 − C, gradient")
         let feat = sse / (nSlide * Double(G))
         return Losses(total: weights.alpha * feat + weights.beta * (sl1 + sl2), feat: feat, sl1: sl1, sl2: sl2)
     }
@@ -480,8 +479,6 @@ public final class GraphSTModel {
         } else {
             splitReceive = [Double](repeating: 0, count: plan.reduceRecvCounts.reduce(0, +))
         }
-        splitSend = [Float](repeating: 0, count: plan.blockCounts[comm.rank])
-        splitGather = [Float](repeating: 0, count: plan.blockCounts.reduce(0, +))
         return plan
     }
 
@@ -510,18 +507,19 @@ public final class GraphSTModel {
         }
     }
 
-    /// The split epilogue after `exchangeGeneRows`: this rank's genes' K·W2, trace partial sums,
-    /// ∂W2 columns and ∂W1 rows; then every rank's block to every rank (`comm.exchange`), so that
-    /// all ranks fill the whole of ∂W1 and ∂W2 and add the partial sums in rank order. Returns
-    /// ‖YW2 − X‖² (the same on every rank).
-    func splitEpilogue(k: UnsafePointer<Double>, xt: UnsafePointer<Double>, w2: UnsafePointer<Float>, scale: Float,
-                       dw1: UnsafeMutablePointer<Float>, dw2: UnsafeMutablePointer<Float>) -> Double {
-        let plan = epiloguePlan(), p = comm.size, me = comm.rank, d = self.d, d2 = 2 * d, G = self.G
-        let mine = plan.genes[me], len = mine.count
+    /// The split epilogue after `exchangeGeneRows`: this rank's genes' K·W2, trace partial sums and
+    /// gradient rows [∂W1 | ∂W2ᵀ] (written in place in dw12: a range of genes is one block of the
+    /// gradient, `ParameterLayout`); then every rank's rows to every rank (`comm.exchange`, straight
+    /// into dw12) and the partial sums (added in rank order on every rank). Returns ‖YW2 − X‖²
+    /// (the same on every rank).
+    func splitEpilogue(k: UnsafePointer<Double>, xt: UnsafePointer<Double>, w12: UnsafePointer<Float>, scale: Float,
+                       dw12: UnsafeMutablePointer<Float>) -> Double {
+        let plan = epiloguePlan(), p = comm.size, me = comm.rank, d = self.d, d2 = 2 * d
+        let mine = plan.genes[me]
         let w2d = self.w2d, kw2 = self.kw2, pool = self.pool
         // [Cᵀ | ∂W1]'s rows of this rank's genes: every rank's partials, this rank's in xt, the
         // others' as received, summed in rank order as the epilogue reads them.
-        splitReceive.withUnsafeBufferPointer { r in splitReceive32.withUnsafeBufferPointer { r32 in
+        let (wkw, wc) = splitReceive.withUnsafeBufferPointer { r in splitReceive32.withUnsafeBufferPointer { r32 in
         withUnsafeTemporaryAllocation(of: ReconstructionLoss.Source.self, capacity: p) { sources in
             for q in 0..<p {
                 if q == me {
@@ -533,39 +531,33 @@ public final class GraphSTModel {
                     sources[q] = .float64((r.baseAddress ?? xt) + plan.reduceRecvOffsets[q])
                 }
             }
-            splitSend.withUnsafeMutableBufferPointer { sb in
-                let s = sb.baseAddress!
-                let (wkw, wc) = ReconstructionLoss.reducePart(k: k, ct: sources.baseAddress!, sources: p, ldct: d2, w2: w2,
-                                                              scale: scale, genes: mine, dw2Part: s + (4 &+ len &* d),
-                                                              dw1Part: s + 4, w2d: w2d, kw2: kw2, d: d, genes: G, pool: pool)
-                UnsafeMutableRawPointer(s).storeBytes(of: wkw, as: Double.self)
-                UnsafeMutableRawPointer(s + 2).storeBytes(of: wc, as: Double.self)
-            }
+            return ReconstructionLoss.reducePart(k: k, ct: sources.baseAddress!, sources: p, ldct: d2, w12: w12,
+                                                 scale: scale, genes: mine, dw12: dw12, w2d: w2d, kw2: kw2, d: d, pool: pool)
         } } }
         timer?.lap("epilogue: K·W2, ∂W2, ∂W1 of this rank's genes")
         let t0 = commStats?.start()
-        splitSend.withUnsafeBufferPointer { sb in
-            splitGather.withUnsafeMutableBufferPointer { gb in
-                comm.exchange(send: UnsafeRawBufferPointer(sb), sendCounts: plan.gatherSendCounts,
-                              sendOffsets: plan.gatherSendOffsets, receive: UnsafeMutableRawBufferPointer(gb),
-                              recvCounts: plan.gatherRecvCounts, recvOffsets: plan.blockOffsets, elementSize: 4)
-            }
+        // The rows: this rank's block of dw12 out, the others' blocks in, in place.
+        let rows = UnsafeMutableRawBufferPointer(start: dw12, count: G &* d2 &* 4)
+        comm.exchange(send: UnsafeRawBufferPointer(rows), sendCounts: plan.gatherSendCounts,
+                      sendOffsets: plan.gatherSendOffsets, receive: rows,
+                      recvCounts: plan.gatherRecvCounts, recvOffsets: plan.rowOffsets, elementSize: 4)
+        // The trace partial sums, two per rank, added in rank order.
+        let sums = withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 &* p + 2) { buf -> (Double, Double) in
+            let out = buf.baseAddress!, inb = out + 2
+            out[0] = wkw; out[1] = wc
+            inb[2 &* me] = wkw; inb[2 &* me &+ 1] = wc
+            comm.exchange(send: UnsafeRawBufferPointer(start: out, count: 16), sendCounts: plan.pairSendCounts,
+                          sendOffsets: [Int](repeating: 0, count: p),
+                          receive: UnsafeMutableRawBufferPointer(start: inb, count: 16 &* p),
+                          recvCounts: plan.pairRecvCounts, recvOffsets: plan.pairOffsets, elementSize: 8)
+            var a = 0.0, b = 0.0
+            for q in 0..<p { a += inb[2 &* q]; b += inb[2 &* q &+ 1] }
+            return (a, b)
         }
-        if let t0 { commStats!.record(.allreduce, since: t0, bytes: plan.blockCounts[me] * 4 * (p - 1), messages: p - 1) }
+        if let t0 { commStats!.record(.allreduce, since: t0, bytes: (plan.gatherSendCounts.reduce(0, +) + 2 * (p - 1)) * 4,
+                                      messages: 2 * (p - 1)) }
         timer?.lap("all-gather of the ranks' epilogue blocks")
-        var wkw = 0.0, wc = 0.0
-        splitGather.withUnsafeBufferPointer { gb in splitSend.withUnsafeBufferPointer { sb in
-            let base = gb.baseAddress!
-            for q in 0..<p {
-                // This rank's own block where it was made (it is not sent to itself).
-                let b = q == me ? sb.baseAddress! : base + plan.blockOffsets[q], genes = plan.genes[q], n = genes.count
-                wkw += UnsafeRawPointer(b).loadUnaligned(as: Double.self)
-                wc += UnsafeRawPointer(b + 2).loadUnaligned(as: Double.self)
-                (dw1 + genes.lowerBound &* d).update(from: b + 4, count: n &* d)
-                for a in 0..<d { (dw2 + (a &* G &+ genes.lowerBound)).update(from: b + (4 &+ n &* d &+ a &* n), count: n) }
-            }
-        } }
-        return wkw - 2 * wc + xNormSquared
+        return sums.0 - 2 * sums.1 + xNormSquared
     }
 
     /// The packed buffer for `extra` caller slots, zeroed up to [Cᵀ | ∂W1] (which the pass over Xᵀ
@@ -590,7 +582,7 @@ public final class GraphSTModel {
         let d = self.d, d2 = 2 * d, n = self.n, a = act
         // Only the clean branch: U = X W1 straight into the U half of [U | Ũ].
         params.withUnsafeBufferPointer { p in
-            InputProjection.packW1(w1: p.baseAddress! + layout.w1.lowerBound, w12t: a.w12t.p, genes: G, d: d)
+            InputProjection.copyWeights(w12: p.baseAddress! + layout.w12.lowerBound, w12t: a.w12t.p, genes: G, d: d, pool: pool)
         }
         stored.forward(w12t: a.w12t.p, d: d, width: d, out: a.u.p, ld: d2, pool: pool)
         halo.exchange(a.u.p, width: d2)
@@ -609,14 +601,15 @@ public final class GraphSTModel {
 
 /// The fixed layout of the split epilogue on `ranks` ranks (`GraphSTModel.splitsEpilogue`): G cut
 /// into contiguous gene ranges, the counts and offsets of the reduce-scatter of [Cᵀ | ∂W1]
-/// (float64 elements) and of the all-gather of the ranks' result blocks (floats: two float64
-/// trace partial sums, ∂W1 rows len × d, ∂W2 columns d × len). Made once, so the epoch loop
-/// allocates nothing for it.
+/// (float64 elements), of the all-gather of the ranks' gradient rows (floats, in place in the
+/// gradient's [∂W1 | ∂W2ᵀ] rows: rank q's genes are rows genes[q], 2d floats each) and of the
+/// two trace partial sums per rank. Made once, so the epoch loop allocates nothing for it.
 struct SplitEpiloguePlan {
     let genes: [Range<Int>]
     let reduceSendCounts: [Int], reduceSendOffsets: [Int], reduceRecvCounts: [Int], reduceRecvOffsets: [Int]
-    let blockCounts: [Int], blockOffsets: [Int]
+    let rowOffsets: [Int]
     let gatherSendCounts: [Int], gatherSendOffsets: [Int], gatherRecvCounts: [Int]
+    let pairSendCounts: [Int], pairRecvCounts: [Int], pairOffsets: [Int]
 
     init(genes G: Int, d: Int, ranks p: Int, rank me: Int) {
         let w = 2 * d
@@ -630,13 +623,13 @@ struct SplitEpiloguePlan {
         let m = genes[me].count * w
         reduceRecvCounts = (0..<p).map { $0 == me ? 0 : m }
         reduceRecvOffsets = (0..<p).map { ($0 < me ? $0 : Swift.max(0, $0 - 1)) * m }
-        let counts = genes.map { 4 + 2 * d * $0.count }
-        blockCounts = counts
-        var offsets = [Int](), total = 0
-        for c in counts { offsets.append(total); total += c }
-        blockOffsets = offsets
-        gatherSendCounts = (0..<p).map { $0 == me ? 0 : counts[me] }
-        gatherSendOffsets = [Int](repeating: 0, count: p)
-        gatherRecvCounts = (0..<p).map { $0 == me ? 0 : counts[$0] }
+        let ranges = genes
+        rowOffsets = ranges.map { $0.lowerBound * w }
+        gatherSendCounts = (0..<p).map { $0 == me ? 0 : m }
+        gatherSendOffsets = [Int](repeating: ranges[me].lowerBound * w, count: p)
+        gatherRecvCounts = (0..<p).map { $0 == me ? 0 : ranges[$0].count * w }
+        pairSendCounts = (0..<p).map { $0 == me ? 0 : 2 }
+        pairRecvCounts = pairSendCounts
+        pairOffsets = (0..<p).map { 2 * $0 }
     }
 }

@@ -16,7 +16,8 @@ import STModel
 //       32        payload:
 //                   8  metadata size L (UInt64)
 //                   L  metadata, UTF-8 JSON (`CheckpointMetadata`)
-//                 4·P  parameters (float32), P = metadata.parameter_count, ParameterLayout order
+//                 4·P  parameters (float32), P = metadata.parameter_count, GraphST's order
+//                      (W1 G×d, W2 d×G, Wb, b: `ParameterLayout.canonical`)
 //                 4·P  Adam first moment m (float32)
 //                 4·P  Adam second moment v (float32)
 //
@@ -93,7 +94,9 @@ public struct CheckpointMetadata: Codable, Sendable, Equatable {
 /// A training state on disk: `CheckpointMetadata` plus the parameters and Adam moments.
 public struct Checkpoint: Sendable, Equatable {
     public var metadata: CheckpointMetadata
-    /// Parameters (ParameterLayout order), Adam's m and v: P floats each.
+    /// Parameters, Adam's m and v: P floats each, in the file's order, GraphST's (W1, W2, Wb, b:
+    /// `ParameterLayout.canonical`), not the model's in memory; `parameters(layout:)` and
+    /// `optimiser(layout:)` give the model's.
     public var params: [Float]
     public var m: [Float]
     public var v: [Float]
@@ -118,9 +121,9 @@ public struct Checkpoint: Sendable, Equatable {
             parameter_count: layout.count,
             adam: AdamState(step: o.step, lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps),
             ranks: ranks, last_epoch: lastEpoch, written_at: ISO8601DateFormatter().string(from: Date()))
-        params = trainer.params
-        m = o.m
-        v = o.v
+        params = layout.canonical(trainer.params)
+        m = layout.canonical(o.m)
+        v = layout.canonical(o.v)
     }
 
     /// A checkpoint from its parts (e.g. decoded, or broadcast).
@@ -131,15 +134,19 @@ public struct Checkpoint: Sendable, Equatable {
         self.v = v
     }
 
-    /// The Adam optimiser this checkpoint continues with.
-    public var optimiser: Adam {
+    /// The parameters in the model's order for `layout` (the one `checkData` accepted).
+    public func parameters(layout: ParameterLayout) -> [Float] { layout.fromCanonical(params) }
+
+    /// The Adam optimiser this checkpoint continues with, its moments in the model's order for
+    /// `layout` (the one `checkData` accepted).
+    public func optimiser(layout: ParameterLayout) -> Adam {
         var a = Adam(count: params.count, lr: metadata.adam.lr)
         a.beta1 = metadata.adam.beta1
         a.beta2 = metadata.adam.beta2
         a.eps = metadata.adam.eps
         a.step = metadata.adam.step
-        a.m = m
-        a.v = v
+        a.m = layout.fromCanonical(m)
+        a.v = layout.fromCanonical(v)
         return a
     }
 

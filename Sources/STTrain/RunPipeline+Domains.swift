@@ -63,7 +63,7 @@ extension RunPipeline {
         // Z = Â X W1 and Y = Â Z on the owned rows; H = Y W2 stays implicit.
         let (z, y0) = model.embed(params: params)
         model.releaseTrainingMemory()
-        let w2 = Matrix(rows: layout.dim, cols: layout.genes, data: Array(params[layout.w2]))
+        let w2 = Matrix(rows: layout.dim, cols: layout.genes, data: layout.values(of: .w2, in: params))
         // GraphST's Stereo-seq/Slide-seq path (our kipf normalisation) L2-normalises the rows of H
         // before storing and clustering it: H_i/‖H_i‖ = (Y_i/‖Y_i W2‖) W2, so scaling Y's rows does it.
         let y = config.data.normalisation == .kipf ? Self.rowNormalisedForH(y0, w2: w2) : y0

@@ -251,8 +251,9 @@ extension RunPipeline {
         let resuming: Bool = try comm.broadcast(comm.isRoot ? loaded != nil : nil, root: 0)
         if resuming {
             let (record, c) = try distributeCheckpoint(loaded, setup: setup)
-            trainer = Trainer(model: model, params: c.params, lr: config.model.lr, permutations: .seeded(config.model.seed),
-                              optimiser: c.optimiser, epochsDone: c.metadata.epoch)
+            trainer = Trainer(model: model, params: c.parameters(layout: model.layout), lr: config.model.lr,
+                              permutations: .seeded(config.model.seed), optimiser: c.optimiser(layout: model.layout),
+                              epochsDone: c.metadata.epoch)
             resumed = record
             last = c.metadata.last_epoch
             if comm.isRoot {

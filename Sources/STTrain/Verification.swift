@@ -120,9 +120,9 @@ public enum Verification {
             records.append(trainer.step())
             if e == 0 {
                 let g = trainer.lastGradient, r = f.grad0
-                for (name, range, ref) in [("grad0/W1", L.w1, r.W1.data), ("grad0/W2", L.w2, r.W2.data),
-                                           ("grad0/Wb", L.wb, r.Wb.data), ("grad0/b", L.bias, [r.b])] {
-                    checks.append(VerificationCheck(name: name, error: relErr(Array(g[range]), ref), tolerance: 1e-4))
+                for (block, ref) in [(ParameterLayout.Block.w1, r.W1.data), (.w2, r.W2.data), (.wb, r.Wb.data), (.b, [r.b])] {
+                    checks.append(VerificationCheck(name: "grad0/" + block.rawValue, error: relErr(L.values(of: block, in: g), ref),
+                                                    tolerance: 1e-4))
                 }
             }
         }
@@ -139,9 +139,9 @@ public enum Verification {
                                             detail: "\(ref.count) epochs, worst at epoch \(at + 1)"))
         }
         let p = trainer.params, a = f.after
-        for (name, range, ref) in [("after/W1", L.w1, a.W1.data), ("after/W2", L.w2, a.W2.data),
-                                   ("after/Wb", L.wb, a.Wb.data), ("after/b", L.bias, [a.b])] {
-            checks.append(VerificationCheck(name: name, error: relErr(Array(p[range]), ref), tolerance: 1e-3))
+        for (block, ref) in [(ParameterLayout.Block.w1, a.W1.data), (.w2, a.W2.data), (.wb, a.Wb.data), (.b, [a.b])] {
+            checks.append(VerificationCheck(name: "after/" + block.rawValue, error: relErr(L.values(of: block, in: p), ref),
+                                            tolerance: 1e-3))
         }
         // Z and H for the recorded rows from a final forward pass: Z, Y gathered, H = Y W2.
         let (z, y) = model.embed(params: p)
@@ -154,10 +154,8 @@ public enum Verification {
             var zMine = [Float](), hMine = [Float](repeating: 0, count: rows.count * L.genes)
             var ySel = [Float]()
             for r in rows { zMine += zAll.row(r); ySel += yAll.row(r) }
-            p.withUnsafeBufferPointer { pb in
-                BLAS.sgemm(m: rows.count, n: L.genes, k: d, a: ySel, lda: d, b: pb.baseAddress! + L.w2.lowerBound,
-                           ldb: L.genes, c: &hMine, ldc: L.genes)
-            }
+            let w2 = L.values(of: .w2, in: p)
+            BLAS.sgemm(m: rows.count, n: L.genes, k: d, a: ySel, lda: d, b: w2, ldb: L.genes, c: &hMine, ldc: L.genes)
             zErr = relErr(zMine, f.afterZRows.data)
             hErr = relErr(hMine, f.afterHRows.data)
         }

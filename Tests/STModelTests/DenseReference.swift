@@ -16,7 +16,9 @@ struct DenseReference {
 
     func loss(_ p: [Double], perm: [Int32]) -> (total: Double, feat: Double, sl1: Double, sl2: Double) {
         let L = ParameterLayout(genes: g, dim: d)
-        let w1 = Array(p[L.w1]), w2 = Array(p[L.w2]), wb = Array(p[L.wb]), b = p[L.bias.lowerBound]
+        // GraphST's shapes out of the model's layout: W1 (g×d), W2 (d×g), Wb (d×d) row-major.
+        let w1 = L.indices(of: .w1).map { p[$0] }, w2 = L.indices(of: .w2).map { p[$0] }
+        let wb = L.indices(of: .wb).map { p[$0] }, b = p[L.bias.lowerBound]
         func mm(_ a: [Double], _ ar: Int, _ ac: Int, _ bm: [Double], _ bc: Int) -> [Double] {
             var c = [Double](repeating: 0, count: ar * bc)
             for i in 0..<ar { for k in 0..<ac { let v = a[i * ac + k]; if v == 0 { continue }

@@ -110,9 +110,10 @@ final class DistributedTests: XCTestCase {
                     var grad = [Float](), extra: [Double] = [Double(comm.rank + 1), 0.25]
                     let l = model.lossAndGradient(params: params, perm: perm, grad: &grad, extra: &extra)
                     out.append((grad: grad, loss: l.total, extra: extra))
-                    // Which form ran: the split one sends a block to every other rank twice.
+                    // Which form ran: the split one sends a block to every other rank twice (rows of
+                    // [Cᵀ | ∂W1], then of the gradient) and its two trace partial sums.
                     let messages = stats.messages[CommStats.Kind.allreduce.rawValue]
-                    XCTAssertEqual(messages, split ? 1 + 2 * (parts - 1) : 1, "split \(split), \(parts) ranks")
+                    XCTAssertEqual(messages, split ? 1 + 3 * (parts - 1) : 1, "split \(split), \(parts) ranks")
                 }
                 return out
             }
@@ -124,13 +125,14 @@ final class DistributedTests: XCTestCase {
                 }
             }
             let split = results[0][0], full = results[0][1]
-            for range in [L.w1, L.wb, L.bias] {
-                XCTAssertEqual(split.grad[range].map { $0.bitPattern }, full.grad[range].map { $0.bitPattern }, "\(parts) ranks: \(range)")
+            for block in [ParameterLayout.Block.w1, .wb, .b] {
+                XCTAssertEqual(L.values(of: block, in: split.grad).map { $0.bitPattern },
+                               L.values(of: block, in: full.grad).map { $0.bitPattern }, "\(parts) ranks: \(block)")
             }
             XCTAssertEqual(split.extra, full.extra, "\(parts) ranks: the extra slots")
             XCTAssertEqual(split.extra, [Double(parts * (parts + 1) / 2), Double(parts) * 0.25])
-            let scale = full.grad[L.w2].map { abs($0) }.max()!
-            let err = zip(split.grad[L.w2], full.grad[L.w2]).map { abs($0 - $1) }.max()!
+            let scale = L.values(of: .w2, in: full.grad).map { abs($0) }.max()!
+            let err = zip(L.values(of: .w2, in: split.grad), L.values(of: .w2, in: full.grad)).map { abs($0 - $1) }.max()!
             XCTAssertGreaterThan(scale, 0)
             XCTAssertLessThanOrEqual(err, 1e-6 * scale, "\(parts) ranks: ∂W2")
             XCTAssertEqual(split.loss, full.loss, accuracy: 1e-12 * abs(full.loss), "\(parts) ranks: loss")

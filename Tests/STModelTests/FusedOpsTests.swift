@@ -123,36 +123,37 @@ final class FusedOpsTests: XCTestCase {
     }
 
     /// The epilogue (`ReconstructionLoss.reduce`: per gene block the dgemm, the trace partials and
-    /// ∂W2's columns in one task) against `reduce_ref`: ∂W2 bitwise, the loss to 1e-13 (its traces
-    /// are summed block by block), and the same loss bits on 1, 2 and 3 threads.
+    /// the gradient rows [∂W1 | ∂W2ᵀ] in one task) against `reduce_ref` (GraphST's shapes): ∂W2
+    /// bitwise, ∂W1 the float32 of [Cᵀ | ∂W1]'s second half, the loss to 1e-13 (its traces are
+    /// summed block by block), and the same loss bits on 1, 2 and 3 threads.
     func testReduceMatchesReference() {
         var rng = Xoshiro256(seed: 73)
         for (d, G) in [(64, 3000), (16, 150), (8, 9000), (64, 1)] {
-            let ldct = 2 * d
+            let ldct = 2 * d, L = ParameterLayout(genes: G, dim: d)
             let y = (0..<(40 * d)).map { _ in Double(rng.nextFloat() - 0.5) }
             var k = [Double](repeating: 0, count: d * d)          // K = YᵀY: symmetric, as in the model
             for i in 0..<d { for j in 0..<d { for r in 0..<40 { k[i * d + j] += y[r * d + i] * y[r * d + j] } } }
             let ct = (0..<(G * ldct)).map { _ in Double(rng.nextFloat() - 0.5) * 4 }
             let w2 = Self.random(d * G, scale: 0.05, rng: &rng)
+            let params = L.pack(w1: Self.random(G * d, scale: 0.05, rng: &rng), w2: w2,
+                                wb: [Float](repeating: 0, count: d * d), b: 0)
             let scale: Float = 2e-5, xx = 1234.5
-            var w2d = [Double](repeating: 0, count: d * G), kw2 = w2d
             var dw0 = [Float](repeating: 0, count: d * G)
             let sse0 = ReconstructionLoss.reduce_ref(k: k, ct: ct, ldct: ldct, w2: w2, xNormSquared: xx, scale: scale,
-                                                     dw2: &dw0, w2d: &w2d, kw2: &kw2, d: d, genes: G)
+                                                     dw2: &dw0, d: d, genes: G)
             var firstLoss: Double? = nil
-            // ∂W1 = the float32 of [Cᵀ | ∂W1]'s second half, written by the same tasks.
             let gradW1 = (0..<(G * d)).map { Float(ct[($0 / d) * ldct + d + $0 % d]) }
             for threads in [1, 2, 3] {
-                var dw1 = [Float](repeating: .nan, count: d * G), dW1 = dw1
-                w2d = [Double](repeating: .nan, count: d * G); kw2 = w2d
-                let sse1 = ReconstructionLoss.reduce(k: k, ct: ct, ldct: ldct, w2: w2, xNormSquared: xx, scale: scale,
-                                                     dw2: &dw1, dw1: &dW1, w2d: &w2d, kw2: &kw2, d: d, genes: G,
+                var grad = [Float](repeating: .nan, count: L.count)
+                var w2d = [Double](repeating: .nan, count: d * G), kw2 = w2d
+                let sse1 = ReconstructionLoss.reduce(k: k, ct: ct, ldct: ldct, w12: params, xNormSquared: xx, scale: scale,
+                                                     dw12: &grad, w2d: &w2d, kw2: &kw2, d: d, genes: G,
                                                      pool: ThreadPool(threads: threads))
-                XCTAssertEqual(Self.bits(dW1), Self.bits(gradW1), "∂W1, d = \(d), G = \(G), \(threads) threads")
+                XCTAssertEqual(Self.bits(L.values(of: .w1, in: grad)), Self.bits(gradW1), "∂W1, d = \(d), G = \(G), \(threads) threads")
                 // The traces are summed per fixed gene block (the same bits for every thread
                 // count, checked against the first), not in reduce_ref's single chain.
                 XCTAssertEqual(sse1, sse0, accuracy: 1e-13 * (abs(sse0) + xx), "loss, d = \(d), G = \(G), \(threads) threads")
-                XCTAssertEqual(Self.bits(dw1), Self.bits(dw0), "∂W2, d = \(d), G = \(G), \(threads) threads")
+                XCTAssertEqual(Self.bits(L.values(of: .w2, in: grad)), Self.bits(dw0), "∂W2, d = \(d), G = \(G), \(threads) threads")
                 if let first = firstLoss { XCTAssertEqual(sse1.bitPattern, first.bitPattern, "loss bits, \(threads) threads") }
                 firstLoss = firstLoss ?? sse1
             }

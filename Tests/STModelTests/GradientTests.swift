@@ -26,10 +26,11 @@ final class GradientTests: XCTestCase {
         let p64 = params.map(Double.init)
         let L = model.layout
         var errors = [String: Double]()
-        for (name, range) in [("W1", L.w1), ("W2", L.w2), ("Wb", L.wb), ("b", L.bias)] {
+        for block in ParameterLayout.Block.allCases {
+            let name = block.rawValue, indices = L.indices(of: block)
             var maxErr = 0.0, maxRef = 0.0
-            let stride = max(1, range.count / 40)   // every entry of small blocks, a sample of large ones
-            for i in Swift.stride(from: range.lowerBound, to: range.upperBound, by: stride) {
+            let stride = max(1, indices.count / 40)   // every entry of small blocks, a sample of large ones
+            for i in Swift.stride(from: 0, to: indices.count, by: stride).map({ indices[$0] }) {
                 let h = 1e-6 * max(1, abs(p64[i]))
                 var pp = p64; pp[i] += h
                 var pm = p64; pm[i] -= h

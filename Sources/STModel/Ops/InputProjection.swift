@@ -9,22 +9,15 @@ import STCore
 // shares one pass.
 
 enum InputProjection {
-    /// w12t (G, 2d) = [W1 | W2ᵀ] from w1 (G, d) and w2 (d, G).
-    static func packWeights(w1: UnsafePointer<Float>, w2: UnsafePointer<Float>,
-                            w12t: UnsafeMutablePointer<Float>, genes G: Int, d: Int, pool: ThreadPool = .serial) {
+    /// w12t (G, 2d) = [W1 | W2ᵀ]: a copy of the parameters' rows (`ParameterLayout.w12`, the same
+    /// layout) into the model's 64-byte-aligned buffer, whose rows the passes over X load whole
+    /// (a row of the caller's array would straddle cache lines: docs/PERFORMANCE.md, alignment).
+    static func copyWeights(w12: UnsafePointer<Float>, w12t: UnsafeMutablePointer<Float>, genes G: Int, d: Int,
+                            pool: ThreadPool = .serial) {
         let d2 = 2 * d
         pool.forEachBlock(count: G) { genes in
-            for g in genes {
-                let row = w12t + g &* d2
-                row.update(from: w1 + g &* d, count: d)
-                for a in 0..<d { row[d &+ a] = w2[a &* G &+ g] }
-            }
+            (w12t + genes.lowerBound &* d2).update(from: w12 + genes.lowerBound &* d2, count: genes.count &* d2)
         }
-    }
-
-    /// w12t (G, 2d), columns 0..<d only = W1 (G, d): what `embed` needs.
-    static func packW1(w1: UnsafePointer<Float>, w12t: UnsafeMutablePointer<Float>, genes G: Int, d: Int) {
-        for g in 0..<G { (w12t + g &* 2 &* d).update(from: w1 + g &* d, count: d) }
     }
 
     /// out (N, width; ld) = X (N, G) · w12t[:, 0..<width] (G, 2d), X in column blocks (the same

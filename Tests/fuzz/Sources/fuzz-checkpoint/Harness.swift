@@ -33,7 +33,10 @@ func use(_ c: Checkpoint) {
     attempt("c.checkData", { try c.checkData(c.metadata.data, layout: ParameterLayout(genes: 20, dim: 64), path: "ckpt") })
     attempt("c.checkData", { try c.checkData(other, layout: ParameterLayout(genes: c.metadata.genes, dim: c.metadata.dim), path: "ckpt") })
     attempt("c.checkData", { try c.checkData(other, layout: ParameterLayout(genes: 20, dim: 64), path: "ckpt") })
-    _ = c.optimiser
+    // decode checked the arrays' length against (genes, dim): this layout fits them.
+    let layout = ParameterLayout(genes: c.metadata.genes, dim: c.metadata.dim)
+    _ = c.optimiser(layout: layout)
+    _ = c.parameters(layout: layout)
 }
 
 /// `bytes` with the 32-byte header rewritten to match the payload that follows it.
