@@ -114,6 +114,13 @@ public final class GraphSTModel {
     /// all-gathered (float32 gradients, float64 partial sums added in rank order on every rank).
     /// The same gradient on every rank either way. Settable for tests (false: the replicated form).
     public var splitsEpilogue: Bool
+    /// Whether W2W2ᵀ is computed by parts: on 2…`splitEpilogueMaxRanks` ranks each rank forms the
+    /// part of its epilogue genes (1/p of the d²·G sgemm, which every rank otherwise repeats) and
+    /// the parts are exchanged and summed in rank order (one exchange of d² floats per pair). The
+    /// sum differs from the single sgemm's in the last bits; independent of `splitsEpilogue`, so
+    /// that the two forms of the epilogue can be compared bit for bit. Settable for tests.
+    public var splitsGram: Bool
+    var gramPartials: UnsafeMutableBufferPointer<Float>
     /// Whether, on one rank, the epilogue runs inside the pass over Xᵀ, each task on its own genes
     /// (`ReconstructionLoss.reduceRange` on the same `geneBlock` ranges as the separate pass: the same
     /// bits either way). Settable for tests.
@@ -207,6 +214,8 @@ public final class GraphSTModel {
         packed = .allocate(capacity: packedLayout.count(extra: 0))
         packed.initialize(repeating: 0)
         splitsEpilogue = comm.size > 1 && comm.size <= Self.splitEpilogueMaxRanks
+        splitsGram = splitsEpilogue
+        gramPartials = .allocate(capacity: 0)
         fusesEpilogue = comm.size == 1
         splitSendsFloat32 = comm.size > 1 && comm.max(Double(graph.nOwned)) <= Double(Sparse.partialRows)
         // The fused epilogue's ranges are the pass over Xᵀ's tasks.
@@ -217,6 +226,7 @@ public final class GraphSTModel {
         if !released { act.deallocate() }
         f64.deallocate()
         packed.deallocate()
+        gramPartials.deallocate()
     }
 
     /// True once `releaseTrainingMemory` ran.
@@ -284,11 +294,16 @@ public final class GraphSTModel {
         let w12 = p + L.w12.lowerBound
         InputProjection.copyWeights(w12: w12, w12t: a.w12t.p, genes: G, d: d, pool: pool)
         timer?.lap("weights: [W1|W2ᵀ]")
-        // W2W2ᵀ (one serial sgemm, needed only by ∂Y) as one more task beside the X pass's row blocks.
+        // W2W2ᵀ (one serial sgemm, needed only by ∂Y) as one more task beside the X pass's row blocks:
+        // the whole of it, or (`splitsGram`) the part of this rank's genes, the parts then summed.
         let w2w2t = a.w2w2t.p, w12t = UnsafePointer(a.w12t.p)
+        let gram = splitsGram && comm.size > 1 ? gramParts() : nil
+        let mineGenes = gram == nil ? 0..<G : epiloguePlan().genes[comm.rank]
+        let gramOut = gram.map { $0 + comm.rank &* d &* d } ?? w2w2t
         stored.forward(w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool) {
-            ReconstructionLoss.prepare(w12: w12t, w2w2t: w2w2t, d: d, genes: G)
+            ReconstructionLoss.prepare(w12: w12t + mineGenes.lowerBound &* d2, w2w2t: gramOut, d: d, genes: mineGenes.count)
         }
+        if let gram { sumGramParts(gram, into: w2w2t) }
         timer?.lap("X·[W1|W2ᵀ] (spmm X, 2d), W2W2ᵀ beside")
         // [U | Ũ]: U from the first pass, Ũ = P U by the corruption exchange; ghost rows by halo.
         pool.forEachBlock(count: n) { rows in for i in rows { a.u.row(i).update(from: a.xw.row(i), count: d) } }
@@ -558,6 +573,35 @@ public final class GraphSTModel {
                                       messages: 2 * (p - 1)) }
         timer?.lap("all-gather of the ranks' epilogue blocks")
         return sums.0 - 2 * sums.1 + xNormSquared
+    }
+
+    /// The buffer of the ranks' parts of W2W2ᵀ (p × d² floats), made on first use.
+    func gramParts() -> UnsafeMutablePointer<Float> {
+        let count = comm.size * d * d
+        if gramPartials.count != count {
+            gramPartials.deallocate()
+            gramPartials = .allocate(capacity: count)
+            gramPartials.initialize(repeating: 0)
+        }
+        return gramPartials.baseAddress!
+    }
+
+    /// W2W2ᵀ from the ranks' parts (`splitsGram`): this rank's, W2[:, genes]·W2[:, genes]ᵀ over its
+    /// epilogue genes, is at parts + rank·d²; every rank's part to every rank (`comm.exchange`, d²
+    /// floats each), then their sum in rank order into w2w2t: the same bits on every rank.
+    func sumGramParts(_ parts: UnsafeMutablePointer<Float>, into w2w2t: UnsafeMutablePointer<Float>) {
+        let p = comm.size, me = comm.rank, dd = d &* d
+        let t0 = commStats?.start()
+        let all = UnsafeMutableRawBufferPointer(start: parts, count: p &* dd &* 4)
+        let counts = (0..<p).map { $0 == me ? 0 : dd }
+        comm.exchange(send: UnsafeRawBufferPointer(all), sendCounts: counts, sendOffsets: [Int](repeating: me &* dd, count: p),
+                      receive: all, recvCounts: counts, recvOffsets: (0..<p).map { $0 &* dd }, elementSize: 4)
+        if let t0 { commStats!.record(.allreduce, since: t0, bytes: dd * 4 * (p - 1), messages: p - 1) }
+        w2w2t.update(from: parts, count: dd)
+        for q in 1..<p {
+            let part = parts + q &* dd
+            for i in 0..<dd { w2w2t[i] += part[i] }
+        }
     }
 
     /// The packed buffer for `extra` caller slots, zeroed up to [Cᵀ | ∂W1] (which the pass over Xᵀ

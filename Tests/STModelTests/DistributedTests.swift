@@ -63,6 +63,37 @@ final class DistributedTests: XCTestCase {
         }
     }
 
+    /// W2W2ᵀ by parts (`splitsGram`: each rank the part of its genes, summed in rank order) against
+    /// the one sgemm every rank repeats otherwise, on 2, 3 and 5 ranks (3 genes on 5 ranks: some
+    /// ranks have none): the gradient and loss agree to float32 rounding, every rank holds the same
+    /// bits, and the parts form is the one that runs by default.
+    func testGramByPartsEqualsTheWholeProduct() throws {
+        for (g, parts) in [(37, 2), (37, 3), (3, 5)] {
+            let prob = TinyProblem(n: 150, g: g, d: 8, seed: 6)
+            let results = try ThreadGroupCommunicator.run(ranks: parts) { comm -> [(grad: [Float], loss: Double)] in
+                let model = try self.localModel(prob, parts: parts, comm: comm)
+                XCTAssertTrue(model.splitsGram)
+                let params = model.layout.initialise(seed: 5).map { $0 * 3 }
+                let perm = RowPermutation(corruptionPermutation(seed: 2, epoch: 0, count: model.globalCount))
+                return [true, false].map { byParts in
+                    model.splitsGram = byParts
+                    var grad = [Float]()
+                    let l = model.lossAndGradient(params: params, perm: perm, grad: &grad)
+                    return (grad, l.total)
+                }
+            }
+            for r in 0..<parts {
+                XCTAssertEqual(results[r][0].grad.map(\.bitPattern), results[0][0].grad.map(\.bitPattern), "rank \(r) of \(parts)")
+            }
+            let byParts = results[0][0], whole = results[0][1]
+            let scale = whole.grad.map { abs($0) }.max()!
+            let err = zip(byParts.grad, whole.grad).map { abs($0 - $1) }.max()!
+            XCTAssertGreaterThan(scale, 0)
+            XCTAssertLessThanOrEqual(err, 1e-5 * scale, "\(parts) ranks, \(g) genes: gradient")
+            XCTAssertEqual(byParts.loss, whole.loss, accuracy: 1e-6 * abs(whole.loss), "\(parts) ranks: loss")
+        }
+    }
+
     /// The split epilogue (2…16 ranks: [Cᵀ | ∂W1] reduce-scattered by genes, each rank its genes'
     /// K·W2, ∂W2, ∂W1 and trace partials, then all-gathered) against the replicated one (one
     /// allreduce, every rank the whole epilogue), on 2, 3, 4 and 5 ranks, with genes not divisible
@@ -111,9 +142,10 @@ final class DistributedTests: XCTestCase {
                     let l = model.lossAndGradient(params: params, perm: perm, grad: &grad, extra: &extra)
                     out.append((grad: grad, loss: l.total, extra: extra))
                     // Which form ran: the split one sends a block to every other rank twice (rows of
-                    // [Cᵀ | ∂W1], then of the gradient) and its two trace partial sums.
+                    // [Cᵀ | ∂W1], then of the gradient) and its two trace partial sums; both send
+                    // their part of W2W2ᵀ to every other rank (`splitsGram`).
                     let messages = stats.messages[CommStats.Kind.allreduce.rawValue]
-                    XCTAssertEqual(messages, split ? 1 + 3 * (parts - 1) : 1, "split \(split), \(parts) ranks")
+                    XCTAssertEqual(messages, (split ? 1 + 3 * (parts - 1) : 1) + (parts - 1), "split \(split), \(parts) ranks")
                 }
                 return out
             }
