@@ -103,3 +103,29 @@ extension VectorMath {
         stgnn_bce_terms(Int32(level), q.lowerBound, q.upperBound, logits, weight, terms, dlogits)
     }
 }
+
+extension VectorMath {
+    /// w (rows × d, float64, contiguous) = the rows of src (row stride lds) widened. Vectorised in
+    /// C (Sources/CSparseSIMD/epilogue_simd.c) at the width of `path`.
+    public static func widenRows(_ rows: Int, d: Int, src: UnsafePointer<Float>, lds: Int, into w: UnsafeMutablePointer<Double>,
+                                 path: Sparse.Path = Sparse.defaultPath) {
+        precondition(d % 8 == 0, "widenRows: d = \(d) is not a multiple of 8")
+        let level = Swift.min(path.rawValue, Sparse.supportedPath.rawValue)
+        stgnn_widen_rows(Int32(level), rows, d, src, lds, w)
+    }
+
+    /// The reconstruction epilogue's per-gene loop (STModel's `ReconstructionLoss.rows_ref` gives
+    /// its bits at every path): for `genes` rows of w and kw (d doubles each) and of [Cᵀ | ∂W1]
+    /// summed over the sources in order (source q float32 when isFloat32[q], its row j at
+    /// sources[q] + j·ldct elements), the trace lanes kl, wl (8 each, added to) and the rows
+    /// [∂W1 | ∂W2ᵀ] of out (row stride ldo). Vectorised in C (Sources/CSparseSIMD/epilogue_simd.c).
+    public static func epilogueRows(_ genes: Int, d: Int, w: UnsafePointer<Double>, kw: UnsafePointer<Double>,
+                                    sources: UnsafePointer<UnsafeRawPointer?>, isFloat32: UnsafePointer<UInt8>, count: Int,
+                                    ldct: Int, scale: Double, out: UnsafeMutablePointer<Float>, ldo: Int,
+                                    kl: UnsafeMutablePointer<Double>, wl: UnsafeMutablePointer<Double>,
+                                    path: Sparse.Path = Sparse.defaultPath) {
+        precondition(d % 8 == 0, "epilogueRows: d = \(d) is not a multiple of 8")
+        let level = Swift.min(path.rawValue, Sparse.supportedPath.rawValue)
+        stgnn_epilogue_rows(Int32(level), genes, d, w, kw, sources, isFloat32, count, ldct, scale, out, ldo, kl, wl)
+    }
+}

@@ -412,7 +412,7 @@ public final class GraphSTModel {
                     withUnsafePointer(to: ReconstructionLoss.Source.float64(ct)) { src in
                         let (wkw, wc) = ReconstructionLoss.reduceRange(genes, k: k, ct: src, sources: 1, ldct: d2, w12: w12,
                                                                        scale: cRec, first: 0, dw12: dw12,
-                                                                       w2d: w2d, kw2: kw2, d: d, rowSum: nil)
+                                                                       w2d: w2d, kw2: kw2, d: d)
                         part[2 &* t] = wkw; part[2 &* t &+ 1] = wc
                     }
                 }

@@ -160,6 +160,57 @@ final class FusedOpsTests: XCTestCase {
         }
     }
 
+    /// The epilogue's per-gene C loop (`VectorMath.epilogueRows`, every SIMD path) and its widening
+    /// of W2ᵀ (`widenRows`) give the bits of the Swift loop `rows_ref`: trace lanes and the
+    /// gradient rows, for one float64 source (one rank), float64 + float32 (the split epilogue's
+    /// received rows) and three sources, d = 8 and 64.
+    func testEpilogueRowsEveryPathMatchesTheSwiftLoop() {
+        var rng = Xoshiro256(seed: 75)
+        for d in [8, 64] {
+            let genes = 37, ldct = 2 * d + 8, ldo = 2 * d
+            let w2t = Self.random(genes * 2 * d, scale: 0.3, rng: &rng)              // rows of [W1 | W2ᵀ]
+            let kw = (0..<(genes * d)).map { _ in Double(rng.nextFloat() - 0.5) * 3 }
+            let s64 = (0..<(genes * ldct)).map { _ in Double(rng.nextFloat() - 0.5) * 7 }
+            let s32a = Self.random(genes * ldct, scale: 2, rng: &rng), s32b = Self.random(genes * ldct, scale: 5, rng: &rng)
+            s64.withUnsafeBufferPointer { a in s32a.withUnsafeBufferPointer { b in s32b.withUnsafeBufferPointer { c in
+            kw.withUnsafeBufferPointer { kwp in w2t.withUnsafeBufferPointer { wt in
+                var w = [Double](repeating: 0, count: genes * d)
+                for j in 0..<genes { for e in 0..<d { w[j * d + e] = Double(wt[j * 2 * d + d + e]) } }
+                let kinds: [[ReconstructionLoss.Source]] = [[.float64(a.baseAddress!)],
+                                                            [.float64(a.baseAddress!), .float32(b.baseAddress!)],
+                                                            [.float32(c.baseAddress!), .float64(a.baseAddress!), .float32(b.baseAddress!)]]
+                for sources in kinds {
+                    var klr = SIMD8<Double>(repeating: 0.5), wlr = SIMD8<Double>(repeating: -0.25)
+                    var outR = [Float](repeating: .nan, count: genes * ldo)
+                    w.withUnsafeBufferPointer { wp in
+                        ReconstructionLoss.rows_ref(genes, d: d, w: wp.baseAddress!, kw: kwp.baseAddress!, sources: sources,
+                                                    ldct: ldct, scale: 3e-5, out: &outR, ldo: ldo, kl: &klr, wl: &wlr)
+                    }
+                    for path in Sparse.Path.allCases where path.rawValue <= Sparse.supportedPath.rawValue {
+                        var wv = [Double](repeating: .nan, count: genes * d)
+                        VectorMath.widenRows(genes, d: d, src: wt.baseAddress! + d, lds: 2 * d, into: &wv, path: path)
+                        XCTAssertEqual(wv.map(\.bitPattern), w.map(\.bitPattern), "widen, d = \(d), \(path)")
+                        var lanes = [Double](repeating: 0.5, count: 8) + [Double](repeating: -0.25, count: 8)
+                        var out = [Float](repeating: .nan, count: genes * ldo)
+                        let ptrs: [UnsafeRawPointer?] = sources.map {
+                            switch $0 { case .float64(let p): return UnsafeRawPointer(p); case .float32(let p): return UnsafeRawPointer(p) }
+                        }
+                        let flags: [UInt8] = sources.map { if case .float32 = $0 { return 1 } else { return 0 } }
+                        lanes.withUnsafeMutableBufferPointer { l in
+                            VectorMath.epilogueRows(genes, d: d, w: wv, kw: kwp.baseAddress!, sources: ptrs, isFloat32: flags,
+                                                    count: sources.count, ldct: ldct, scale: 3e-5, out: &out, ldo: ldo,
+                                                    kl: l.baseAddress!, wl: l.baseAddress! + 8, path: path)
+                        }
+                        let tag = "d = \(d), \(sources.count) sources, \(path)"
+                        XCTAssertEqual(Self.bits(out), Self.bits(outR), "rows, " + tag)
+                        XCTAssertEqual(lanes[0..<8].map(\.bitPattern), (0..<8).map { klr[$0].bitPattern }, "kl, " + tag)
+                        XCTAssertEqual(lanes[8..<16].map(\.bitPattern), (0..<8).map { wlr[$0].bitPattern }, "wl, " + tag)
+                    }
+                }
+            } } } } }
+        }
+    }
+
     /// `BCEWithLogits`' C kernels (every SIMD path, ranges of whole spots as the pool cuts them)
     /// give the bits of the Swift loop `terms_ref`; and those numbers are the softplus and sigmoid
     /// to float precision (against float64 libm) over logits from 1e-9 to ±200, zero, and both signs.

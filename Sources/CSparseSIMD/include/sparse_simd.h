@@ -37,5 +37,6 @@ void stgnn_scatter(int level, int idx_bits, ptrdiff_t r0, ptrdiff_t r1, const pt
 #include "readout_simd.h"
 #include "bce_simd.h"
 #include "feistel_simd.h"
+#include "epilogue_simd.h"
 
 #endif

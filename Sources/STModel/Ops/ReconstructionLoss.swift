@@ -86,8 +86,8 @@ enum ReconstructionLoss {
 
     /// The genes in fixed ranges of `geneBlock` from genes.lowerBound (the last one shorter), one
     /// pool task each (`reduceRange`). The rows of [Cᵀ | ∂W1] are `sources[0]`'s (row g at
-    /// + (g − genes.lowerBound)·ldct), or, with p > 1 sources, their sum in source order, formed
-    /// row by row in a task-local buffer. Returns the partial sums added in range order.
+    /// + (g − genes.lowerBound)·ldct), or, with p > 1 sources, their sum in source order.
+    /// Returns the partial sums added in range order.
     static func reduceBlocks(k: UnsafePointer<Double>, ct sources: UnsafePointer<Source>, sources p: Int,
                              ldct: Int, w12: UnsafePointer<Float>, scale: Float, genes: Range<Int>,
                              dw12: UnsafeMutablePointer<Float>,
@@ -98,15 +98,10 @@ enum ReconstructionLoss {
         return withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 &* blocks) { partial in
             let part = partial.baseAddress!
             pool.run(tasks: blocks) { bi in
-                // With several sources, each row summed here first (on the task's stack: no
-                // allocation per epoch).
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: p > 1 ? ldct : 0) { ts in
-                    let c0 = g0 &+ bi &* cb, c1 = Swift.min(genes.upperBound, c0 &+ cb)
-                    let (wkw, wc) = reduceRange(c0..<c1, k: k, ct: sources, sources: p, ldct: ldct, w12: w12, scale: scale,
-                                                first: g0, dw12: dw12, w2d: w2d, kw2: kw2, d: d,
-                                                rowSum: p > 1 ? ts.baseAddress : nil)
-                    part[2 &* bi] = wkw; part[2 &* bi &+ 1] = wc
-                }
+                let c0 = g0 &+ bi &* cb, c1 = Swift.min(genes.upperBound, c0 &+ cb)
+                let (wkw, wc) = reduceRange(c0..<c1, k: k, ct: sources, sources: p, ldct: ldct, w12: w12, scale: scale,
+                                            first: g0, dw12: dw12, w2d: w2d, kw2: kw2, d: d)
+                part[2 &* bi] = wkw; part[2 &* bi &+ 1] = wc
             }
             var wkw = 0.0, wc = 0.0
             for bi in 0..<blocks { wkw += part[2 &* bi]; wc += part[2 &* bi &+ 1] }
@@ -116,62 +111,76 @@ enum ReconstructionLoss {
 
     /// One gene range [c0, c1) of the epilogue, on the calling thread: widen its rows of W2ᵀ into
     /// w2d, (K W2)ᵀ for them into kw2 (one dgemm; both at rows g − g0, d apart, so that each task
-    /// writes and reads back its own contiguous working set), then gene by gene the trace partial
-    /// sums (eight running lanes, lane j: the latent indices ≡ j mod 8, added in lane order at the
-    /// end) and the gradient row g of dw12: ∂W1[g] = Float(∂W1 row of ct), ∂W2ᵀ[g] =
-    /// Float(scale·((KW2)ᵀ[g] − Cᵀ[g])). Rows of ct are indexed from `first` (g0, the first gene of
-    /// the caller's range); dw12 and w12 by g. `rowSum`: ldct doubles of scratch when p > 1.
-    /// Returns the range's two trace partial sums.
+    /// writes and reads back its own contiguous working set), then gene by gene (`rows_ref`, in C:
+    /// `VectorMath.epilogueRows`) the trace partial sums in eight lanes (lane j: the latent
+    /// indices ≡ j mod 8, added in lane order at the end) and the gradient row g of dw12:
+    /// ∂W1[g] = Float(∂W1 row of ct), ∂W2ᵀ[g] = Float(scale·((KW2)ᵀ[g] − Cᵀ[g])). The rows of ct
+    /// (the sum of the p sources in order) are indexed from `first` (g0, the first gene of the
+    /// caller's range); dw12 and w12 by g. Returns the range's two trace partial sums.
     static func reduceRange(_ range: Range<Int>, k: UnsafePointer<Double>, ct sources: UnsafePointer<Source>,
                             sources p: Int, ldct: Int, w12: UnsafePointer<Float>, scale: Float, first g0: Int,
                             dw12: UnsafeMutablePointer<Float>,
                             w2d: UnsafeMutablePointer<Double>, kw2: UnsafeMutablePointer<Double>, d: Int,
-                            rowSum: UnsafeMutablePointer<Double>?) -> (wkw: Double, wc: Double) {
+                            path: Sparse.Path = Sparse.defaultPath) -> (wkw: Double, wc: Double) {
         if range.isEmpty { return (0, 0) }
-        let c0 = range.lowerBound, c1 = range.upperBound, cw = c1 &- c0, d2 = 2 &* d
-        let sc = SIMD8<Double>(repeating: Double(scale))
+        let c0 = range.lowerBound, cw = range.count, d2 = 2 &* d
         let wb = w2d + (c0 &- g0) &* d, kb = kw2 + (c0 &- g0) &* d
-        for j in 0..<cw {
-            let src = w12 + ((c0 &+ j) &* d2 &+ d), dst = wb + j &* d
-            for a in 0..<d { dst[a] = Double(src[a]) }
-        }
+        VectorMath.widenRows(cw, d: d, src: w12 + (c0 &* d2 &+ d), lds: d2, into: wb, path: path)
         BLAS.dgemm(transB: true, m: cw, n: d, k: d, a: wb, lda: d, b: k, ldb: d, c: kb, ldc: d)
-        var kl = SIMD8<Double>(), wl = SIMD8<Double>()
-        for j in 0..<cw {
-            let g = c0 &+ j, row = (g &- g0) &* ldct
-            let ctg: UnsafePointer<Double>
-            if let rowSum {
-                for q in 0..<p {                        // ((s₀ + s₁) + s₂) + …, one source at a time
-                    switch sources[q] {
-                    case .float64(let src):
-                        if q == 0 { rowSum.update(from: src + row, count: d2) }
-                        else { for e in 0..<d2 { rowSum[e] += src[row &+ e] } }
-                    case .float32(let src):
-                        if q == 0 { for e in 0..<d2 { rowSum[e] = Double(src[row &+ e]) } }
-                        else { for e in 0..<d2 { rowSum[e] += Double(src[row &+ e]) } }
+        return withUnsafeTemporaryAllocation(of: UnsafeRawPointer?.self, capacity: p) { ptrs in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: p) { flags in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: 16) { lanes in
+                    let row = (c0 &- g0) &* ldct
+                    for q in 0..<p {
+                        switch sources[q] {
+                        case .float64(let src): ptrs[q] = UnsafeRawPointer(src + row); flags[q] = 0
+                        case .float32(let src): ptrs[q] = UnsafeRawPointer(src + row); flags[q] = 1
+                        }
                     }
+                    let kl = lanes.baseAddress!, wl = kl + 8
+                    kl.initialize(repeating: 0, count: 16)
+                    VectorMath.epilogueRows(cw, d: d, w: wb, kw: kb, sources: ptrs.baseAddress!, isFloat32: flags.baseAddress!,
+                                            count: p, ldct: ldct, scale: Double(scale), out: dw12 + c0 &* d2, ldo: d2,
+                                            kl: kl, wl: wl, path: path)
+                    var wkw = 0.0, wc = 0.0
+                    for j in 0..<8 { wkw += kl[j]; wc += wl[j] }
+                    return (wkw, wc)
                 }
-                ctg = UnsafePointer(rowSum)
-            } else {
-                guard case .float64(let src) = sources[0] else { preconditionFailure("one source is float64 [Cᵀ | ∂W1]") }
-                ctg = src + row
             }
-            let w = UnsafeRawPointer(wb + j &* d), kw = UnsafeRawPointer(kb + j &* d), c = UnsafeRawPointer(ctg)
-            let out = UnsafeMutableRawPointer(dw12 + g &* d2)
+        }
+    }
+
+    /// The oracle of `VectorMath.epilogueRows` (every path must give these bits): for `genes` rows
+    /// of w and kw (d doubles each) and of [Cᵀ | ∂W1] summed over the sources in order (row j of
+    /// source q at + j·ldct), the trace lanes kl, wl (lane a mod 8, added to) and the rows
+    /// [∂W1 | ∂W2ᵀ] of out (row stride ldo).
+    static func rows_ref(_ genes: Int, d: Int, w: UnsafePointer<Double>, kw: UnsafePointer<Double>, sources: [Source],
+                         ldct: Int, scale: Double, out: UnsafeMutablePointer<Float>, ldo: Int,
+                         kl: inout SIMD8<Double>, wl: inout SIMD8<Double>) {
+        let sc = SIMD8<Double>(repeating: scale)
+        var c = [Double](repeating: 0, count: 2 * d)
+        for j in 0..<genes {
+            for (q, s) in sources.enumerated() {            // ((s₀ + s₁) + s₂) + …
+                for e in 0..<(2 * d) {
+                    let v: Double
+                    switch s {
+                    case .float64(let p): v = p[j * ldct + e]
+                    case .float32(let p): v = Double(p[j * ldct + e])
+                    }
+                    c[e] = q == 0 ? v : c[e] + v
+                }
+            }
             for a in stride(from: 0, to: d, by: 8) {
-                let wv = w.loadUnaligned(fromByteOffset: a &* 8, as: SIMD8<Double>.self)
-                let kv = kw.loadUnaligned(fromByteOffset: a &* 8, as: SIMD8<Double>.self)
-                let cv = c.loadUnaligned(fromByteOffset: a &* 8, as: SIMD8<Double>.self)
-                let gw1 = c.loadUnaligned(fromByteOffset: (d &+ a) &* 8, as: SIMD8<Double>.self)
+                var wv = SIMD8<Double>(), kv = wv, cv = wv, gv = wv
+                for l in 0..<8 {
+                    wv[l] = w[j * d + a + l]; kv[l] = kw[j * d + a + l]; cv[l] = c[a + l]; gv[l] = c[d + a + l]
+                }
                 kl += wv * kv
                 wl += wv * cv
-                out.storeBytes(of: SIMD8<Float>(gw1), toByteOffset: a &* 4, as: SIMD8<Float>.self)
-                out.storeBytes(of: SIMD8<Float>(sc * (kv - cv)), toByteOffset: (d &+ a) &* 4, as: SIMD8<Float>.self)
+                let g2 = sc * (kv - cv)
+                for l in 0..<8 { out[j * ldo + a + l] = Float(gv[l]); out[j * ldo + d + a + l] = Float(g2[l]) }
             }
         }
-        var wkw = 0.0, wc = 0.0
-        for j in 0..<8 { wkw += kl[j]; wc += wl[j] }
-        return (wkw, wc)
     }
 
     /// `reduce` as it was before it was fused, in GraphST's shapes: W2 (d × G) widened in one
