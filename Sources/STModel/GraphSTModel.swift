@@ -562,14 +562,14 @@ public final class GraphSTModel {
             out[0] = wkw; out[1] = wc
             inb[2 &* me] = wkw; inb[2 &* me &+ 1] = wc
             comm.exchange(send: UnsafeRawBufferPointer(start: out, count: 16), sendCounts: plan.pairSendCounts,
-                          sendOffsets: [Int](repeating: 0, count: p),
+                          sendOffsets: plan.pairSendOffsets,
                           receive: UnsafeMutableRawBufferPointer(start: inb, count: 16 &* p),
                           recvCounts: plan.pairRecvCounts, recvOffsets: plan.pairOffsets, elementSize: 8)
             var a = 0.0, b = 0.0
             for q in 0..<p { a += inb[2 &* q]; b += inb[2 &* q &+ 1] }
             return (a, b)
         }
-        if let t0 { commStats!.record(.allreduce, since: t0, bytes: (plan.gatherSendCounts.reduce(0, +) + 2 * (p - 1)) * 4,
+        if let t0 { commStats!.record(.allreduce, since: t0, bytes: plan.gatherSendCounts.reduce(0, +) * 4 + 16 * (p - 1),
                                       messages: 2 * (p - 1)) }
         timer?.lap("all-gather of the ranks' epilogue blocks")
         return sums.0 - 2 * sums.1 + xNormSquared
@@ -590,12 +590,11 @@ public final class GraphSTModel {
     /// epilogue genes, is at parts + rank·d²; every rank's part to every rank (`comm.exchange`, d²
     /// floats each), then their sum in rank order into w2w2t: the same bits on every rank.
     func sumGramParts(_ parts: UnsafeMutablePointer<Float>, into w2w2t: UnsafeMutablePointer<Float>) {
-        let p = comm.size, me = comm.rank, dd = d &* d
+        let plan = epiloguePlan(), p = comm.size, dd = d &* d
         let t0 = commStats?.start()
         let all = UnsafeMutableRawBufferPointer(start: parts, count: p &* dd &* 4)
-        let counts = (0..<p).map { $0 == me ? 0 : dd }
-        comm.exchange(send: UnsafeRawBufferPointer(all), sendCounts: counts, sendOffsets: [Int](repeating: me &* dd, count: p),
-                      receive: all, recvCounts: counts, recvOffsets: (0..<p).map { $0 &* dd }, elementSize: 4)
+        comm.exchange(send: UnsafeRawBufferPointer(all), sendCounts: plan.gramCounts, sendOffsets: plan.gramSendOffsets,
+                      receive: all, recvCounts: plan.gramCounts, recvOffsets: plan.gramRecvOffsets, elementSize: 4)
         if let t0 { commStats!.record(.allreduce, since: t0, bytes: dd * 4 * (p - 1), messages: p - 1) }
         w2w2t.update(from: parts, count: dd)
         for q in 1..<p {
@@ -653,7 +652,9 @@ struct SplitEpiloguePlan {
     let reduceSendCounts: [Int], reduceSendOffsets: [Int], reduceRecvCounts: [Int], reduceRecvOffsets: [Int]
     let rowOffsets: [Int]
     let gatherSendCounts: [Int], gatherSendOffsets: [Int], gatherRecvCounts: [Int]
-    let pairSendCounts: [Int], pairRecvCounts: [Int], pairOffsets: [Int]
+    let pairSendCounts: [Int], pairSendOffsets: [Int], pairRecvCounts: [Int], pairOffsets: [Int]
+    /// The exchange of the ranks' d × d parts of W2W2ᵀ (`GraphSTModel.splitsGram`), floats.
+    let gramCounts: [Int], gramSendOffsets: [Int], gramRecvOffsets: [Int]
 
     init(genes G: Int, d: Int, ranks p: Int, rank me: Int) {
         let w = 2 * d
@@ -673,7 +674,11 @@ struct SplitEpiloguePlan {
         gatherSendOffsets = [Int](repeating: ranges[me].lowerBound * w, count: p)
         gatherRecvCounts = (0..<p).map { $0 == me ? 0 : ranges[$0].count * w }
         pairSendCounts = (0..<p).map { $0 == me ? 0 : 2 }
+        pairSendOffsets = [Int](repeating: 0, count: p)
         pairRecvCounts = pairSendCounts
         pairOffsets = (0..<p).map { 2 * $0 }
+        gramCounts = (0..<p).map { $0 == me ? 0 : d * d }
+        gramSendOffsets = [Int](repeating: me * d * d, count: p)
+        gramRecvOffsets = (0..<p).map { $0 * d * d }
     }
 }
