@@ -7,15 +7,6 @@
 typedef double stgnn_e_d8 __attribute__((vector_size(64)));
 typedef float stgnn_e_f8 __attribute__((vector_size(32)));
 
-#define STGNN_E_WIDEN_BODY                                                                         \
-    for (ptrdiff_t j = 0; j < rows; j++) {                                                         \
-        for (ptrdiff_t a = 0; a < d; a += 8) {                                                     \
-            stgnn_e_f8 f; memcpy(&f, src + j * lds + a, sizeof f);                                 \
-            stgnn_e_d8 v = __builtin_convertvector(f, stgnn_e_d8);                                 \
-            memcpy(w + j * d + a, &v, sizeof v);                                                   \
-        }                                                                                          \
-    }
-
 /* The sum over the sources of 8 values at element offset o of row j. */
 #define STGNN_E_SUM(o, out)                                                                        \
     do {                                                                                           \
@@ -57,29 +48,16 @@ typedef float stgnn_e_f8 __attribute__((vector_size(32)));
     }                                                                                              \
     memcpy(kl, &k8, sizeof k8); memcpy(wl, &w8, sizeof w8);
 
-#define STGNN_E_WIDEN_ARGS ptrdiff_t rows, ptrdiff_t d, const float *src, ptrdiff_t lds, double *w
 #define STGNN_E_ROWS_ARGS ptrdiff_t genes, ptrdiff_t d, const double *w, const double *kw,                 \
     const void *const *sources, const unsigned char *isFloat32, ptrdiff_t nsources, ptrdiff_t ldct,     \
     double scale, float *out, ptrdiff_t ldo, double *kl, double *wl
 
-static void widen_base(STGNN_E_WIDEN_ARGS) { STGNN_E_WIDEN_BODY }
 static void rows_base(STGNN_E_ROWS_ARGS) { STGNN_E_ROWS_BODY }
 
 #if defined(__x86_64__) && defined(__clang__)
-__attribute__((target("avx2"))) static void widen_avx2(STGNN_E_WIDEN_ARGS) { STGNN_E_WIDEN_BODY }
 __attribute__((target("avx2"))) static void rows_avx2(STGNN_E_ROWS_ARGS) { STGNN_E_ROWS_BODY }
-__attribute__((target("avx512f"))) static void widen_avx512(STGNN_E_WIDEN_ARGS) { STGNN_E_WIDEN_BODY }
 __attribute__((target("avx512f"))) static void rows_avx512(STGNN_E_ROWS_ARGS) { STGNN_E_ROWS_BODY }
 #endif
-
-void stgnn_widen_rows(int level, STGNN_E_WIDEN_ARGS) {
-#if defined(__x86_64__) && defined(__clang__)
-    if (level >= 2) { widen_avx512(rows, d, src, lds, w); return; }
-    if (level == 1) { widen_avx2(rows, d, src, lds, w); return; }
-#endif
-    (void)level;
-    widen_base(rows, d, src, lds, w);
-}
 
 void stgnn_epilogue_rows(int level, STGNN_E_ROWS_ARGS) {
 #if defined(__x86_64__) && defined(__clang__)

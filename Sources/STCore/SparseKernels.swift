@@ -287,7 +287,7 @@ public enum Sparse {
 
     /// dst[0..<count] = Double(src[0..<count]), four at a time.
     @inline(__always)
-    static func storeAsDouble(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Double>, count: Int) {
+    public static func storeAsDouble(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Double>, count: Int) {
         var j = 0
         while j &+ 4 <= count {
             let f = UnsafeRawPointer(src + j).loadUnaligned(as: SIMD4<Float>.self)

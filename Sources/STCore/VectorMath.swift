@@ -105,15 +105,6 @@ extension VectorMath {
 }
 
 extension VectorMath {
-    /// w (rows × d, float64, contiguous) = the rows of src (row stride lds) widened. Vectorised in
-    /// C (Sources/CSparseSIMD/epilogue_simd.c) at the width of `path`.
-    public static func widenRows(_ rows: Int, d: Int, src: UnsafePointer<Float>, lds: Int, into w: UnsafeMutablePointer<Double>,
-                                 path: Sparse.Path = Sparse.defaultPath) {
-        precondition(d % 8 == 0, "widenRows: d = \(d) is not a multiple of 8")
-        let level = Swift.min(path.rawValue, Sparse.supportedPath.rawValue)
-        stgnn_widen_rows(Int32(level), rows, d, src, lds, w)
-    }
-
     /// The reconstruction epilogue's per-gene loop (STModel's `ReconstructionLoss.rows_ref` gives
     /// its bits at every path): for `genes` rows of w and kw (d doubles each) and of [Cᵀ | ∂W1]
     /// summed over the sources in order (source q float32 when isFloat32[q], its row j at

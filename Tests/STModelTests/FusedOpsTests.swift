@@ -161,7 +161,7 @@ final class FusedOpsTests: XCTestCase {
     }
 
     /// The epilogue's per-gene C loop (`VectorMath.epilogueRows`, every SIMD path) and its widening
-    /// of W2ᵀ (`widenRows`) give the bits of the Swift loop `rows_ref`: trace lanes and the
+    /// of W2ᵀ (`Sparse.storeAsDouble` per row) give the bits of the Swift loop `rows_ref`: trace lanes and the
     /// gradient rows, for one float64 source (one rank), float64 + float32 (the split epilogue's
     /// received rows) and three sources, d = 8 and 64.
     func testEpilogueRowsEveryPathMatchesTheSwiftLoop() {
@@ -188,7 +188,9 @@ final class FusedOpsTests: XCTestCase {
                     }
                     for path in Sparse.Path.allCases where path.rawValue <= Sparse.supportedPath.rawValue {
                         var wv = [Double](repeating: .nan, count: genes * d)
-                        VectorMath.widenRows(genes, d: d, src: wt.baseAddress! + d, lds: 2 * d, into: &wv, path: path)
+                        wv.withUnsafeMutableBufferPointer { o in
+                            for j in 0..<genes { Sparse.storeAsDouble(wt.baseAddress! + j * 2 * d + d, o.baseAddress! + j * d, count: d) }
+                        }
                         XCTAssertEqual(wv.map(\.bitPattern), w.map(\.bitPattern), "widen, d = \(d), \(path)")
                         var lanes = [Double](repeating: 0.5, count: 8) + [Double](repeating: -0.25, count: 8)
                         var out = [Float](repeating: .nan, count: genes * ldo)

@@ -12,9 +12,6 @@
 
 #include <stddef.h>
 
-/// w[j·d + a] = (double)src[j·lds + a] for j in 0..<rows, a in 0..<d (d a multiple of 8).
-void stgnn_widen_rows(int level, ptrdiff_t rows, ptrdiff_t d, const float *src, ptrdiff_t lds, double *w);
-
 /// For each gene j in 0..<genes, with the rows w[j·d…], kw[j·d…] (W2ᵀ and (K W2)ᵀ, d doubles
 /// each) and c = the row j of [Cᵀ | ∂W1] (2d values) summed over the sources in order
 /// (((s₀ + s₁) + s₂) + …, each widened to double; source q is float32 when isFloat32[q], its row j

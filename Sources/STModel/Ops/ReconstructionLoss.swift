@@ -125,7 +125,7 @@ enum ReconstructionLoss {
         if range.isEmpty { return (0, 0) }
         let c0 = range.lowerBound, cw = range.count, d2 = 2 &* d
         let wb = w2d + (c0 &- g0) &* d, kb = kw2 + (c0 &- g0) &* d
-        VectorMath.widenRows(cw, d: d, src: w12 + (c0 &* d2 &+ d), lds: d2, into: wb, path: path)
+        for j in 0..<cw { Sparse.storeAsDouble(w12 + ((c0 &+ j) &* d2 &+ d), wb + j &* d, count: d) }
         BLAS.dgemm(transB: true, m: cw, n: d, k: d, a: wb, lda: d, b: k, ldb: d, c: kb, ldc: d)
         return withUnsafeTemporaryAllocation(of: UnsafeRawPointer?.self, capacity: p) { ptrs in
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: p) { flags in
