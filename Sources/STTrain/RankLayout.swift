@@ -29,8 +29,8 @@ public struct RankLayout: Sendable {
     /// Â and M rows of the owned spots in local columns, and the halo plan.
     public let graph: LocalGraph
 
-    /// RCB over `ranks` parts, each spot weighted by its share of an epoch's work (`spotWeight`:
-    /// its stored entries in X plus `rowEntries` for its dense work), so that ranks get equal work
+    /// RCB over `ranks` parts, each spot weighted by its share of an epoch's work (its stored
+    /// entries in X plus `rowEntries` for its dense work, `rowEntries(dim:genes:keptGenes:)`), so that ranks get equal work
     /// (DESIGN §3). The same on every rank; no communication.
     public static func partition(coordinates: [Double], rowNNZ: [Int], ranks: Int, rowEntries: Double) throws -> RCBPartition {
         precondition(rowEntries > 0 && rowEntries.isFinite, "rowEntries \(rowEntries)")

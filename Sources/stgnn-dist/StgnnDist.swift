@@ -261,11 +261,9 @@ struct Partition: ParsableCommand {
     @OptionGroup(title: "Data") var data: DataOptions
     @Option(name: .long, help: "Number of ranks to partition for.") var ranks: Int
     @Option(name: .long, help: "Latent width the run will use (a spot weighs 2·dim·genes/kept genes stored entries).")
-    var dim: Int = 64     // run's --dim default (GraphST's)
+    var dim: Int = ModelOptions.defaultDim
 
-    func validate() throws {
-        guard dim >= 8, dim % 8 == 0 else { throw ValidationError("--dim must be a positive multiple of 8, not \(dim)") }
-    }
+    func validate() throws { try ModelOptions.validateDim(dim) }
 
     func run() throws {
         do {

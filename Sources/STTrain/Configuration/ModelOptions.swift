@@ -16,7 +16,17 @@ public struct ModelOptions: ConfigurationSection {
     public var lr: Double = 1e-3
 
     @Option(name: .long, help: "Latent width d, a positive multiple of 8 (the per-spot loops run 8 lanes wide).")
-    public var dim: Int = 64
+    public var dim: Int = ModelOptions.defaultDim
+
+    /// GraphST's latent width, `--dim`'s default (also `stgnn-dist partition`'s).
+    public static let defaultDim = 64
+
+    /// The rule for `--dim` wherever it is taken: a positive multiple of 8, at most 4096.
+    public static func validateDim(_ dim: Int) throws {
+        guard dim >= 8, dim % 8 == 0, dim <= 4096 else {
+            throw ValidationError("--dim must be a positive multiple of 8 (at most 4096), not \(dim)")
+        }
+    }
 
     @Option(name: .long, help: "Weight α of the reconstruction loss.")
     public var alpha: Double = 10
@@ -34,9 +44,7 @@ public struct ModelOptions: ConfigurationSection {
 
     public func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1 (0 would write an untrained embedding)") }
-        guard dim >= 8, dim % 8 == 0, dim <= 4096 else {
-            throw ValidationError("--dim must be a positive multiple of 8 (at most 4096), not \(dim)")
-        }
+        try Self.validateDim(dim)
         // Adam's step is about lr per weight whatever the gradient's scale: beyond 1 it throws the
         // xavier-initialised weights (|w| < 0.1) far off in one step, and training diverges.
         guard lr.isFinite, lr > 0, lr <= 1 else { throw ValidationError("--lr must be in (0, 1] (GraphST: 0.001), not \(lr)") }
