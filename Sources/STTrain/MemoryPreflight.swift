@@ -22,8 +22,9 @@ import STPartition
 ///   its memory (`RunPipeline.fastLayoutsFit`), so they are not part of the bound;
 /// - the graph and the activation arena: ≈ 76·d·n (arena 64·d·n: eight buffers of width 2d, the
 ///   backward ones living in dead forward ones; plus Â, M and Mᵀ rows);
-/// - parameters, gradient and Adam moments 16·(2Gd + d²), the float64 G×2d accumulators 32·G·d,
-///   and the split epilogue's buffers (2–16 ranks) 28·G·d;
+/// - parameters, gradient and Adam moments 16·(2Gd + d²), the float64 G×2d accumulators and the
+///   epilogue's W2 and K·W2 scratch 32·G·d, and the split epilogue's buffers (2–16 ranks: the rows
+///   of [Cᵀ | ∂W1] sent, float32, and received, float32 or float64) at most 16·G·d;
 /// - rank 0 also gathers the N-row results (Z, the PCs, labels: 4·(d + 24)·N) and holds obs (≈ 64N).
 public struct MemoryEstimate: Codable, Sendable, Equatable {
     public var bytes: Int
@@ -41,7 +42,7 @@ public struct MemoryEstimate: Codable, Sendable, Equatable {
         self.indexBits = indexBits
         countsBytes = readCopies * GeneMatrix.bytesPerEntry(indexBits: indexBits) * z
         let g = min(genes, 3000)   // HVGs kept (seurat_v3 n_top_genes, GraphST's 3000)
-        modelBytes = 76 * d * n + 16 * (2 * g * d + d * d) + 60 * g * d
+        modelBytes = 76 * d * n + 16 * (2 * g * d + d * d) + 48 * g * d
         bytes = base + slideWideBytes + countsBytes + modelBytes
         _ = Z
     }
