@@ -483,6 +483,11 @@ public final class GraphSTModel {
         return Losses(total: weights.alpha * feat + weights.beta * (sl1 + sl2), feat: feat, sl1: sl1, sl2: sl2)
     }
 
+    /// This rank's genes in the split epilogue and in W2W2ᵀ by parts (`splitsEpilogue`,
+    /// `splitsGram`): the range of G it forms those products for when they are split (the whole
+    /// of G on one rank).
+    public var ownGenes: Range<Int> { comm.size > 1 ? epiloguePlan().genes[comm.rank] : 0..<G }
+
     /// The split epilogue's layout, made once.
     func epiloguePlan() -> SplitEpiloguePlan {
         if let plan = splitPlan { return plan }

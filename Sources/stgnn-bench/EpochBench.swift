@@ -21,11 +21,15 @@ struct EpochBench {
 
     /// The flops of each instrumented phase, by the name `GraphSTModel` laps it under (unknown
     /// names count 0: the table then shows no rate for them).
-    static func phaseFlops(_ name: String, nnzX: Int, nnzA: Int, nnzM: Int, n: Int, G: Int, d: Int) -> PhaseFlops {
+    /// gramGenes, epilogueGenes: the genes this rank forms W2W2ᵀ and the epilogue for (all of G,
+    /// or its own range when they are split over ranks: `GraphSTModel.ownGenes`).
+    static func phaseFlops(_ name: String, nnzX: Int, nnzA: Int, nnzM: Int, n: Int, G: Int, d: Int,
+                           gramGenes: Int? = nil, epilogueGenes: Int? = nil) -> PhaseFlops {
         let dd = Double(d), nn = Double(n), x = Double(nnzX), a = Double(nnzA), m = Double(nnzM), g = Double(G)
+        let gg = Double(gramGenes ?? G), ge = Double(epilogueGenes ?? G)
         switch name {
         case let s where s.hasPrefix("weights"): return .init(all: 0, floor: 0)
-        case let s where s.hasPrefix("X·"): return .init(all: 4 * x * dd + 2 * dd * dd * g, floor: 4 * x * dd)   // W2W2ᵀ beside
+        case let s where s.hasPrefix("X·"): return .init(all: 4 * x * dd + 2 * dd * dd * gg, floor: 4 * x * dd)  // W2W2ᵀ beside
         case let s where s.hasPrefix("Xᵀ·") && s.contains("epilogue"):     // one rank: the epilogue in its tasks
             return .init(all: 4 * x * dd + 2 * dd * dd * g, floor: 4 * x * dd)
         case let s where s.hasPrefix("Xᵀ·"): return .init(all: 4 * x * dd, floor: 4 * x * dd)
@@ -38,7 +42,7 @@ struct EpochBench {
         case let s where s.hasPrefix("discriminator logits"): return .init(all: 4 * nn * dd * dd + 8 * nn * dd, floor: 4 * nn * dd * dd)
         case let s where s.hasPrefix("discriminator backward"): return .init(all: 8 * nn * dd * dd, floor: 8 * nn * dd * dd)
         case let s where s.hasPrefix("K = "), let s where s.hasPrefix("∂Y"): return .init(all: 2 * nn * dd * dd, floor: 0)
-        case let s where s.hasPrefix("epilogue"): return .init(all: 2 * dd * dd * g, floor: 0)
+        case let s where s.hasPrefix("epilogue"): return .init(all: 2 * dd * dd * ge, floor: 0)
         default: return .init(all: 0, floor: 0)
         }
     }
@@ -184,8 +188,10 @@ struct EpochBench {
         let plainMed = comm.max(plain.median), plainMin = comm.max(plain.min), timedMed = comm.max(timed.median)
         let nnzAll = comm.sum(x.nnz)
         // Per-phase flops of the rank with the most (the slowest rank's work), all and floor.
+        let own = model.ownGenes.count
         var pf = names.map { Self.phaseFlops($0, nnzX: x.nnz, nnzA: g.adj.nnz, nnzM: g.mask.nnz, n: x.rows, G: x.cols,
-                                               d: model.layout.dim) }.flatMap { [$0.all, $0.floor] }
+                                               d: model.layout.dim, gramGenes: model.splitsGram ? own : nil,
+                                               epilogueGenes: model.splitsEpilogue ? own : nil) }.flatMap { [$0.all, $0.floor] }
         pf.withUnsafeMutableBufferPointer { comm.allreduceMax($0) }
         let floorRank = comm.max(fc.floor + 16 * Double(x.rows) * Double(model.layout.dim * model.layout.dim))
         // The work floor (the performance target): 8·nnz·d + 16·N·d² flops at the OpenBLAS sgemm
