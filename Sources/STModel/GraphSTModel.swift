@@ -254,8 +254,17 @@ public final class GraphSTModel {
     /// instead of a collective of their own (the training loop's stop votes); on return they hold
     /// the sums, identical on every rank. Every rank must pass the same count.
     public func lossAndGradient(params: [Float], perm: RowPermutation, grad: inout [Float], extra: inout [Double]) -> Losses {
+        precondition(params.count == layout.count)
+        return params.withUnsafeBufferPointer { lossAndGradient(params: $0.baseAddress!, perm: perm, grad: &grad, extra: &extra) }
+    }
+
+    /// The same with the `layout.count` parameters at `params`. When [W1 | W2ᵀ] (the layout's
+    /// first block) starts on a cache line, as in the trainer's `AlignedFloats`, the forward
+    /// product reads it where it is; otherwise from an aligned copy.
+    public func lossAndGradient(params: UnsafePointer<Float>, perm: RowPermutation, grad: inout [Float],
+                                extra: inout [Double]) -> Losses {
         precondition(!released, "GraphSTModel: used after releaseTrainingMemory()")
-        precondition(params.count == layout.count && perm.count == globalCount)
+        precondition(perm.count == globalCount)
         if grad.count != layout.count { grad = [Float](repeating: 0, count: layout.count) }
         timer?.start()
         corruption.setPermutation(perm, pool: pool)
@@ -265,12 +274,10 @@ public final class GraphSTModel {
         let blasThreads = BLAS.threads
         if blasThreads > 1 { BLAS.setThreads(1) }
         defer { if blasThreads > 1 { BLAS.setThreads(blasThreads) } }
-        return params.withUnsafeBufferPointer { p in
-            grad.withUnsafeMutableBufferPointer { g in
-                extra.withUnsafeMutableBufferPointer { ex in
-                    forward(p.baseAddress!)
-                    return backward(p.baseAddress!, grad: g.baseAddress!, extra: ex)
-                }
+        return grad.withUnsafeMutableBufferPointer { g in
+            extra.withUnsafeMutableBufferPointer { ex in
+                forward(params)
+                return backward(params, grad: g.baseAddress!, extra: ex)
             }
         }
     }
@@ -291,16 +298,24 @@ public final class GraphSTModel {
     /// Forward pass up to the logits and Y; fills the activations.
     func forward(_ p: UnsafePointer<Float>) {
         let d = self.d, d2 = 2 * d, n = self.n, nL = self.nL, G = self.G, L = layout, a = act, pool = self.pool
-        let w12 = p + L.w12.lowerBound
-        InputProjection.copyWeights(w12: w12, w12t: a.w12t.p, genes: G, d: d, pool: pool)
+        // [W1 | W2ᵀ], the right-hand side of X·[W1 | W2ᵀ], read where it is when its rows start on
+        // cache lines (the trainer's parameters); otherwise copied to an aligned buffer first (rows
+        // straddling two lines made X·B 0.11 ms slower than the copy, docs/PERFORMANCE.md).
+        let w12 = p + L.w12.lowerBound, w12t: UnsafePointer<Float>
+        if Self.isCacheLineAligned(w12) {
+            w12t = w12
+        } else {
+            InputProjection.copyWeights(w12: w12, w12t: a.w12t.p, genes: G, d: d, pool: pool)
+            w12t = UnsafePointer(a.w12t.p)
+        }
         timer?.lap("weights: [W1|W2ᵀ]")
         // W2W2ᵀ (one serial sgemm, needed only by ∂Y) as one more task beside the X pass's row blocks:
         // the whole of it, or (`splitsGram`) the part of this rank's genes, the parts then summed.
-        let w2w2t = a.w2w2t.p, w12t = UnsafePointer(a.w12t.p)
+        let w2w2t = a.w2w2t.p
         let gram = splitsGram && comm.size > 1 ? gramParts() : nil
         let mineGenes = gram == nil ? 0..<G : epiloguePlan().genes[comm.rank]
         let gramOut = gram.map { $0 + comm.rank &* d &* d } ?? w2w2t
-        stored.forward(w12t: a.w12t.p, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool) {
+        stored.forward(w12t: w12t, d: d, width: d2, out: a.xw.p, ld: d2, pool: pool) {
             ReconstructionLoss.prepare(w12: w12t + mineGenes.lowerBound &* d2, w2w2t: gramOut, d: d, genes: mineGenes.count)
         }
         if let gram { sumGramParts(gram, into: w2w2t) }
@@ -482,6 +497,10 @@ public final class GraphSTModel {
         let feat = sse / (nSlide * Double(G))
         return Losses(total: weights.alpha * feat + weights.beta * (sl1 + sl2), feat: feat, sl1: sl1, sl2: sl2)
     }
+
+    /// Whether `p` is on a 64-byte boundary (with 2d a multiple of 16 floats, so is every row of
+    /// [W1 | W2ᵀ] after it).
+    static func isCacheLineAligned(_ p: UnsafePointer<Float>) -> Bool { UInt(bitPattern: p) % 64 == 0 }
 
     /// This rank's genes in the split epilogue and in W2W2ᵀ by parts (`splitsEpilogue`,
     /// `splitsGram`): the range of G it forms those products for when they are split (the whole

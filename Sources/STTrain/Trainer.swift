@@ -35,7 +35,13 @@ public enum PermutationSource {
 /// Full-batch training of a `GraphSTModel` with Adam: the same loop on every rank.
 public final class Trainer {
     public let model: GraphSTModel
-    public var params: [Float]
+    /// The parameters (`model.layout`), kept on a cache line (`AlignedFloats`) so that the forward
+    /// pass reads [W1 | W2ᵀ] where it is, with no copy per epoch; this property copies them.
+    public var params: [Float] {
+        get { store.array }
+        set { store.assign(newValue) }
+    }
+    let store: AlignedFloats
     public var optimiser: Adam
     public let permutations: PermutationSource
     /// Epochs completed so far (the next epoch's 0-based index).
@@ -46,8 +52,10 @@ public final class Trainer {
                 optimiser: Adam? = nil, epochsDone: Int = 0) {
         precondition(params.count == model.layout.count)
         self.model = model
-        self.params = params
+        store = AlignedFloats(params)
         self.optimiser = optimiser ?? Adam(count: params.count, lr: lr)
+        precondition(self.optimiser.m.count == params.count && self.optimiser.v.count == params.count,
+                     "Trainer: the optimiser's moments do not match the \(params.count) parameters")
         self.permutations = permutations
         self.epochsDone = epochsDone
         grad = [Float](repeating: 0, count: params.count)
@@ -67,8 +75,8 @@ public final class Trainer {
     public func step(extra: inout [Double]) -> EpochRecord {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let perm = permutations.permutation(epoch: epochsDone, count: model.globalCount)
-        let l = model.lossAndGradient(params: params, perm: perm, grad: &grad, extra: &extra)
-        optimiser.update(&params, grad: grad, pool: model.pool)
+        let l = model.lossAndGradient(params: store.pointer, perm: perm, grad: &grad, extra: &extra)
+        grad.withUnsafeBufferPointer { optimiser.update(store.pointer, grad: $0.baseAddress!, pool: model.pool) }
         epochsDone += 1
         let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         return EpochRecord(epoch: epochsDone, loss: l.total, loss_feat: l.feat, loss_sl_1: l.sl1, loss_sl_2: l.sl2,

@@ -102,6 +102,43 @@ final class ThreadTests: XCTestCase {
         }
     }
 
+    /// [W1 | W2ᵀ] read where it is (parameters on a cache line, as the trainer keeps them) and
+    /// through the aligned copy (parameters 16 bytes past one): the same bits, for a serial model
+    /// and a pool, over epochs with Adam steps through the pointer form of the update.
+    func testParametersReadInPlaceGiveTheSameBits() {
+        let p = Self.prob
+        for threads in [nil, 2] as [Int?] {
+            var runs = [Run]()
+            for offset in [0, 4] {      // floats past a 64-byte boundary
+                let comm = SingleProcessCommunicator()
+                let graph = LocalGraph(rank: 0, partition: .single(count: p.n), adjRows: p.adj, maskRows: p.mask)
+                let model = GraphSTModel(x: p.x, graph: graph, dim: p.d, readout: .local, comm: comm)
+                if let threads { model.pool = ThreadPool(threads: threads) }
+                let initial = model.layout.initialise(seed: 9)
+                let buffer = AlignedFloats(count: initial.count + offset)
+                let params = buffer.pointer + offset
+                params.update(from: initial, count: initial.count)
+                XCTAssertEqual(GraphSTModel.isCacheLineAligned(params), offset == 0)
+                var adam = Adam(count: initial.count, lr: 1e-2), grad = [Float](), none = [Double](), r = Run()
+                for e in 0..<3 {
+                    let perm = RowPermutation(corruptionPermutation(seed: 9, epoch: e, count: model.globalCount))
+                    r.losses.append(model.lossAndGradient(params: params, perm: perm, grad: &grad, extra: &none))
+                    r.grads.append(grad)
+                    grad.withUnsafeBufferPointer { adam.update(params, grad: $0.baseAddress!, pool: model.pool) }
+                }
+                r.params = Array(UnsafeBufferPointer(start: params, count: initial.count))
+                runs.append(r)
+            }
+            XCTAssertEqual(runs[0].losses.map { $0.total.bitPattern }, runs[1].losses.map { $0.total.bitPattern })
+            XCTAssertEqual(runs[0].grads.map { $0.map(\.bitPattern) }, runs[1].grads.map { $0.map(\.bitPattern) })
+            XCTAssertEqual(runs[0].params.map(\.bitPattern), runs[1].params.map(\.bitPattern))
+            // and the array forms (lossAndGradient(params: [Float]), Adam.update(&[Float])) agree
+            let arrays = run(threads: threads, readout: .local)
+            XCTAssertEqual(arrays.grads.map { $0.map(\.bitPattern) }, runs[0].grads.map { $0.map(\.bitPattern) })
+            XCTAssertEqual(arrays.params.map(\.bitPattern), runs[0].params.map(\.bitPattern))
+        }
+    }
+
     func testThreadCountDoesNotChangeTheNumbers() {
         for readout in Readout.allCases {
             let serial = run(threads: nil, readout: readout)

@@ -23,22 +23,32 @@ public struct Adam: Sendable, Equatable, Codable {
     /// One update of `params` with gradient `grad` (same layout).
     /// `pool`: threads over fixed blocks of values (element-wise: the same bits for any pool).
     public mutating func update(_ params: inout [Float], grad: [Float], pool: ThreadPool = .serial) {
+        precondition(params.count == grad.count && params.count == m.count,
+                     "Adam: \(params.count) parameters, \(grad.count) gradient values, \(m.count) moments")
+        if params.isEmpty { step += 1; return }
+        params.withUnsafeMutableBufferPointer { p in
+            grad.withUnsafeBufferPointer { g in update(p.baseAddress!, grad: g.baseAddress!, pool: pool) }
+        }
+    }
+
+    /// The same on `m.count` parameters and gradient values at `params` and `grad` (the
+    /// trainer's aligned parameters, `AlignedFloats`).
+    public mutating func update(_ params: UnsafeMutablePointer<Float>, grad: UnsafePointer<Float>,
+                                pool: ThreadPool = .serial) {
         step += 1
         let bc1 = 1 - pow(beta1, Double(step)), bc2 = 1 - pow(beta2, Double(step))
         let stepSize = Float(lr / bc1), bc2Sqrt = Float(bc2.squareRoot())
-        let (b1, b2, e) = (Float(beta1), Float(beta2), Float(eps)), n = params.count
+        let (b1, b2, e) = (Float(beta1), Float(beta2), Float(eps)), n = m.count
         if n == 0 { return }
-        params.withUnsafeMutableBufferPointer { p in
-        grad.withUnsafeBufferPointer { g in
         m.withUnsafeMutableBufferPointer { m in
         v.withUnsafeMutableBufferPointer { v in
-            let pp = p.baseAddress!, gp = g.baseAddress!, mp = m.baseAddress!, vp = v.baseAddress!
+            let mp = m.baseAddress!, vp = v.baseAddress!
             pool.forEachBlock(count: n, block: 1 << 14) { r in
                 let o = r.lowerBound
-                VectorMath.adamStep(params: pp + o, grad: gp + o, m: mp + o, v: vp + o, count: r.count,
+                VectorMath.adamStep(params: params + o, grad: grad + o, m: mp + o, v: vp + o, count: r.count,
                                     beta1: b1, beta2: b2, eps: e, stepSize: stepSize, bc2Sqrt: bc2Sqrt)
             }
-        } } } }
+        } }
     }
 }
 
