@@ -382,8 +382,10 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
 
     /// c (A.cols × w, float64, ldc) += Aᵀ · B[0..<A.rows, 0..<w] (ldb). scratch: float32, grown to
     /// A.cols × w. Bitwise equal to `Sparse.spmmTransposedAccumulate(…, block: block)`.
-    /// `finish(task, columns)`: run by each task (`outputBlock` columns of A, task = their index)
-    /// right after its rows of c are complete, while they are in the core's cache.
+    /// `finish(task, columns)`: run once per `outputBlock` columns of A (task = their index), by
+    /// the task that made their rows of c, right after, while they are in the core's cache; or,
+    /// when the tasks are narrower (`columnsPerTask`: few columns for the threads), on the pool
+    /// after the pass.
     /// `overwrite`: c = Aᵀ · B instead (c need not be zeroed first): the first block's float32
     /// partials are stored instead of added to +0 (the same bits: a partial is never −0, since its
     /// sum starts from +0 and round-to-nearest gives +0 for exact cancellation).
@@ -404,10 +406,11 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
         }
         if scratch.count < cols * w + Sparse.alignmentSlack { scratch = [Float](repeating: 0, count: cols * w + Sparse.alignmentSlack) }
         let p = Sparse.Path(rawValue: Swift.min(path.rawValue, Sparse.supportedPath.rawValue))!
-        let blocks = self.blocks, g = cols
+        let blocks = self.blocks, g = cols, ob = outputBlock
+        let perTask = Self.columnsPerTask(cols: g, outputBlock: ob, threads: pool.threads)
         scratch.withUnsafeMutableBufferPointer { s in
             let acc = Sparse.cacheLineAligned(s.baseAddress!)
-            pool.forEachBlock(count: g, block: outputBlock) { genes in
+            pool.forEachBlock(count: g, block: perTask) { genes in
                 for (k, (start, t)) in blocks.enumerated() {
                     let first = overwrite && k == 0
                     if t.nnz == 0 {
@@ -426,9 +429,40 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
                         }
                     }
                 }
-                finish?(genes.lowerBound / outputBlock, genes)
+                if perTask == ob { finish?(genes.lowerBound / ob, genes) }
+            }
+            // Tasks narrower than the output blocks: each block's rows are complete only now.
+            if perTask != ob, let finish {
+                pool.run(tasks: ThreadPool.blockCount(g, block: ob)) { t in finish(t, (t &* ob)..<Swift.min(g, (t &+ 1) &* ob)) }
             }
         }
+    }
+
+    /// Columns of A (rows of the output) per task of `accumulate` on `threads` threads: the output
+    /// block, unless a fraction 1/2, 1/4, … of it (down to 16) makes the busiest thread's share of
+    /// the columns at least an eighth smaller; then the one with the smallest share, ties to the
+    /// wider. A panel of a few hundred genes is otherwise one or two tasks, and the pass over Xᵀ
+    /// runs on one or two threads however many there are (MERFISH's 161 genes: one of two). Each
+    /// output row is still one task's, summed the same way, so the bits do not depend on this;
+    /// only `finish` moves after the pass, so an eighth must pay for losing its cache locality.
+    public static func columnsPerTask(cols: Int, outputBlock: Int, threads: Int) -> Int {
+        guard threads > 1, cols > 0 else { return outputBlock }
+        // The busiest thread's columns when tasks of b columns (the last one shorter) are taken
+        // in order by whichever thread is free: k full tasks spread ⌈k/T⌉ or ⌊k/T⌋ per thread, and
+        // the short one goes to a thread with the fewer.
+        func share(_ b: Int) -> Int {
+            let k = cols / b, r = cols % b
+            return k % threads != 0 ? (k + threads - 1) / threads * b : k / threads * b + r
+        }
+        let whole = share(outputBlock)
+        var best = outputBlock, bestShare = whole
+        var b = outputBlock / 2
+        while b >= 16 {
+            let s = share(b)
+            if s * 8 <= whole * 7 && s < bestShare { best = b; bestShare = s }
+            b /= 2
+        }
+        return best
     }
 }
 

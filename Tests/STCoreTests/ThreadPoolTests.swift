@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 import STCore
 
 /// `ThreadPool` and the threaded kernels: every result bitwise equal to the single-thread one.
@@ -149,6 +150,63 @@ final class ThreadPoolTests: XCTestCase {
                     }
                 }
             }
+        }
+    }
+
+    /// Tasks of the pass over Aᵀ: the output block when it keeps the threads busy, narrower for a
+    /// few hundred columns (a gene panel), never narrower than 16.
+    func testColumnsPerTaskSpreadsAPanelOverTheThreads() {
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 3000, outputBlock: 256, threads: 1), 256)
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 3000, outputBlock: 256, threads: 2), 256)
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 3000, outputBlock: 256, threads: 8), 128)
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 161, outputBlock: 256, threads: 1), 256)
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 161, outputBlock: 256, threads: 2), 16)
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 33, outputBlock: 256, threads: 2), 16)
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 377, outputBlock: 256, threads: 8), 16)
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 20, outputBlock: 256, threads: 64), 16)
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 0, outputBlock: 256, threads: 4), 256)
+    }
+
+    /// `finish` runs once per output block, with that block's range, when its rows of c are final:
+    /// inside the tasks (one thread, or enough blocks) and after the pass (narrow tasks).
+    func testTransposedBlocksFinishSeesCompleteRows() {
+        for cols in [300, 512] { finishSeesCompleteRows(cols: cols) }
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 300, outputBlock: 64, threads: 3), 32,
+                       "300 columns on 3 threads take the narrow path")
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 300, outputBlock: 64, threads: 2), 64,
+                       "300 columns on 2 threads: an eighth is not gained")
+        XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 512, outputBlock: 64, threads: 2), 64,
+                       "512 columns on 2 threads finish inside the tasks")
+    }
+
+    func finishSeesCompleteRows(cols: Int) {
+        let a = randomCSR(rows: 900, cols: cols, density: 0.1, seed: 12)
+        let w = 32, b = randomDense(a.rows * w, seed: 13)
+        let blocks = TransposedBlocks(a, block: 400, subBlock: 64, outputBlock: 64)
+        var expected = [Double](repeating: 0, count: a.cols * w), s = [Float]()
+        expected.withUnsafeMutableBufferPointer { c in
+            blocks.accumulate(b, ldb: w, width: w, into: c.baseAddress!, ldc: w, scratch: &s, overwrite: true)
+        }
+        for threads in [1, 2, 3, 8] {
+            let pool = ThreadPool(threads: threads)
+            var out = [Double](repeating: .nan, count: a.cols * w), s2 = [Float]()
+            let seen = UnsafeMutablePointer<Double>.allocate(capacity: a.cols * w)
+            seen.initialize(repeating: .nan, count: a.cols * w)
+            defer { seen.deallocate() }
+            var calls = [[Int]](repeating: [], count: pool.threads + 1)
+            let lock = NSLock()
+            out.withUnsafeMutableBufferPointer { c in
+                let cp = c.baseAddress!
+                blocks.accumulate(b, ldb: w, width: w, into: cp, ldc: w, scratch: &s2, overwrite: true, pool: pool) { t, cols in
+                    XCTAssertEqual(cols, (t * 64)..<min(a.cols, (t + 1) * 64))
+                    (seen + cols.lowerBound * w).update(from: cp + cols.lowerBound * w, count: cols.count * w)
+                    lock.lock(); calls[0].append(t); lock.unlock()
+                }
+            }
+            XCTAssertEqual(calls[0].sorted(), Array(0..<((cols + 63) / 64)), "\(threads) threads: one call per output block")
+            XCTAssertEqual(out.map(\.bitPattern), expected.map(\.bitPattern), "\(threads) threads")
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: seen, count: a.cols * w)).map(\.bitPattern),
+                           expected.map(\.bitPattern), "\(threads) threads: rows final when finish saw them")
         }
     }
 
