@@ -384,8 +384,8 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
     /// A.cols × w. Bitwise equal to `Sparse.spmmTransposedAccumulate(…, block: block)`.
     /// `finish(task, columns)`: run once per `outputBlock` columns of A (task = their index), by
     /// the task that made their rows of c, right after, while they are in the core's cache; or,
-    /// when the tasks are narrower (`columnsPerTask`: few columns for the threads), on the pool
-    /// after the pass.
+    /// when the tasks are narrower (`columnsPerTask`: few columns for the threads) or over row
+    /// blocks (`splitsRowBlocks`), on the pool after the pass.
     /// `overwrite`: c = Aᵀ · B instead (c need not be zeroed first): the first block's float32
     /// partials are stored instead of added to +0 (the same bits: a partial is never −0, since its
     /// sum starts from +0 and round-to-nearest gives +0 for exact cancellation).
@@ -404,10 +404,18 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
             }
             return
         }
-        if scratch.count < cols * w + Sparse.alignmentSlack { scratch = [Float](repeating: 0, count: cols * w + Sparse.alignmentSlack) }
         let p = Sparse.Path(rawValue: Swift.min(path.rawValue, Sparse.supportedPath.rawValue))!
         let blocks = self.blocks, g = cols, ob = outputBlock
         let perTask = Self.columnsPerTask(cols: g, outputBlock: ob, threads: pool.threads)
+        if Self.splitsRowBlocks(rowBlocks: blocks.count, cols: g, width: w, outputBlock: ob, threads: pool.threads) {
+            accumulateByRowBlocks(b, ldb: ldb, width: w, into: c, ldc: ldc, scratch: &scratch, overwrite: overwrite,
+                                  path: p, pool: pool)
+            if let finish {
+                pool.run(tasks: ThreadPool.blockCount(g, block: ob)) { t in finish(t, (t &* ob)..<Swift.min(g, (t &+ 1) &* ob)) }
+            }
+            return
+        }
+        if scratch.count < cols * w + Sparse.alignmentSlack { scratch = [Float](repeating: 0, count: cols * w + Sparse.alignmentSlack) }
         scratch.withUnsafeMutableBufferPointer { s in
             let acc = Sparse.cacheLineAligned(s.baseAddress!)
             pool.forEachBlock(count: g, block: perTask) { genes in
@@ -434,6 +442,62 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
             // Tasks narrower than the output blocks: each block's rows are complete only now.
             if perTask != ob, let finish {
                 pool.run(tasks: ThreadPool.blockCount(g, block: ob)) { t in finish(t, (t &* ob)..<Swift.min(g, (t &+ 1) &* ob)) }
+            }
+        }
+    }
+
+    /// Whether `accumulate` on `threads` threads takes its tasks over A's row blocks instead of its
+    /// columns: when the columns are too few for the threads (`columnsPerTask` would narrow the
+    /// tasks), there are row blocks enough for two per thread, and one block's float32 partials
+    /// of every column (cols × width) fit half a 1 MiB L2. A gene panel on a slide of 10⁵–10⁶
+    /// cells: narrow column tasks would each stream all of B through the cache, where a row block's
+    /// task reads its own rows of B once.
+    public static func splitsRowBlocks(rowBlocks: Int, cols: Int, width: Int, outputBlock: Int, threads: Int) -> Bool {
+        threads > 1 && rowBlocks >= 2 * threads && cols * width * 4 <= 512 * 1024
+            && columnsPerTask(cols: cols, outputBlock: outputBlock, threads: threads) < outputBlock
+    }
+
+    /// `accumulate` with one task per row block: waves of as many blocks as threads, each task
+    /// forming its block's float32 partials of every column in a slot of its own, then every
+    /// column's partials added to c in block order (tasks over the columns). The operations of the
+    /// column-task form, block by block, so the same bits.
+    func accumulateByRowBlocks(_ b: UnsafePointer<Float>, ldb: Int, width w: Int, into c: UnsafeMutablePointer<Double>,
+                               ldc: Int, scratch: inout [Float], overwrite: Bool, path p: Sparse.Path,
+                               pool: ThreadPool) {
+        let g = cols, blocks = self.blocks, wave = pool.threads
+        let slot = (g &* w &+ 15) / 16 &* 16          // floats per partial, whole cache lines
+        if scratch.count < wave * slot + Sparse.alignmentSlack {
+            scratch = [Float](repeating: 0, count: wave * slot + Sparse.alignmentSlack)
+        }
+        scratch.withUnsafeMutableBufferPointer { s in
+            let base = Sparse.cacheLineAligned(s.baseAddress!)
+            var k0 = 0
+            while k0 < blocks.count {
+                let k1 = Swift.min(blocks.count, k0 &+ wave)
+                pool.run(tasks: k1 &- k0) { j in
+                    let (start, t) = blocks[k0 &+ j]
+                    if t.nnz > 0 { t.multiplyRows(0..<g, b + start &* ldb, ldb: ldb, width: w, into: base + j &* slot, ldc: w, path: p) }
+                }
+                pool.forEachBlock(count: g, block: 64) { genes in
+                    for k in k0..<k1 {
+                        let t = blocks[k].t, acc = base + (k &- k0) &* slot, first = overwrite && k == 0
+                        if t.nnz == 0 {
+                            if first { for col in genes { (c + col &* ldc).update(repeating: 0, count: w) } }
+                            continue
+                        }
+                        t.indptr.withUnsafeBufferPointer { pp in
+                            for col in genes {
+                                if pp[col &+ 1] > pp[col] {
+                                    if first { Sparse.storeAsDouble(acc + col &* w, c + col &* ldc, count: w) }
+                                    else { Sparse.addToDouble(acc + col &* w, c + col &* ldc, count: w) }
+                                } else if first {
+                                    (c + col &* ldc).update(repeating: 0, count: w)
+                                }
+                            }
+                        }
+                    }
+                }
+                k0 = k1
             }
         }
     }

@@ -165,12 +165,21 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 377, outputBlock: 256, threads: 8), 16)
         XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 20, outputBlock: 256, threads: 64), 16)
         XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 0, outputBlock: 256, threads: 4), 256)
+        // Row blocks instead: a panel on a large slide, not MERFISH's 3 blocks, not 3000 genes.
+        XCTAssertTrue(TransposedBlocks<Int32>.splitsRowBlocks(rowBlocks: 49, cols: 161, width: 128, outputBlock: 256, threads: 2))
+        XCTAssertFalse(TransposedBlocks<Int32>.splitsRowBlocks(rowBlocks: 49, cols: 161, width: 128, outputBlock: 256, threads: 1))
+        XCTAssertFalse(TransposedBlocks<Int32>.splitsRowBlocks(rowBlocks: 3, cols: 161, width: 128, outputBlock: 256, threads: 2))
+        XCTAssertFalse(TransposedBlocks<Int32>.splitsRowBlocks(rowBlocks: 1, cols: 3000, width: 128, outputBlock: 256, threads: 2))
+        XCTAssertFalse(TransposedBlocks<Int32>.splitsRowBlocks(rowBlocks: 244, cols: 3000, width: 128, outputBlock: 256, threads: 8))
+        XCTAssertTrue(TransposedBlocks<Int32>.splitsRowBlocks(rowBlocks: 244, cols: 377, width: 128, outputBlock: 256, threads: 8))
     }
 
     /// `finish` runs once per output block, with that block's range, when its rows of c are final:
     /// inside the tasks (one thread, or enough blocks) and after the pass (narrow tasks).
     func testTransposedBlocksFinishSeesCompleteRows() {
-        for cols in [300, 512] { finishSeesCompleteRows(cols: cols) }
+        for cols in [300, 512] { finishSeesCompleteRows(cols: cols, block: 400) }
+        finishSeesCompleteRows(cols: 300, block: 100)      // 9 row blocks: 3 threads take them as tasks
+        XCTAssertTrue(TransposedBlocks<Int32>.splitsRowBlocks(rowBlocks: 9, cols: 300, width: 32, outputBlock: 64, threads: 3))
         XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 300, outputBlock: 64, threads: 3), 32,
                        "300 columns on 3 threads take the narrow path")
         XCTAssertEqual(TransposedBlocks<Int32>.columnsPerTask(cols: 300, outputBlock: 64, threads: 2), 64,
@@ -179,10 +188,10 @@ final class ThreadPoolTests: XCTestCase {
                        "512 columns on 2 threads finish inside the tasks")
     }
 
-    func finishSeesCompleteRows(cols: Int) {
+    func finishSeesCompleteRows(cols: Int, block: Int) {
         let a = randomCSR(rows: 900, cols: cols, density: 0.1, seed: 12)
         let w = 32, b = randomDense(a.rows * w, seed: 13)
-        let blocks = TransposedBlocks(a, block: 400, subBlock: 64, outputBlock: 64)
+        let blocks = TransposedBlocks(a, block: block, subBlock: 64, outputBlock: 64)
         var expected = [Double](repeating: 0, count: a.cols * w), s = [Float]()
         expected.withUnsafeMutableBufferPointer { c in
             blocks.accumulate(b, ldb: w, width: w, into: c.baseAddress!, ldc: w, scratch: &s, overwrite: true)
@@ -204,7 +213,7 @@ final class ThreadPoolTests: XCTestCase {
                 }
             }
             XCTAssertEqual(calls[0].sorted(), Array(0..<((cols + 63) / 64)), "\(threads) threads: one call per output block")
-            XCTAssertEqual(out.map(\.bitPattern), expected.map(\.bitPattern), "\(threads) threads")
+            XCTAssertEqual(out.map(\.bitPattern), expected.map(\.bitPattern), "\(threads) threads, row blocks of \(block)")
             XCTAssertEqual(Array(UnsafeBufferPointer(start: seen, count: a.cols * w)).map(\.bitPattern),
                            expected.map(\.bitPattern), "\(threads) threads: rows final when finish saw them")
         }
