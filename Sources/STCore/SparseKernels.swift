@@ -420,28 +420,37 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
             let acc = Sparse.cacheLineAligned(s.baseAddress!)
             pool.forEachBlock(count: g, block: perTask) { genes in
                 for (k, (start, t)) in blocks.enumerated() {
-                    let first = overwrite && k == 0
-                    if t.nnz == 0 {
-                        if first { for col in genes { (c + col &* ldc).update(repeating: 0, count: w) } }
-                        continue
-                    }
-                    t.multiplyRows(genes, b + start &* ldb, ldb: ldb, width: w, into: acc, ldc: w, path: p)
-                    t.indptr.withUnsafeBufferPointer { pp in
-                        for col in genes {
-                            if pp[col &+ 1] > pp[col] {
-                                if first { Sparse.storeAsDouble(acc + col &* w, c + col &* ldc, count: w) }
-                                else { Sparse.addToDouble(acc + col &* w, c + col &* ldc, count: w) }
-                            } else if first {
-                                (c + col &* ldc).update(repeating: 0, count: w)
-                            }
-                        }
-                    }
+                    if t.nnz > 0 { t.multiplyRows(genes, b + start &* ldb, ldb: ldb, width: w, into: acc, ldc: w, path: p) }
+                    Self.addPartials(of: t, acc, columns: genes, first: overwrite && k == 0, width: w, into: c, ldc: ldc)
                 }
                 if perTask == ob { finish?(genes.lowerBound / ob, genes) }
             }
             // Tasks narrower than the output blocks: each block's rows are complete only now.
             if perTask != ob, let finish {
                 pool.run(tasks: ThreadPool.blockCount(g, block: ob)) { t in finish(t, (t &* ob)..<Swift.min(g, (t &+ 1) &* ob)) }
+            }
+        }
+    }
+
+    /// Adds one row block's float32 partials (`acc`, row stride `width`, as `t.multiplyRows` left
+    /// them) of `columns` to c in float64; `first`: stores them instead (c = the first block's
+    /// partials, columns with no entries in the block set to 0). Columns with no entries in the
+    /// block are not touched otherwise (their partial would be +0).
+    @inline(__always)
+    static func addPartials(of t: ColumnBlocks<Index>, _ acc: UnsafePointer<Float>, columns: Range<Int>, first: Bool,
+                            width w: Int, into c: UnsafeMutablePointer<Double>, ldc: Int) {
+        if t.nnz == 0 {
+            if first { for col in columns { (c + col &* ldc).update(repeating: 0, count: w) } }
+            return
+        }
+        t.indptr.withUnsafeBufferPointer { pp in
+            for col in columns {
+                if pp[col &+ 1] > pp[col] {
+                    if first { Sparse.storeAsDouble(acc + col &* w, c + col &* ldc, count: w) }
+                    else { Sparse.addToDouble(acc + col &* w, c + col &* ldc, count: w) }
+                } else if first {
+                    (c + col &* ldc).update(repeating: 0, count: w)
+                }
             }
         }
     }
@@ -480,21 +489,8 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
                 }
                 pool.forEachBlock(count: g, block: 64) { genes in
                     for k in k0..<k1 {
-                        let t = blocks[k].t, acc = base + (k &- k0) &* slot, first = overwrite && k == 0
-                        if t.nnz == 0 {
-                            if first { for col in genes { (c + col &* ldc).update(repeating: 0, count: w) } }
-                            continue
-                        }
-                        t.indptr.withUnsafeBufferPointer { pp in
-                            for col in genes {
-                                if pp[col &+ 1] > pp[col] {
-                                    if first { Sparse.storeAsDouble(acc + col &* w, c + col &* ldc, count: w) }
-                                    else { Sparse.addToDouble(acc + col &* w, c + col &* ldc, count: w) }
-                                } else if first {
-                                    (c + col &* ldc).update(repeating: 0, count: w)
-                                }
-                            }
-                        }
+                        Self.addPartials(of: blocks[k].t, base + (k &- k0) &* slot, columns: genes,
+                                         first: overwrite && k == 0, width: w, into: c, ldc: ldc)
                     }
                 }
                 k0 = k1
