@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import STCore
 
 /// The flat layout of GraphST's parameters (llm.c style): parameters, gradients and both Adam
