@@ -6,11 +6,19 @@ import STPartition
 
 /// The partition a run on P ranks would use, evaluated in one process (one thread per rank).
 public enum PartitionPlanner {
-    /// Partition figures for `ranks` ranks: RCB weighted as `run` weighs spots (raw nnz + a row's
-    /// dense work, `RankLayout.rowEntries`), the kNN graph, and each rank's halo plan. X is not
-    /// read beyond its row pointers.
-    public static func report(source: SlideSource, ranks: Int, neighbours: Int,
-                              normalisation: AdjacencyNormalisation, rowEntries: Double) throws -> PartitionReport {
+    /// How one rank's spots lie in the file (what its partitioned read of X touches): the runs of
+    /// consecutive file rows it owns, the chunks of `X/data` those rows' entries span, the fewest
+    /// chunks that could hold them, and the runs of consecutive chunks among them (the separate
+    /// reads of X/data).
+    public typealias FileRows = (runs: Int, chunks: Int, minimumChunks: Int, chunkRuns: Int)
+
+    /// The partition for `ranks` ranks, RCB weighted as `run` weighs spots (raw nnz + a row's dense
+    /// work, `RankLayout.rowEntries`), made once and described twice: the partition figures (the
+    /// kNN graph and each rank's halo plan, `PartitionReport`) and each rank's rows in the file
+    /// when X/data is stored in chunks of `chunkElements` entries (as this package writes it).
+    /// X is not read beyond its row pointers.
+    public static func plan(source: SlideSource, ranks: Int, neighbours: Int, normalisation: AdjacencyNormalisation,
+                            rowEntries: Double, chunkElements: Int = 1 << 16) throws -> (report: PartitionReport, file: [FileRows]) {
         let spatial = try source.spatial()
         try SpatialGraph.validateCoordinates(spatial, k: neighbours, file: source.label)
         let nnz = try source.rowNNZ()
@@ -24,19 +32,12 @@ public enum PartitionPlanner {
             return PartitionReport(graph: layout.graph, partition: rcb, nnz: layout.owned.reduce(0) { $0 + nnz[$1.int] },
                                    rowEntries: rowEntries, comm: comm)
         }
-        return reports[0]
+        return (reports[0], fileLayout(owner: rcb.owner, rowNNZ: nnz, ranks: ranks, chunkElements: chunkElements))
     }
 
-    /// How each rank's spots lie in the file (what its partitioned read of X touches), for RCB over
-    /// `ranks` as `report` partitions: per rank, the runs of consecutive file rows it owns, and the
-    /// chunks of `X/data` those rows' entries span when X/data is stored in chunks of
-    /// `chunkElements` entries (as this package writes it), against the fewest that could hold them,
-    /// and the runs of consecutive chunks among them (the separate reads of X/data).
-    public static func fileLayout(source: SlideSource, ranks: Int, rowEntries: Double, chunkElements: Int = 1 << 16)
-        throws -> [(runs: Int, chunks: Int, minimumChunks: Int, chunkRuns: Int)] {
-        let spatial = try source.spatial()
-        let nnz = try source.rowNNZ()
-        let owner = try RankLayout.partition(coordinates: spatial, rowNNZ: nnz, ranks: ranks, rowEntries: rowEntries).owner
+    /// Per rank, `FileRows` of the spots `owner` gives it, for rows of `rowNNZ` entries stored in
+    /// file order in chunks of `chunkElements`.
+    static func fileLayout(owner: [Int32], rowNNZ nnz: [Int], ranks: Int, chunkElements: Int) -> [FileRows] {
         var runs = [Int](repeating: 0, count: ranks), total = [Int](repeating: 0, count: ranks)
         var chunks = [Set<Int>](repeating: [], count: ranks)
         var offset = 0

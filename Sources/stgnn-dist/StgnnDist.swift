@@ -269,12 +269,11 @@ struct Partition: ParsableCommand {
         do {
             let source = try data.source()
             let rowEntries = RankLayout.rowEntries(dim: dim, genes: source.geneCount, keptGenes: data.nTopGenes)
-            let report = try PartitionPlanner.report(source: source, ranks: ranks, neighbours: data.neighbours,
-                                                     normalisation: data.normalisation, rowEntries: rowEntries)
+            let (report, file) = try PartitionPlanner.plan(source: source, ranks: ranks, neighbours: data.neighbours,
+                                                           normalisation: data.normalisation, rowEntries: rowEntries)
             print("\(source.label): \(source.spotCount) spots over \(ranks) ranks (RCB, each spot weighted by its raw nnz + "
                   + String(format: "%.0f", rowEntries) + " for its dense work)")
             print(report.table, terminator: "")
-            let file = try PartitionPlanner.fileLayout(source: source, ranks: ranks, rowEntries: rowEntries)
             print("file rows per rank: runs of consecutive rows " + file.map { String($0.runs) }.joined(separator: " ")
                   + "; X/data chunks (64 Ki entries) touched/fewest " + file.map { "\($0.chunks)/\($0.minimumChunks)" }.joined(separator: " ")
                   + "; runs of consecutive chunks " + file.map { String($0.chunkRuns) }.joined(separator: " "))
