@@ -398,10 +398,7 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
         if cols == 0 || w <= 0 { return }
         if rows == 0 {
             if overwrite { for col in 0..<cols { (c + col &* ldc).update(repeating: 0, count: w) } }
-            if let finish {
-                let ob = outputBlock
-                for t in 0..<ThreadPool.blockCount(cols, block: ob) { finish(t, (t &* ob)..<Swift.min(cols, (t &+ 1) &* ob)) }
-            }
+            if let finish { finishAfterPass(finish, pool: pool) }
             return
         }
         let p = Sparse.Path(rawValue: Swift.min(path.rawValue, Sparse.supportedPath.rawValue))!
@@ -410,9 +407,7 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
         if Self.splitsRowBlocks(rowBlocks: blocks.count, cols: g, width: w, outputBlock: ob, threads: pool.threads) {
             accumulateByRowBlocks(b, ldb: ldb, width: w, into: c, ldc: ldc, scratch: &scratch, overwrite: overwrite,
                                   path: p, pool: pool)
-            if let finish {
-                pool.run(tasks: ThreadPool.blockCount(g, block: ob)) { t in finish(t, (t &* ob)..<Swift.min(g, (t &+ 1) &* ob)) }
-            }
+            if let finish { finishAfterPass(finish, pool: pool) }
             return
         }
         if scratch.count < cols * w + Sparse.alignmentSlack { scratch = [Float](repeating: 0, count: cols * w + Sparse.alignmentSlack) }
@@ -426,10 +421,14 @@ public struct TransposedBlocks<Index: SparseIndex>: Sendable {
                 if perTask == ob { finish?(genes.lowerBound / ob, genes) }
             }
             // Tasks narrower than the output blocks: each block's rows are complete only now.
-            if perTask != ob, let finish {
-                pool.run(tasks: ThreadPool.blockCount(g, block: ob)) { t in finish(t, (t &* ob)..<Swift.min(g, (t &+ 1) &* ob)) }
-            }
+            if perTask != ob, let finish { finishAfterPass(finish, pool: pool) }
         }
+    }
+
+    /// `finish` once per output block, on the pool, after the whole pass.
+    func finishAfterPass(_ finish: (_ task: Int, _ columns: Range<Int>) -> Void, pool: ThreadPool) {
+        let ob = outputBlock, g = cols
+        pool.run(tasks: ThreadPool.blockCount(g, block: ob)) { t in finish(t, (t &* ob)..<Swift.min(g, (t &+ 1) &* ob)) }
     }
 
     /// Adds one row block's float32 partials (`acc`, row stride `width`, as `t.multiplyRows` left
