@@ -30,16 +30,17 @@ struct KernelBench {
         let x = workload.x.wideMatrix, adj = workload.graph.adj, mask = workload.graph.mask
         let n = x.rows, G = x.cols, nL = workload.graph.nLocal
         let w = 2 * workload.model.layout.dim, d = workload.model.layout.dim
+        // Operands, kept until the report ends: 64-byte aligned (`AlignedFloats`), as the model's
+        // activation arena and parameters are (a 64-byte vector row that straddles two cache lines
+        // costs the kernels up to a third of their rate here).
+        var operands = [AlignedFloats]()
         func random(_ count: Int, seed: UInt64) -> UnsafeMutablePointer<Float> {
             var rng = Xoshiro256(seed: seed)
-            // 64-byte aligned, as the model's activation arena is (a 64-byte vector row that
-            // straddles two cache lines costs the kernels up to a third of their rate here).
-            let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(count, 1) * 4, alignment: 64)
-                .bindMemory(to: Float.self, capacity: Swift.max(count, 1))
-            for i in 0..<count { p[i] = rng.nextFloat() * 2 - 1 }
-            return p
+            let a = AlignedFloats(count: count)
+            for i in 0..<count { a.pointer[i] = rng.nextFloat() * 2 - 1 }
+            operands.append(a)
+            return a.pointer
         }
-        // Operands (allocated once, never freed: the process ends after the report).
         let bG = random(G * w, seed: 1)              // G × 2d   ([W1 | W2ᵀ])
         let bN = random(nL * w, seed: 2)             // nL × 2d  ([Y | dU], [U | Ũ], [E | Ẽ])
         let cN = random(n * w, seed: 3)              // n × 2d outputs
@@ -204,5 +205,6 @@ struct KernelBench {
                   + "\(fmt(c.seconds.min * 1000, 3)) | \(ratio) | \(speedup) |")
         }
         print("")
+        withExtendedLifetime(operands) {}      // the raw pointers above were into these
     }
 }
