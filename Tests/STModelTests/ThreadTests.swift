@@ -128,6 +128,7 @@ final class ThreadTests: XCTestCase {
                 }
                 r.params = Array(UnsafeBufferPointer(start: params, count: initial.count))
                 runs.append(r)
+                withExtendedLifetime(buffer) {}      // `params` pointed into it until here
             }
             XCTAssertEqual(runs[0].losses.map { $0.total.bitPattern }, runs[1].losses.map { $0.total.bitPattern })
             XCTAssertEqual(runs[0].grads.map { $0.map(\.bitPattern) }, runs[1].grads.map { $0.map(\.bitPattern) })
